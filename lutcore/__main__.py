@@ -1,0 +1,5 @@
+import sys
+
+from lutcore.cli import main
+
+sys.exit(main())

@@ -1,0 +1,28 @@
+"""Candidate catalogues; importing registers the built-in ones."""
+
+from lutcore.catalogues import builtin as _builtin  # noqa: F401  (registers built-ins)
+from lutcore.catalogues.base import (
+    Candidate,
+    Catalogue,
+    Invalid,
+    LayerSlot,
+    catalogue_from_dict,
+    catalogue_names,
+    get_catalogue,
+    ir,
+    register_catalogue,
+    skip,
+)
+
+__all__ = [
+    "Candidate",
+    "Catalogue",
+    "Invalid",
+    "LayerSlot",
+    "catalogue_from_dict",
+    "catalogue_names",
+    "get_catalogue",
+    "ir",
+    "register_catalogue",
+    "skip",
+]

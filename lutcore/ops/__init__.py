@@ -1,0 +1,29 @@
+"""Op specs by family. Importing this package registers every built-in family."""
+
+from lutcore.ops.base import (
+    ACTIVATIONS,
+    OpSpec,
+    conv_out,
+    families,
+    family_class,
+    register_family,
+    spec_from_dict,
+)
+from lutcore.ops.blocks import InvertedResidual, Skip
+from lutcore.ops.layers import LRASPP, Conv, DepthwiseASPP, PoolFC
+
+__all__ = [
+    "ACTIVATIONS",
+    "Conv",
+    "DepthwiseASPP",
+    "InvertedResidual",
+    "LRASPP",
+    "OpSpec",
+    "PoolFC",
+    "Skip",
+    "conv_out",
+    "families",
+    "family_class",
+    "register_family",
+    "spec_from_dict",
+]

@@ -1,0 +1,27 @@
+"""Search spaces: definitions, resolution into op grids, the registry, and architectures."""
+
+from lutcore.spaces.architectures import Arch, arch_names, get_arch, make_arch, paper_figures, published_names, random_arch
+from lutcore.spaces.definition import LayerDef, SpaceDef, load_space_file, parse_resolution, space_from_dict
+from lutcore.spaces.registry import get_space, get_space_def, register_space, space_names
+from lutcore.spaces.space import FixedOp, Space
+
+__all__ = [
+    "Arch",
+    "FixedOp",
+    "LayerDef",
+    "Space",
+    "SpaceDef",
+    "arch_names",
+    "get_arch",
+    "get_space",
+    "get_space_def",
+    "load_space_file",
+    "make_arch",
+    "paper_figures",
+    "parse_resolution",
+    "published_names",
+    "random_arch",
+    "register_space",
+    "space_from_dict",
+    "space_names",
+]

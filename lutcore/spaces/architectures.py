@@ -1,0 +1,125 @@
+"""Architectures: one candidate per layer of a space. Named built-ins and seeded random ones.
+
+Names: the six published SqueezeNAS networks (``squeezenas-lat-small``, ...), and
+``SPACE:random:SEED`` for a uniformly random valid architecture of SPACE.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from lutcore.errors import SpaceError, UnknownNameError
+from lutcore.ops import OpSpec
+from lutcore.spaces.definition import Resolution
+from lutcore.spaces.registry import DATA, get_space, space_names
+from lutcore.spaces.space import Space
+
+_published: Optional[Dict[str, Any]] = None
+
+
+def _data() -> Dict[str, Any]:
+    global _published
+    if _published is None:
+        _published = json.loads((DATA / "architectures.json").read_text())
+    return _published
+
+
+def published_names() -> List[str]:
+    return list(_data()["networks"])
+
+
+def paper_figures(name: str) -> Dict[str, float]:
+    """The SqueezeNAS paper's Table 1 row for a published network (mIOU, Xavier ms, GMACs, params)."""
+    return dict(_data()["paper_table1"][name])
+
+
+@dataclasses.dataclass(frozen=True)
+class Arch:
+    """A discrete architecture: the space at a resolution and one candidate name per layer."""
+
+    name: str
+    space: Space
+    choices: Tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.choices) != self.space.num_layers:
+            raise SpaceError(
+                "choices", f"{len(self.choices)} given, {self.space.name} has {self.space.num_layers} layers"
+            )
+        for i, c in enumerate(self.choices):
+            cell = self.space.cell(i, c)
+            if not isinstance(cell, OpSpec):
+                raise SpaceError(f"choices[{i}]", f"{c} is not valid at layer {i}: {cell.reason}")
+
+    @property
+    def indices(self) -> List[int]:
+        cat = self.space.definition.catalogue
+        return [cat.index(c) for c in self.choices]
+
+    def layer_ops(self) -> List[OpSpec]:
+        return [self.space.cell(i, c) for i, c in enumerate(self.choices)]  # type: ignore[misc]
+
+    def all_ops(self) -> List[Tuple[str, OpSpec]]:
+        """Every op as deployed, in order, with identities dropped."""
+        ops = [(f.name, f.spec) for f in self.space.stem]
+        ops += [(f"layer.{i}", s) for i, s in enumerate(self.layer_ops()) if not s.is_identity]
+        ops += [(f.name, f.spec) for f in self.space.head]
+        if self.space.decoder:
+            ops.append((self.space.decoder.name, self.space.decoder.spec))
+        return ops
+
+    def macs(self) -> int:
+        return sum(s.macs() for _, s in self.all_ops())
+
+    def params(self) -> int:
+        return sum(s.params() for _, s in self.all_ops())
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "arch": self.name,
+            "space": self.space.name,
+            "resolution": self.space.resolution_str,
+            "choices": list(self.choices),
+            "gmacs": self.macs() / 1e9,
+            "params_m": self.params() / 1e6,
+            "ops": [
+                {"name": n, "key": s.key, "digest": s.digest, "macs": s.macs(), "params": s.params()}
+                for n, s in self.all_ops()
+            ],
+        }
+
+
+def random_arch(space: Space, seed: int) -> Tuple[str, ...]:
+    """Uniform over the valid candidates of each layer; stable across Python versions."""
+    rng = random.Random(seed)
+    names = space.candidates
+    return tuple(rng.choice([n for n, c in zip(names, row) if isinstance(c, OpSpec)]) for row in space.grid)
+
+
+def arch_names() -> List[str]:
+    return published_names()
+
+
+def get_arch(name: str, resolution: Union[str, Resolution, None] = None) -> Arch:
+    """A named architecture: published (``squeezenas-lat-small``) or ``SPACE:random:SEED``."""
+    nets = _data()["networks"]
+    if name in nets:
+        space_name = "squeezenas-" + name.rsplit("-", 1)[1]
+        return Arch(name, get_space(space_name, resolution), tuple(nets[name]))
+    parts = name.split(":")
+    if len(parts) == 3 and parts[1] == "random":
+        try:
+            seed = int(parts[2])
+        except ValueError:
+            raise SpaceError("arch", f"{name!r}: the seed must be an integer") from None
+        space = get_space(parts[0], resolution)
+        return Arch(name, space, random_arch(space, seed))
+    known = published_names() + [f"{s}:random:SEED" for s in space_names()]
+    raise UnknownNameError("architecture", name, known)
+
+
+def make_arch(space: Space, choices: List[str], name: str = "custom") -> Arch:
+    return Arch(name, space, tuple(choices))

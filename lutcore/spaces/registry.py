@@ -1,0 +1,66 @@
+"""Registry of named spaces. Built-ins come from ``data/*.yaml``; ``@register_space`` adds more."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Union
+
+from lutcore.errors import UnknownNameError
+from lutcore.spaces.definition import Resolution, SpaceDef, load_space_file
+from lutcore.spaces.space import Space
+
+DATA = Path(__file__).with_name("data")
+
+_FACTORIES: Dict[str, Callable[[], SpaceDef]] = {}
+_CACHE: Dict[str, SpaceDef] = {}
+
+
+def register_space(name: str) -> Callable[[Callable[[], SpaceDef]], Callable[[], SpaceDef]]:
+    """Decorator: register a function returning a SpaceDef under ``name``."""
+
+    def deco(fn: Callable[[], SpaceDef]) -> Callable[[], SpaceDef]:
+        if name in _FACTORIES:
+            raise ValueError(f"space {name!r} registered twice")
+        _FACTORIES[name] = fn
+        return fn
+
+    return deco
+
+
+def _register_file(path: Path) -> None:
+    for sdef in load_space_file(path):
+        register_space(sdef.name)(lambda s=sdef: s)
+
+
+def space_names() -> List[str]:
+    _load_builtins()
+    return list(_FACTORIES)
+
+
+def get_space_def(name: str) -> SpaceDef:
+    """A registered space by name, or a space file's only/first space when ``name`` is a path."""
+    _load_builtins()
+    if name not in _FACTORIES:
+        p = Path(name)
+        if p.suffix.lower() in (".yaml", ".yml", ".json") and p.exists():
+            return load_space_file(p)[0]
+        raise UnknownNameError("space", name, list(_FACTORIES))
+    if name not in _CACHE:
+        _CACHE[name] = _FACTORIES[name]()
+    return _CACHE[name]
+
+
+def get_space(name: str, resolution: Union[str, Resolution, None] = None) -> Space:
+    return get_space_def(name).at(resolution)
+
+
+_loaded: Optional[bool] = None
+
+
+def _load_builtins() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for f in sorted(DATA.glob("*.yaml")):
+        _register_file(f)

@@ -1,0 +1,174 @@
+"""A search space placed at a resolution: the (layer x candidate) grid of op specs."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+from lutcore.catalogues import Invalid, LayerSlot
+from lutcore.errors import SpaceError
+from lutcore.ops import OpSpec
+from lutcore.spaces.definition import Cell, Resolution, decoder_spec, fixed_spec
+
+if TYPE_CHECKING:
+    from lutcore.spaces.definition import SpaceDef
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedOp:
+    """An op every architecture of the space runs (stem, head, decoder)."""
+
+    name: str
+    spec: OpSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class Space:
+    """Everything the agent, server and client need to know about a space at one resolution.
+
+    ``grid[i][j]`` is the op spec of candidate j at layer i, or an ``Invalid`` with the reason.
+    """
+
+    definition: "SpaceDef"
+    resolution: Resolution
+    slots: Tuple[LayerSlot, ...]
+    grid: Tuple[Tuple[Cell, ...], ...]
+    stem: Tuple[FixedOp, ...]
+    head: Tuple[FixedOp, ...]
+    decoder: Optional[FixedOp]
+
+    @classmethod
+    def build(cls, sdef: "SpaceDef", res: Resolution) -> "Space":
+        h, w = res
+        step = sdef.total_stride
+        if h % step or w % step:
+            raise SpaceError(
+                "resolution", f"{h}x{w} must be divisible by {step}, the total stride of {sdef.name}"
+            )
+        b = sdef.batch
+        c = sdef.input[0]
+        stem: List[FixedOp] = []
+        for i, op in enumerate(sdef.stem):
+            spec = fixed_spec(op, c, h, w, b, f"stem[{i}]")
+            stem.append(FixedOp(f"stem.{i}", spec))
+            c, h, w = spec.c_out, *spec.out_hw
+        slots: List[LayerSlot] = []
+        grid: List[Tuple[Cell, ...]] = []
+        outputs: List[Tuple[int, int, int]] = []
+        for i, layer in enumerate(sdef.layers):
+            slot = LayerSlot(i, c, h, w, layer.c_out, layer.stride, layer.act, b)
+            cells = tuple(sdef.catalogue.place(slot))
+            ref = next((x for x in cells if isinstance(x, OpSpec)), None)
+            if ref is None:
+                raise SpaceError(f"layers[{i}]", f"no candidate is valid here: {cells[0].reason}")
+            slots.append(slot)
+            grid.append(cells)
+            c, h, w = layer.c_out, *ref.out_hw
+            outputs.append((c, h, w))
+        head: List[FixedOp] = []
+        for i, op in enumerate(sdef.head):
+            spec = fixed_spec(op, c, h, w, b, f"head[{i}]")
+            head.append(FixedOp(f"head.{i}", spec))
+            if len(spec.out_shape) == 4:
+                c, h, w = spec.c_out, *spec.out_hw
+        dec = None
+        if sdef.decoder is not None:
+            low = outputs[sdef.decoder["low_level_layer"]]
+            dec = FixedOp("decoder", decoder_spec(sdef.decoder, (c, h, w), low, b))
+        return cls(sdef, res, tuple(slots), tuple(grid), tuple(stem), tuple(head), dec)
+
+    # -- the grid ----------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def candidates(self) -> List[str]:
+        return self.definition.catalogue.names
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.grid)
+
+    @property
+    def fixed(self) -> List[FixedOp]:
+        return list(self.stem) + list(self.head) + ([self.decoder] if self.decoder else [])
+
+    def mask(self) -> List[List[bool]]:
+        """True where a candidate cannot sit at a layer."""
+        return [[isinstance(c, Invalid) for c in row] for row in self.grid]
+
+    def cell(self, layer: int, candidate: str) -> Cell:
+        return self.grid[layer][self.definition.catalogue.index(candidate)]
+
+    def unique_ops(self) -> Dict[str, OpSpec]:
+        """Every op to measure (grid and fixed), by key, identities left out (they cost nothing)."""
+        out: Dict[str, OpSpec] = {}
+        for row in self.grid:
+            for c in row:
+                if isinstance(c, OpSpec) and not c.is_identity:
+                    out.setdefault(c.key, c)
+        for f in self.fixed:
+            out.setdefault(f.spec.key, f.spec)
+        return out
+
+    def key_matrix(self) -> List[List[Optional[str]]]:
+        return [[c.key if isinstance(c, OpSpec) else None for c in row] for row in self.grid]
+
+    def mac_matrix(self) -> List[List[Optional[int]]]:
+        return [[c.macs() if isinstance(c, OpSpec) else None for c in row] for row in self.grid]
+
+    def param_matrix(self) -> List[List[Optional[int]]]:
+        return [[c.params() if isinstance(c, OpSpec) else None for c in row] for row in self.grid]
+
+    def fixed_macs(self) -> int:
+        return sum(f.spec.macs() for f in self.fixed)
+
+    def fixed_params(self) -> int:
+        return sum(f.spec.params() for f in self.fixed)
+
+    @property
+    def resolution_str(self) -> str:
+        return f"{self.resolution[0]}x{self.resolution[1]}"
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON view: the definition, the grid with keys/MACs/params, fixed ops, unique-op count."""
+        layers = []
+        for slot, row in zip(self.slots, self.grid):
+            cells = []
+            for name, cell in zip(self.candidates, row):
+                if isinstance(cell, Invalid):
+                    cells.append({"candidate": name, "valid": False, "reason": cell.reason})
+                else:
+                    cells.append(
+                        {
+                            "candidate": name,
+                            "valid": True,
+                            "key": cell.key,
+                            "digest": cell.digest,
+                            "macs": cell.macs(),
+                            "params": cell.params(),
+                        }
+                    )
+            layers.append(
+                {
+                    "index": slot.index,
+                    "input": [slot.c_in, slot.h, slot.w],
+                    "c_out": slot.c_out,
+                    "stride": slot.stride,
+                    "act": slot.act,
+                    "cells": cells,
+                }
+            )
+        return {
+            "name": self.name,
+            "resolution": self.resolution_str,
+            "candidates": self.candidates,
+            "layers": layers,
+            "fixed": [
+                {"name": f.name, "key": f.spec.key, "digest": f.spec.digest, "macs": f.spec.macs(), "params": f.spec.params()}
+                for f in self.fixed
+            ],
+            "unique_ops": len(self.unique_ops()),
+            "definition": self.definition.to_dict(),
+        }
