@@ -72,7 +72,7 @@ class Target(BaseModel):
         return tid
 
     @classmethod
-    def parse(cls, target_id: str) -> "Target":
+    def parse(cls, target_id: str) -> Target:
         """Inverse of ``id``; raises ValueError naming the part that is wrong."""
         base, _, settings = target_id.partition("@")
         parts = base.split("/")
@@ -110,7 +110,7 @@ class TimingStats(BaseModel):
     outliers: int = Field(0, ge=0, description="samples flagged as outliers (kept, not dropped)")
 
     @model_validator(mode="after")
-    def _check(self) -> "TimingStats":
+    def _check(self) -> TimingStats:
         for name in ("median_ms", "mean_ms", "min_ms", "p10_ms", "p90_ms"):
             v = getattr(self, name)
             if not math.isfinite(v) or v <= 0:
@@ -139,7 +139,7 @@ class OpRecord(BaseModel):
     spec: Dict[str, Any] = Field(description="the op spec as lutcore's OpSpec.to_dict() writes it")
 
     @model_validator(mode="after")
-    def _key_matches(self) -> "OpRecord":
+    def _key_matches(self) -> OpRecord:
         try:
             spec = spec_from_dict(self.spec)
         except LutError as e:

@@ -140,7 +140,12 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
         print(json.dumps(d, indent=2))
         return 0
     print(f"{arch.name}: {arch.space.name} at {arch.space.resolution_str}")
-    print(render(["op", "key", "MMACs", "params"], [[o["name"], o["key"], round(o["macs"] / 1e6, 2), o["params"]] for o in d["ops"]]))
+    print(
+        render(
+            ["op", "key", "MMACs", "params"],
+            [[o["name"], o["key"], round(o["macs"] / 1e6, 2), o["params"]] for o in d["ops"]],
+        )
+    )
     print(f"\ntotal: {d['gmacs']:.3f} GMACs, {d['params_m']:.3f} M params")
     return 0
 

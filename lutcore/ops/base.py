@@ -17,7 +17,7 @@ ACTIVATIONS = ("relu", "relu6", "swish", "hswish", "none")
 KERNELS = (1, 3, 5, 7)
 STRIDES = (1, 2)
 
-_FAMILIES: Dict[str, Type["OpSpec"]] = {}
+_FAMILIES: Dict[str, Type[OpSpec]] = {}
 S = TypeVar("S", bound="OpSpec")
 
 
@@ -38,7 +38,7 @@ def families() -> List[str]:
     return sorted(_FAMILIES)
 
 
-def family_class(name: str) -> Type["OpSpec"]:
+def family_class(name: str) -> Type[OpSpec]:
     try:
         return _FAMILIES[name]
     except KeyError:

@@ -1,6 +1,14 @@
 """Search spaces: definitions, resolution into op grids, the registry, and architectures."""
 
-from lutcore.spaces.architectures import Arch, arch_names, get_arch, make_arch, paper_figures, published_names, random_arch
+from lutcore.spaces.architectures import (
+    Arch,
+    arch_names,
+    get_arch,
+    make_arch,
+    paper_figures,
+    published_names,
+    random_arch,
+)
 from lutcore.spaces.definition import LayerDef, SpaceDef, load_space_file, parse_resolution, space_from_dict
 from lutcore.spaces.registry import get_space, get_space_def, register_space, space_names
 from lutcore.spaces.space import FixedOp, Space

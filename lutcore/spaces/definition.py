@@ -18,11 +18,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from lutcore.catalogues import Catalogue, Invalid, LayerSlot, catalogue_from_dict, get_catalogue
+from lutcore.catalogues import Catalogue, Invalid, catalogue_from_dict, get_catalogue
 from lutcore.errors import LutError, SpaceError, SpecError
-from lutcore.ops import ACTIVATIONS, Conv, DepthwiseASPP, InvertedResidual, LRASPP, OpSpec, PoolFC
+from lutcore.ops import ACTIVATIONS, LRASPP, Conv, DepthwiseASPP, InvertedResidual, OpSpec, PoolFC
+
+if TYPE_CHECKING:
+    from lutcore.spaces.space import Space
 
 Resolution = Tuple[int, int]
 Cell = Union[OpSpec, Invalid]
@@ -82,7 +85,7 @@ class SpaceDef:
             s *= layer.stride
         return s
 
-    def at(self, resolution: Union[str, Resolution, None] = None) -> "Space":
+    def at(self, resolution: Union[str, Resolution, None] = None) -> Space:
         from lutcore.spaces.space import Space  # late: Space builds on this module
 
         res = parse_resolution(resolution) or self.default_resolution
@@ -190,9 +193,7 @@ def space_from_dict(data: Mapping[str, Any], path: str = "") -> SpaceDef:
             _pos_int(_req(decoder, k, dp), f"{dp}.{k}")
         decoder = dict(decoder)
     src = json.loads(json.dumps(dict(data)))
-    sdef = SpaceDef(
-        name, inp, catalogue, stem, tuple(layers), head, decoder, batch, data.get("description", ""), src
-    )
+    sdef = SpaceDef(name, inp, catalogue, stem, tuple(layers), head, decoder, batch, data.get("description", ""), src)
     try:  # resolve once at the default resolution so shape errors surface at load time
         sdef.at()
     except SpaceError as e:
@@ -254,4 +255,3 @@ def decoder_spec(dec: Mapping[str, Any], deep: Tuple[int, int, int], low: Tuple[
         return DepthwiseASPP(**common, rates=tuple(dec.get("rates", (6, 12, 18))), upsample=dec.get("upsample", 4))
     except SpecError as e:
         raise SpaceError(f"decoder.{e.field}", f"{e.value!r}: {e.reason}") from None
-

@@ -29,7 +29,7 @@ class Space:
     ``grid[i][j]`` is the op spec of candidate j at layer i, or an ``Invalid`` with the reason.
     """
 
-    definition: "SpaceDef"
+    definition: SpaceDef
     resolution: Resolution
     slots: Tuple[LayerSlot, ...]
     grid: Tuple[Tuple[Cell, ...], ...]
@@ -38,13 +38,11 @@ class Space:
     decoder: Optional[FixedOp]
 
     @classmethod
-    def build(cls, sdef: "SpaceDef", res: Resolution) -> "Space":
+    def build(cls, sdef: SpaceDef, res: Resolution) -> Space:
         h, w = res
         step = sdef.total_stride
         if h % step or w % step:
-            raise SpaceError(
-                "resolution", f"{h}x{w} must be divisible by {step}, the total stride of {sdef.name}"
-            )
+            raise SpaceError("resolution", f"{h}x{w} must be divisible by {step}, the total stride of {sdef.name}")
         b = sdef.batch
         c = sdef.input[0]
         stem: List[FixedOp] = []
@@ -166,7 +164,13 @@ class Space:
             "candidates": self.candidates,
             "layers": layers,
             "fixed": [
-                {"name": f.name, "key": f.spec.key, "digest": f.spec.digest, "macs": f.spec.macs(), "params": f.spec.params()}
+                {
+                    "name": f.name,
+                    "key": f.spec.key,
+                    "digest": f.spec.digest,
+                    "macs": f.spec.macs(),
+                    "params": f.spec.params(),
+                }
                 for f in self.fixed
             ],
             "unique_ops": len(self.unique_ops()),

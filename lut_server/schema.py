@@ -1,0 +1,162 @@
+"""Database tables (SQLAlchemy Core). Times are epoch seconds (float) so both dialects compare them alike.
+
+JSON blobs are stored as text we serialise ourselves: identical on SQLite and PostgreSQL, and
+free of PostgreSQL's jsonb restrictions (e.g. ``\\u0000``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+targets = Table(
+    "targets",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("tid", Text, nullable=False, unique=True),
+    Column("spec", Text, nullable=False),
+    Column("lut_version", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("device_class", String(64), nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("fingerprint_digest", String(32), nullable=False),
+    Column("registered_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+fingerprints = Table(
+    "fingerprints",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("device_id", Id, ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(32), nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("first_seen", Float, nullable=False),
+    UniqueConstraint("device_id", "digest", name="uq_fingerprints_device_digest"),
+)
+
+ops = Table(
+    "ops",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("key", Text, nullable=False, unique=True),
+    Column("digest", String(16), nullable=False),
+    Column("family", String(32), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("macs", BigInteger, nullable=False),
+    Column("params", BigInteger, nullable=False),
+)
+
+measurements = Table(
+    "measurements",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("target_id", Id, ForeignKey("targets.id"), nullable=False),
+    Column("op_id", Id, ForeignKey("ops.id"), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("fingerprint_digest", String(32), nullable=False),
+    Column("median_ms", Float, nullable=False),
+    Column("stats", Text, nullable=False),
+    Column("measured_at", Text, nullable=True),
+    Column("env", Text, nullable=False),
+    Column("job_id", BigInteger, nullable=True),
+    Column("received_at", Float, nullable=False),
+    UniqueConstraint("target_id", "op_id", "run_id", name="uq_measurements_target_op_run"),
+)
+
+# Derived from measurements on every ingest, so lookups and cost matrices are one indexed read.
+lut_entries = Table(
+    "lut_entries",
+    metadata,
+    Column("target_id", Id, ForeignKey("targets.id"), primary_key=True),
+    Column("op_id", Id, ForeignKey("ops.id"), primary_key=True),
+    Column("value_ms", Float, nullable=False),
+    Column("mean_ms", Float, nullable=False),
+    Column("p10_ms", Float, nullable=False),
+    Column("p90_ms", Float, nullable=False),
+    Column("n_runs", Integer, nullable=False),
+    Column("n_devices", Integer, nullable=False),
+    Column("spread_pct", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+spaces = Table(
+    "spaces",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("target_id", Id, ForeignKey("targets.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("resolution", String(32), nullable=False),
+    Column("definition", Text, nullable=True),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("registered_at", Float, nullable=False),
+    UniqueConstraint("target_id", "name", "resolution", name="uq_spaces_target_name_res"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("target_id", Id, ForeignKey("targets.id"), nullable=False),
+    Column("op_id", Id, ForeignKey("ops.id"), nullable=False),
+    Column("kind", String(16), nullable=False, default="op"),
+    Column("status", String(16), nullable=False),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False, default=3),
+    Column("claimed_by", String(64), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("payload", Text, nullable=False, default="{}"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_jobs_claim", "target_id", "status", "priority", "id"),
+    Index("ix_jobs_target_op", "target_id", "op_id"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("device", String(64), nullable=True),
+    Column("note", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+
+JOB_STATES = ("queued", "claimed", "done", "parked")
+ROLES = ("admin", "agent", "read")

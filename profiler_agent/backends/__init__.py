@@ -1,0 +1,54 @@
+"""Backends: one interface (:class:`Backend`) over pytorch-cpu, pytorch-cuda, tensorrt and onnxruntime.
+
+Each backend module is imported only when asked for, so a machine without TensorRT or CUDA
+can still list the backends and learn why one is unusable.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Dict, Optional, Tuple, Type
+
+from profiler_agent.backends.base import Backend, BackendUnavailable
+
+_REGISTRY: Dict[str, Tuple[str, str]] = {
+    "pytorch-cpu": ("profiler_agent.backends.torch_cpu", "TorchCPUBackend"),
+    "pytorch-cuda": ("profiler_agent.backends.torch_cuda", "TorchCUDABackend"),
+    "tensorrt": ("profiler_agent.backends.tensorrt", "TensorRTBackend"),
+    "onnxruntime": ("profiler_agent.backends.onnxrt", "OnnxRuntimeBackend"),
+}
+
+
+def backend_names() -> list:
+    return list(_REGISTRY)
+
+
+def backend_class(name: str) -> Type[Backend]:
+    try:
+        module, cls = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(_REGISTRY)}") from None
+    return getattr(importlib.import_module(module), cls)
+
+
+def available_backends() -> Dict[str, Optional[str]]:
+    """Backend name -> None when it can run here, else the reason it cannot."""
+    out: Dict[str, Optional[str]] = {}
+    for name in _REGISTRY:
+        try:
+            out[name] = backend_class(name).unavailable_reason()
+        except ImportError as e:  # a backend module's own hard dependency is missing
+            out[name] = f"cannot import: {e}"
+    return out
+
+
+def get_backend(name: str, **options: Any) -> Backend:
+    """Instantiate a backend by name; raises BackendUnavailable (with the reason) if it cannot run here."""
+    cls = backend_class(name)
+    reason = cls.unavailable_reason()
+    if reason is not None:
+        raise BackendUnavailable(f"backend {name!r} cannot run here: {reason}")
+    return cls(**options)
+
+
+__all__ = ["Backend", "BackendUnavailable", "available_backends", "backend_class", "backend_names", "get_backend"]

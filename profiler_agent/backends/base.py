@@ -1,0 +1,70 @@
+"""The backend interface: build an op (or a whole network) for one runtime and time it."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Dict, Optional
+
+from lutcore.ops import OpSpec
+from lutcore.records import Target
+from profiler_agent.timing import TimingProtocol, TimingResult
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend cannot run on this machine (missing library, no GPU, ...)."""
+
+
+class Backend(abc.ABC):
+    """One way of running ops. Subclasses set ``name`` and ``precisions``."""
+
+    name: str = ""
+    precisions: tuple = ("fp32",)
+
+    def __init__(self, precision: str = "fp32") -> None:
+        if precision not in self.precisions:
+            raise ValueError(f"backend {self.name!r} supports precision {', '.join(self.precisions)}, not {precision!r}")
+        self.precision = precision
+
+    # -- what a backend must say about itself ---------------------------------------------
+    @classmethod
+    def unavailable_reason(cls) -> Optional[str]:
+        """None when the backend can run here, else why not (shown by ``available_backends``)."""
+        return None
+
+    def settings(self) -> Dict[str, str]:
+        """Settings that change the numbers (threads, CUDA graphs, ...), as they go into the target id."""
+        return {}
+
+    def target(self, device_class: str, settings: Optional[Dict[str, str]] = None) -> Target:
+        """The target these numbers belong to; ``settings`` adds device-side ones (e.g. power_mode)."""
+        merged = dict(self.settings())
+        merged.update(settings or {})
+        return Target(device=device_class, backend=self.name, precision=self.precision, batch=1, settings=merged)
+
+    def versions(self) -> Dict[str, str]:
+        """Library versions that produced the numbers."""
+        return {}
+
+    # -- timing ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def time_op(self, spec: OpSpec, protocol: TimingProtocol) -> TimingResult:
+        """Time one op at its spec's shape (batch as in the spec, normally 1)."""
+
+    @abc.abstractmethod
+    def time_network(self, arch: Any, protocol: TimingProtocol) -> TimingResult:
+        """Time a whole ``lutcore.spaces.Arch`` as deployed (for checking LUT sums)."""
+
+    def close(self) -> None:
+        """Release device memory, caches, sessions."""
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def check_timeable(spec: OpSpec) -> None:
+    """Identity ops deploy as nothing and are never timed."""
+    if spec.is_identity:
+        raise ValueError(f"op {spec.key} is an identity (it deploys as nothing) and is not timed")

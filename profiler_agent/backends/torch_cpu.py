@@ -1,0 +1,49 @@
+"""``pytorch-cpu``: eager torch on the CPU, a monotonic clock, the thread count fixed and recorded."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from lutcore.ops import OpSpec
+from profiler_agent.backends.torch_common import TorchBackend
+from profiler_agent.timing import TimingProtocol, TimingResult, measure
+
+
+class TorchCPUBackend(TorchBackend):
+    name = "pytorch-cpu"
+    precisions = ("fp32",)
+    device = "cpu"
+
+    def __init__(self, precision: str = "fp32", threads: Optional[int] = None) -> None:
+        import torch
+
+        super().__init__(precision)
+        if threads is not None:
+            if threads < 1:
+                raise ValueError(f"threads={threads} must be at least 1")
+            torch.set_num_threads(int(threads))
+        # Read back what torch actually uses: that is what the numbers depend on.
+        self.threads = int(torch.get_num_threads())
+
+    @classmethod
+    def unavailable_reason(cls) -> Optional[str]:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return "torch is not installed"
+        return None
+
+    def settings(self) -> Dict[str, str]:
+        return {"threads": str(self.threads)}
+
+    def _time(self, module: Any, inputs: Any, protocol: TimingProtocol) -> TimingResult:
+        import torch
+
+        with torch.inference_mode():
+            return measure(self.forward_fn(module, inputs), protocol)
+
+    def time_op(self, spec: OpSpec, protocol: TimingProtocol) -> TimingResult:
+        return self._time(*self.build_op(spec), protocol)
+
+    def time_network(self, arch: Any, protocol: TimingProtocol) -> TimingResult:
+        return self._time(*self.build_network(arch), protocol)

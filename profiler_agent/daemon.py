@@ -1,0 +1,344 @@
+"""The agent's daemon mode: register, claim, time, spool, post, heartbeat, repeat.
+
+One process is one run (one ``run_id``): every measurement it makes is spooled to disk
+before it is posted, so a server outage or a crash never loses or duplicates a result.
+Stopping (SIGTERM, Ctrl-C) finishes the claim being timed if that takes less than
+``term_grace_s``, otherwise releases its jobs to the queue; either way the spool is flushed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+import uuid
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from lutcore.errors import LutError
+from lutcore.ops import OpSpec, spec_from_dict
+from lutcore.records import Job, Measurement, Target
+from profiler_agent.api import ApiError, AuthError, LutApi, ServerUnavailable
+from profiler_agent.leases import LeaseKeeper
+from profiler_agent.spool import FlushResult, Spool
+
+log = logging.getLogger("profiler_agent")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_AUTH = 3
+EXIT_PENDING = 4  # the server could not be reached; results wait in the spool
+
+
+class _Abort(BaseException):
+    """Raised from the progress callback to stop timing between two ops.
+
+    A BaseException, like KeyboardInterrupt, so per-op error handling inside a session
+    (``except Exception``) cannot swallow it.
+    """
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+def make_batch(
+    run_id: str, target: Target, device_name: str, fingerprint: Dict[str, Any], items: List[Measurement]
+) -> Dict[str, Any]:
+    """A MeasurementBatch as a JSON-ready dict (what the spool stores and the server takes)."""
+    return {
+        "run_id": run_id,
+        "target": target.model_dump(mode="json"),
+        "device_name": device_name,
+        "fingerprint": fingerprint,
+        "items": [m.model_dump(mode="json", exclude_none=True) for m in items],
+    }
+
+
+@dataclasses.dataclass
+class AgentConfig:
+    device_class: str
+    name: str
+    claim: int = 8
+    lease_s: float = 300.0
+    exit_when_idle: bool = False
+    poll_s: float = 5.0
+    max_poll_s: float = 60.0
+    term_grace_s: float = 30.0
+    batch: int = 1
+    heartbeat_s: Optional[float] = None
+
+
+@dataclasses.dataclass
+class AgentStats:
+    claimed: int = 0
+    measured: int = 0
+    failed: int = 0
+    released: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    started: float = dataclasses.field(default_factory=time.monotonic)
+
+    def add_flush(self, res: FlushResult) -> None:
+        self.accepted += res.accepted
+        self.duplicates += res.duplicates
+        self.rejected += len(res.rejected)
+
+
+class Agent:
+    """Runs jobs from one LUT server for one target until idle (``exit_when_idle``) or stopped.
+
+    ``session`` is a ProfileSession already bound to the backend and protocol; ``fingerprint``
+    is the device probe sent at registration and with every batch.
+    """
+
+    def __init__(
+        self,
+        api: LutApi,
+        session: Any,
+        target: Target,
+        fingerprint: Dict[str, Any],
+        spool: Spool,
+        config: AgentConfig,
+        run_id: Optional[str] = None,
+    ) -> None:
+        self.api = api
+        self.session = session
+        self.target = target
+        self.fingerprint = fingerprint
+        self.spool = spool
+        self.cfg = config
+        self.run_id = run_id or new_run_id()
+        self.stats = AgentStats()
+        self.leases = LeaseKeeper(api, config.lease_s, config.heartbeat_s)
+        self._stop = threading.Event()
+        self._abort_at: Optional[float] = None
+        self.pending = 0
+        self.message = ""
+
+    # -- stopping ------------------------------------------------------------------------
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """First call: finish the current claim within ``term_grace_s``; a second: abort at the next op."""
+        now = time.monotonic()
+        if self._stop.is_set():
+            log.warning("%s again: releasing the current jobs after the op being timed", reason)
+            self._abort_at = now
+        else:
+            log.warning("%s: finishing the current jobs (up to %.0fs), then flushing", reason, self.cfg.term_grace_s)
+            self._abort_at = now + self.cfg.term_grace_s
+            self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def check_abort(self, *_: Any) -> None:
+        """Progress hook between ops: raises once the grace period after a stop request is over."""
+        if self._abort_at is not None and time.monotonic() >= self._abort_at:
+            raise _Abort()
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> int:
+        """Main loop; returns an exit code (0 ok, 3 auth, 4 results left in the spool)."""
+        try:
+            if not self._register():
+                return self._finish(EXIT_PENDING if self.spool.pending() else EXIT_ERROR)
+            self.leases.start()
+            idle_wait = self.cfg.poll_s
+            while not self.stopping:
+                self._flush()
+                try:
+                    jobs = self.api.claim(self.target.id, self.cfg.claim, self.cfg.lease_s)
+                except ServerUnavailable as e:
+                    log.warning("cannot claim jobs: %s", e)
+                    if self.cfg.exit_when_idle:
+                        self.message = "server unreachable"
+                        break
+                    self._stop.wait(self.cfg.max_poll_s)
+                    continue
+                if not jobs:
+                    if self.cfg.exit_when_idle:
+                        log.info("queue for %s is empty; exiting (--exit-when-idle)", self.target.id)
+                        break
+                    self._stop.wait(idle_wait)
+                    idle_wait = min(self.cfg.max_poll_s, idle_wait * 2)
+                    continue
+                idle_wait = self.cfg.poll_s
+                self.stats.claimed += len(jobs)
+                log.info("claimed %d job(s) for %s", len(jobs), self.target.id)
+                self._process(jobs)
+            return self._finish(EXIT_OK)
+        except AuthError as e:
+            log.error("%s", e)
+            self.message = str(e)
+            self._finish(EXIT_AUTH)
+            return EXIT_AUTH
+        finally:
+            self.leases.stop()
+
+    def _register(self) -> bool:
+        wait = self.cfg.poll_s
+        while True:
+            try:
+                out = self.api.register_device(self.cfg.name, self.cfg.device_class, self.fingerprint)
+            except ServerUnavailable as e:
+                log.warning("cannot register %s: %s", self.cfg.name, e)
+                if self.cfg.exit_when_idle or self._stop.wait(wait):
+                    self.message = "server unreachable"
+                    return False
+                wait = min(self.cfg.max_poll_s, wait * 2)
+                continue
+            if out and out.get("changed"):
+                log.warning(
+                    "device %s: fingerprint changed since its last run (%s -> %s); numbers may shift",
+                    self.cfg.name,
+                    out.get("previous_digest"),
+                    out.get("fingerprint_digest"),
+                )
+            log.info("registered %s (%s) for target %s, run %s", self.cfg.name, self.cfg.device_class,
+                     self.target.id, self.run_id)
+            return True
+
+    def _flush(self) -> FlushResult:
+        res = self.spool.flush(self.api)
+        self.stats.add_flush(res)
+        if res.error:
+            log.warning("%d batch(es) kept in %s: %s", res.pending, self.spool.pending_dir, res.error)
+        elif res.batches:
+            log.info("posted %d batch(es): %d accepted, %d duplicate(s), %d rejected",
+                     res.batches, res.accepted, res.duplicates, len(res.rejected))
+        return res
+
+    def _finish(self, code: int) -> int:
+        try:
+            res = self._flush()
+        except AuthError as e:
+            log.error("%s", e)
+            res = FlushResult(pending=len(self.spool.pending()), error=str(e))
+        self.pending = res.pending
+        if res.pending:
+            log.warning(
+                "%d batch(es) (%d result(s)) wait in %s; they are sent on the next run or by `profiler-agent flush`",
+                res.pending, self.spool.pending_items(), self.spool.pending_dir,
+            )
+            if code == EXIT_OK:
+                code = EXIT_PENDING
+        return code
+
+    # -- one claim -----------------------------------------------------------------------
+    def _process(self, jobs: List[Job]) -> None:
+        runnable: List[Tuple[Job, OpSpec]] = []
+        for job in jobs:
+            if job.kind != "op":
+                self._fail(job.id, f"this agent times only 'op' jobs, not {job.kind!r}")
+                continue
+            try:
+                spec = spec_from_dict(job.op.spec)
+            except LutError as e:
+                self._fail(job.id, f"invalid op spec: {e}")
+                continue
+            if spec.batch != self.cfg.batch:
+                spec = spec.replace(batch=self.cfg.batch)
+            runnable.append((job, spec))
+        if not runnable:
+            return
+        ids = [j.id for j, _ in runnable]
+        self.leases.track(ids)
+        try:
+            done = self._measure(runnable)
+            if done:
+                self.spool.add(make_batch(self.run_id, self.target, self.cfg.name, self.fingerprint, done))
+                self.stats.measured += len(done)
+            self._flush()
+        finally:
+            self.leases.untrack(ids)
+
+    def _measure(self, runnable: List[Tuple[Job, OpSpec]]) -> List[Measurement]:
+        """Time the claim as one session run; if it fails, time op by op and fail only the culprits."""
+        by_key = {spec.key: job.id for job, spec in runnable}
+        try:
+            return self._tag(self.session.run([s for _, s in runnable], job_ids=by_key), by_key)
+        except _Abort:
+            self._release([j.id for j, _ in runnable])
+            return []
+        except Exception as e:  # noqa: BLE001 - one bad op must not sink the claim
+            if len(runnable) == 1:
+                self._fail(runnable[0][0].id, _describe(e))
+                return []
+            log.warning("timing %d ops together failed (%s); timing them one by one", len(runnable), _describe(e))
+        out: List[Measurement] = []
+        for i, (job, spec) in enumerate(runnable):
+            try:
+                out.extend(self._tag(self.session.run([spec], job_ids={spec.key: job.id}), by_key))
+            except _Abort:
+                self._release([j.id for j, _ in runnable[i:]])
+                break
+            except Exception as e:  # noqa: BLE001
+                self._fail(job.id, _describe(e))
+        return out
+
+    @staticmethod
+    def _tag(ms: List[Measurement], by_key: Dict[str, int]) -> List[Measurement]:
+        out = []
+        for m in ms:
+            if m.job_id is None and m.op.key in by_key:
+                m = m.model_copy(update={"job_id": by_key[m.op.key]})
+            out.append(m)
+        return out
+
+    def _fail(self, job_id: int, error: str) -> None:
+        log.warning("job %d failed: %s", job_id, error)
+        self.stats.failed += 1
+        try:
+            self.api.fail_job(job_id, error)
+        except AuthError:
+            raise
+        except ApiError as e:
+            log.warning("could not report job %d as failed (%s); its lease will expire", job_id, e)
+
+    def _release(self, job_ids: List[int]) -> None:
+        for jid in job_ids:
+            try:
+                self.api.release_job(jid)
+                self.stats.released += 1
+            except AuthError:
+                raise
+            except ApiError as e:
+                log.warning("could not release job %d (%s); its lease will expire", jid, e)
+        if job_ids:
+            log.warning("released %d job(s) back to the queue", len(job_ids))
+
+    # -- reporting -----------------------------------------------------------------------
+    def summary_rows(self) -> List[Tuple[str, Any]]:
+        s = self.stats
+        return [
+            ("target", self.target.id),
+            ("device", f"{self.cfg.name} ({self.cfg.device_class})"),
+            ("run id", self.run_id),
+            ("jobs claimed", s.claimed),
+            ("ops measured", s.measured),
+            ("jobs failed", s.failed),
+            ("jobs released", s.released),
+            ("accepted by server", s.accepted),
+            ("duplicates", s.duplicates),
+            ("rejected", s.rejected),
+            ("batches left in spool", self.pending),
+            ("wall time (s)", round(time.monotonic() - s.started, 1)),
+        ]
+
+
+def _describe(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def progress_hook(agent: Agent, inner: Optional[Callable[[int, int, str], None]] = None) -> Callable[[int, int, str], None]:
+    """The ProfileSession progress callback of a daemon: display, then honour a stop request."""
+
+    def hook(done: int, total: int, key: str) -> None:
+        if inner is not None:
+            inner(done, total, key)
+        agent.check_abort()
+
+    return hook
