@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # LUT server image: slim Python, the `server` extra only (no torch), runs as a non-root user.
 # Build:  docker build -t nas-lut-server .
 # Run:    docker run -e DATABASE_URL=postgresql+psycopg://lut:PW@db:5432/lut -p 8000:8000 nas-lut-server
@@ -42,7 +43,7 @@ WORKDIR /var/lib/lut
 EXPOSE 8000
 
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/v1/healthz' % os.environ.get('LUT_PORT', '8000'), timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('LUT_PORT', '8000'), timeout=2)"]
 
 ENTRYPOINT ["/usr/local/bin/lut-server-entrypoint"]
 CMD []

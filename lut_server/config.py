@@ -21,10 +21,11 @@ class Settings:
     admin_token: Optional[str] = None  # LUT_ADMIN_TOKEN: made a valid admin token at start
 
     @classmethod
-    def from_env(cls, db_url: Optional[str] = None, read_token_required: Optional[bool] = None) -> "Settings":
+    def from_env(cls, db_url: Optional[str] = None, read_token_required: Optional[bool] = None) -> Settings:
         return cls(
             db_url=db_url or default_url(),
-            read_token_required=_flag("LUT_READ_TOKEN_REQUIRED") if read_token_required is None else read_token_required,
+            read_token_required=(_flag("LUT_READ_TOKEN_REQUIRED") if read_token_required is None
+                                 else read_token_required),
             max_attempts=int(os.environ.get("LUT_MAX_ATTEMPTS", "3")),
             admin_token=os.environ.get("LUT_ADMIN_TOKEN") or None,
         )

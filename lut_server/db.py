@@ -8,7 +8,6 @@ with plain ``BEGIN`` so they run beside the writer in WAL mode.
 from __future__ import annotations
 
 import os
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
@@ -67,9 +66,9 @@ class Database:
             self.write_engine = _sqlite_engine(self.url, immediate=True)
             self.read_engine = _sqlite_engine(self.url, immediate=False)
         else:
-            self.write_engine = create_engine(self.url, pool_size=16, max_overflow=32, pool_pre_ping=True)
+            self.write_engine = create_engine(self.url, pool_size=10, max_overflow=10, pool_timeout=60,
+                                              pool_pre_ping=True)
             self.read_engine = self.write_engine
-        self._lock = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:

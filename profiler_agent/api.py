@@ -58,9 +58,17 @@ def _detail(resp: httpx.Response) -> str:
         body = resp.json()
     except ValueError:
         return resp.text.strip()[:300]
-    if isinstance(body, dict) and "detail" in body:
-        return str(body["detail"])[:500]
-    return str(body)[:300]
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    if isinstance(detail, list):  # FastAPI validation errors: [{loc, msg, ...}]
+        parts = []
+        for err in detail:
+            if isinstance(err, dict) and "msg" in err:
+                loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+                parts.append(f"{loc}: {err['msg']}" if loc else str(err["msg"]))
+            else:
+                parts.append(str(err))
+        return "; ".join(parts)[:500]
+    return str(detail)[:500]
 
 
 class LutApi:
@@ -81,7 +89,7 @@ class LutApi:
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self._sleep = sleep
+        self.sleep = sleep  # replaceable: the daemon makes retry waits end early on SIGTERM
         self._log = log or (lambda msg: None)
         headers = {"User-Agent": "profiler-agent"}
         if token:
@@ -91,7 +99,7 @@ class LutApi:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> "LutApi":
+    def __enter__(self) -> LutApi:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -101,13 +109,13 @@ class LutApi:
     def request(self, method: str, path: str, json: Any = None, retries: Optional[int] = None) -> Any:
         """One call with retries on transient failures; returns the decoded JSON body."""
         attempts = (self.retries if retries is None else retries) + 1
-        what = f"{method} {self.url}{path}"
+        what = f"{method} {path if '://' in path else self.url + path}"
         last = ""
         for attempt in range(attempts):
             if attempt:
                 delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
                 self._log(f"{what}: {last}; retry {attempt}/{attempts - 1} in {delay:.1f}s")
-                self._sleep(delay)
+                self.sleep(delay)
             try:
                 resp = self._client.request(method, path, json=json)
             except httpx.TransportError as e:
@@ -117,7 +125,8 @@ class LutApi:
                 last = f"server answered {resp.status_code} ({_detail(resp)})"
                 continue
             return self._decode(resp, what)
-        raise ServerUnavailable(f"{what}: {last} (gave up after {attempts} attempts)")
+        plural = "s" if attempts > 1 else ""
+        raise ServerUnavailable(f"{what}: {last} (gave up after {attempts} attempt{plural})")
 
     def _decode(self, resp: httpx.Response, what: str) -> Any:
         code = resp.status_code
@@ -144,7 +153,8 @@ class LutApi:
 
     # -- endpoints ---------------------------------------------------------------------
     def health(self, retries: int = 0) -> Any:
-        return self.request("GET", "/healthz", retries=retries)
+        """GET /healthz, which lives at the server root, outside the API prefix."""
+        return self.request("GET", self.url[: -len(API_PREFIX)] + "/healthz", retries=retries)
 
     def register_device(self, name: str, device_class: str, fingerprint: Dict[str, Any]) -> Dict[str, Any]:
         """POST /devices; the answer says whether the fingerprint changed since the last run."""

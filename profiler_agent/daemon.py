@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from lutcore.errors import LutError
 from lutcore.ops import OpSpec, spec_from_dict
@@ -36,6 +36,19 @@ class _Abort(BaseException):
     A BaseException, like KeyboardInterrupt, so per-op error handling inside a session
     (``except Exception``) cannot swallow it.
     """
+
+
+def wire_fingerprint(fp: Dict[str, Any]) -> Dict[str, Any]:
+    """What the server stores as the device fingerprint: identity only.
+
+    The server flags a device whose fingerprint changed between registrations, so volatile
+    parts (clocks, temperatures, probe time, warnings) stay out of it; they travel in each
+    measurement's ``env`` instead. The backend is left out too: it is part of the target, and
+    two agents on one board with different backends must not flag each other as changes.
+    """
+    from profiler_agent.probe import identity
+
+    return {k: v for k, v in identity(fp).items() if k != "backend"}
 
 
 def new_run_id() -> str:
@@ -65,7 +78,6 @@ class AgentConfig:
     poll_s: float = 5.0
     max_poll_s: float = 60.0
     term_grace_s: float = 30.0
-    batch: int = 1
     heartbeat_s: Optional[float] = None
 
 
@@ -114,8 +126,10 @@ class Agent:
         self.leases = LeaseKeeper(api, config.lease_s, config.heartbeat_s)
         self._stop = threading.Event()
         self._abort_at: Optional[float] = None
+        api.sleep = self._retry_sleep
         self.pending = 0
         self.message = ""
+        self._handled: Set[int] = set()
 
     # -- stopping ------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -128,6 +142,10 @@ class Agent:
             log.warning("%s: finishing the current jobs (up to %.0fs), then flushing", reason, self.cfg.term_grace_s)
             self._abort_at = now + self.cfg.term_grace_s
             self._stop.set()
+
+    def _retry_sleep(self, seconds: float) -> None:
+        """Backoff between HTTP retries, cut short by a stop request (the spool keeps the results)."""
+        self._stop.wait(seconds)
 
     @property
     def stopping(self) -> bool:
@@ -142,10 +160,10 @@ class Agent:
     def run(self) -> int:
         """Main loop; returns an exit code (0 ok, 3 auth, 4 results left in the spool)."""
         try:
-            if not self._register():
-                return self._finish(EXIT_PENDING if self.spool.pending() else EXIT_ERROR)
+            if not self._register():  # unreachable: an error, unless we were asked to stop meanwhile
+                return self._finish(EXIT_OK if self.stopping else EXIT_ERROR)
             self.leases.start()
-            idle_wait = self.cfg.poll_s
+            idle_wait = outage_wait = self.cfg.poll_s
             while not self.stopping:
                 self._flush()
                 try:
@@ -153,10 +171,12 @@ class Agent:
                 except ServerUnavailable as e:
                     log.warning("cannot claim jobs: %s", e)
                     if self.cfg.exit_when_idle:
-                        self.message = "server unreachable"
+                        self.message = f"server unreachable: {e}"
                         break
-                    self._stop.wait(self.cfg.max_poll_s)
+                    self._stop.wait(outage_wait)
+                    outage_wait = min(self.cfg.max_poll_s, outage_wait * 2)
                     continue
+                outage_wait = self.cfg.poll_s
                 if not jobs:
                     if self.cfg.exit_when_idle:
                         log.info("queue for %s is empty; exiting (--exit-when-idle)", self.target.id)
@@ -185,7 +205,7 @@ class Agent:
             except ServerUnavailable as e:
                 log.warning("cannot register %s: %s", self.cfg.name, e)
                 if self.cfg.exit_when_idle or self._stop.wait(wait):
-                    self.message = "server unreachable"
+                    self.message = f"server unreachable: {e}"
                     return False
                 wait = min(self.cfg.max_poll_s, wait * 2)
                 continue
@@ -222,12 +242,13 @@ class Agent:
                 "%d batch(es) (%d result(s)) wait in %s; they are sent on the next run or by `profiler-agent flush`",
                 res.pending, self.spool.pending_items(), self.spool.pending_dir,
             )
-            if code == EXIT_OK:
+            if code in (EXIT_OK, EXIT_ERROR):
                 code = EXIT_PENDING
         return code
 
     # -- one claim -----------------------------------------------------------------------
     def _process(self, jobs: List[Job]) -> None:
+        self._handled = set()  # jobs of this claim already failed or released
         runnable: List[Tuple[Job, OpSpec]] = []
         for job in jobs:
             if job.kind != "op":
@@ -238,15 +259,17 @@ class Agent:
             except LutError as e:
                 self._fail(job.id, f"invalid op spec: {e}")
                 continue
-            if spec.batch != self.cfg.batch:
-                spec = spec.replace(batch=self.cfg.batch)
             runnable.append((job, spec))
         if not runnable:
             return
         ids = [j.id for j, _ in runnable]
         self.leases.track(ids)
         try:
+            t0 = time.monotonic()
             done = self._measure(runnable)
+            self._fail_unanswered(runnable, done)
+            log.info("timed %d of %d op(s) in %.1fs (%d measured in this run)", len(done), len(runnable),
+                     time.monotonic() - t0, self.stats.measured + len(done))
             if done:
                 self.spool.add(make_batch(self.run_id, self.target, self.cfg.name, self.fingerprint, done))
                 self.stats.measured += len(done)
@@ -278,6 +301,13 @@ class Agent:
                 self._fail(job.id, _describe(e))
         return out
 
+    def _fail_unanswered(self, runnable: List[Tuple[Job, OpSpec]], done: List[Measurement]) -> None:
+        """A job the session produced nothing for (an identity op, say) would otherwise bounce forever."""
+        answered = {m.op.key for m in done}
+        for job, spec in runnable:
+            if spec.key not in answered and job.id not in self._handled:
+                self._fail(job.id, f"the session produced no measurement for {spec.key} (identity ops are not timed)")
+
     @staticmethod
     def _tag(ms: List[Measurement], by_key: Dict[str, int]) -> List[Measurement]:
         out = []
@@ -290,6 +320,7 @@ class Agent:
     def _fail(self, job_id: int, error: str) -> None:
         log.warning("job %d failed: %s", job_id, error)
         self.stats.failed += 1
+        self._handled.add(job_id)
         try:
             self.api.fail_job(job_id, error)
         except AuthError:
@@ -298,6 +329,7 @@ class Agent:
             log.warning("could not report job %d as failed (%s); its lease will expire", job_id, e)
 
     def _release(self, job_ids: List[int]) -> None:
+        self._handled.update(job_ids)
         for jid in job_ids:
             try:
                 self.api.release_job(jid)
@@ -331,14 +363,3 @@ class Agent:
 def _describe(e: BaseException) -> str:
     text = str(e).strip()
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
-
-
-def progress_hook(agent: Agent, inner: Optional[Callable[[int, int, str], None]] = None) -> Callable[[int, int, str], None]:
-    """The ProfileSession progress callback of a daemon: display, then honour a stop request."""
-
-    def hook(done: int, total: int, key: str) -> None:
-        if inner is not None:
-            inner(done, total, key)
-        agent.check_abort()
-
-    return hook

@@ -17,12 +17,12 @@ log = logging.getLogger("profiler_agent")
 
 
 class LeaseKeeper:
-    """Heartbeats the tracked job ids every ``interval_s`` (default a third of the lease)."""
+    """Heartbeats the tracked job ids every ``interval_s`` (default a third of the lease, at least 0.2 s)."""
 
     def __init__(self, api: LutApi, lease_s: float, interval_s: Optional[float] = None) -> None:
         self.api = api
         self.lease_s = lease_s
-        self.interval_s = interval_s if interval_s is not None else max(1.0, lease_s / 3.0)
+        self.interval_s = interval_s if interval_s is not None else max(0.2, lease_s / 3.0)
         self.lost: Set[int] = set()
         self.beats = 0
         self._ids: Set[int] = set()
@@ -30,7 +30,7 @@ class LeaseKeeper:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
-    def start(self) -> "LeaseKeeper":
+    def start(self) -> LeaseKeeper:
         self._thread = threading.Thread(target=self._loop, name="lease-heartbeat", daemon=True)
         self._thread.start()
         return self

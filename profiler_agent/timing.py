@@ -5,6 +5,10 @@ Adaptive, in the spirit of torch.utils.benchmark's ``adaptive_autorange``, Trito
 resolution and per-call overhead vanish, warm up until consecutive windows agree, then take
 samples until the distribution-free 95% confidence interval of the median is within
 ``ci`` (relative half-width) or the time budget is spent. Outliers are flagged, never dropped.
+
+Why not call torch.utils.benchmark directly: its stopping rule is an IQR/median threshold with
+no confidence interval, it does not flag outliers, and the same loop must also drive ONNX
+Runtime and TensorRT engines with CUDA-event timers, so the loop is small and lives here.
 """
 
 from __future__ import annotations
@@ -49,17 +53,17 @@ TimerLike = Union[IntervalTimer, Callable[[], float]]
 class TimingProtocol:
     """Knobs of the protocol; times in seconds, ``ci`` relative (0.01 = median known to +-1%)."""
 
-    ci: float = 0.01
-    max_time_s: float = 2.0
+    ci: float = 0.01  # stop once the median's 95% CI half-width is within this fraction of it
+    max_time_s: float = 2.0  # per-op budget, warm-up included (min_samples are taken regardless)
     min_samples: int = 10
     max_samples: int = 1000
-    min_sample_time_s: float = 1e-3
-    warmup_s: float = 0.025
-    max_warmup_s: float = 0.5
-    warmup_window: int = 5
-    warmup_tol: float = 0.05
+    min_sample_time_s: float = 1e-3  # one sample lasts at least this long: iterations are batched
+    warmup_s: float = 0.025  # warm up at least this long (Triton's do_bench default)
+    max_warmup_s: float = 0.5  # and at most this long, or a quarter of max_time_s if less
+    warmup_window: int = 5  # samples per warm-up window; consecutive window medians must agree
+    warmup_tol: float = 0.05  # ... to within this fraction
     max_iters_per_sample: int = 10000
-    outlier_iqr: float = 1.5
+    outlier_iqr: float = 1.5  # Tukey fences: outside [Q1 - k IQR, Q3 + k IQR] is an outlier
 
     def __post_init__(self) -> None:
         if not 0 < self.ci < 1:
@@ -262,14 +266,17 @@ def measure(
         iters = min(p.max_iters_per_sample, iters * 2)
     iters = _iters_for(per, p)
 
-    # 2. Warm up until two consecutive windows' medians agree (and warmup_s has passed).
-    warm_deadline = min(t_begin + p.max_warmup_s, deadline)
+    # 2. Warm up until two consecutive windows' medians agree (and warmup_s has passed); on a
+    #    noisy machine they may never agree, so warm-up gets at most a quarter of the budget.
+    warm_deadline = t_begin + min(p.max_warmup_s, max(p.warmup_s, 0.25 * p.max_time_s))
     prev_med: Optional[float] = None
     while True:
-        window = []
+        window: List[float] = []
         for _ in range(p.warmup_window):
             window.append(_sample(fn, iters, t))
             warm_iters += iters
+            if clock() >= warm_deadline:  # slow ops: do not spend whole windows past the warm-up cap
+                break
         med = quantile(sorted(window), 0.5)
         iters = max(iters, _iters_for(med, p))
         now = clock()

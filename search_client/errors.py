@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import List, Optional, Sequence
 
 from lutcore.errors import LutError
@@ -24,19 +25,30 @@ class TransportError(ClientError):
 
 
 def measure_hint(space: str, resolution: Optional[str], target: str, server: Optional[str]) -> str:
-    """The exact commands that get a space's missing ops measured on a target."""
+    """The exact steps that get a space's missing ops measured on a target."""
     url = server or "http://LUT_SERVER:8000"
-    res = f" --resolution {resolution}" if resolution else ""
-    dev, backend = target.split("/")[0], (target.split("/") + ["", ""])[1]
+    base, _, settings = target.partition("@")
+    parts = base.split("/")
+    dev = parts[0]
+    backend = parts[1] if len(parts) > 1 else "BACKEND"
+    flags = f" --precision {parts[2]}" if len(parts) > 2 and parts[2] != "fp32" else ""
+    if len(parts) > 3:
+        flags += f" --batch-size {parts[3][1:]}"
+    for item in filter(None, settings.split(",")):
+        k, _, v = item.partition("=")
+        if k == "threads":
+            flags += f" --threads {v}"
+    body = json.dumps({"space": space, "resolution": resolution, "target": target})
     return (
         "to get them measured:\n"
-        f"  1. enqueue the space's ops for the target:\n"
-        f"       lut server register-space {space}{res} --target {target} --server {url}\n"
-        f"     (or from Python: client.cost_matrix(..., missing=\"wait\"), which also waits for them)\n"
-        f"  2. on a board of that target, with an agent token from `lut token create --device NAME`:\n"
-        f"       profiler-agent --device NAME --server {url} --token TOKEN --backend {backend or 'BACKEND'}"
-        f" --exit-when-idle\n"
-        f"     (NAME: the board, e.g. {dev}-01)"
+        "  1. enqueue the space's ops for the target (idempotent):\n"
+        "       client.cost_matrix(..., missing=\"wait\")   # enqueues, then waits for the agents\n"
+        f"     or: curl -X POST {url}/api/v1/spaces -H 'Content-Type: application/json' -d '{body}'\n"
+        "     (a space that is not built in goes as its definition mapping under \"space\")\n"
+        f"  2. on a board of that target ({dev}), with an agent token made on the server by\n"
+        f"     `lut token create --device {dev}-01`:\n"
+        f"       profiler-agent run --device {dev} --name {dev}-01 --backend {backend}{flags} --server {url}"
+        " --token TOKEN --exit-when-idle"
     )
 
 
@@ -56,6 +68,7 @@ class MissingEntriesError(ClientError):
         self.space = space
         self.resolution = resolution
         self.target = target
+        self.total = total
         shown = "\n".join(f"  {k}" for k in self.missing[:20])
         more = f"\n  ... and {len(self.missing) - 20} more" if len(self.missing) > 20 else ""
         of = f" of {total}" if total is not None else ""
@@ -70,3 +83,21 @@ class MissingEntriesError(ClientError):
 
 class WaitTimeout(MissingEntriesError):
     """``missing="wait"`` ran out of time before agents measured every op."""
+
+
+class MeasurementFailed(MissingEntriesError):
+    """Agents gave up on some ops (their jobs are parked after repeated failures): waiting would not help."""
+
+    def __init__(self, parked: Sequence[dict], space: str, resolution: Optional[str], target: str,
+                 server: Optional[str] = None) -> None:
+        self.parked = list(parked)
+        super().__init__([p["key"] for p in self.parked], space, resolution, target, server)
+        lines = "\n".join(f"  {p['key']}: {p.get('error') or 'no error recorded'}" for p in self.parked[:10])
+        self.args = (
+            f"agents could not measure {len(self.parked)} ops of {space} on {target}; their jobs are parked "
+            f"after {self.parked[0].get('attempts', '?')} attempts:\n{lines}\n"
+            "fix the cause on the board (see `lut status`), then register the space again to requeue them",
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])

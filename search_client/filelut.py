@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 from search_client.errors import ClientError
 
 SCHEMA = "nas-lut/1"
-METRICS = ("median_ms", "mean_ms", "p10_ms", "p90_ms", "min_ms")
+METRICS = ("median_ms", "mean_ms", "p10_ms", "p90_ms")
 
 
 @dataclasses.dataclass
@@ -24,15 +24,20 @@ class TargetTable:
     calibration: Optional[Mapping[str, Any]] = None
 
     def value(self, key: str, metric: str = "median_ms") -> Optional[float]:
-        """The LUT value of an op: ``value_ms`` for the median, else the median over runs of that statistic."""
+        """As the server derives it: ``value_ms`` (median of run medians) for the median; the mean of run
+        means for ``mean_ms``; the median of run percentiles for ``p10_ms``/``p90_ms``."""
+        if metric not in METRICS:
+            raise ClientError(f"metric {metric!r} must be one of {', '.join(METRICS)}")
         e = self.entries.get(key)
         if e is None:
             return None
-        if metric in ("median_ms", "value_ms"):
+        if metric == "median_ms":
             v = e.get("value_ms")
             return None if v is None else float(v)
         runs = [m["stats"][metric] for m in e.get("measurements", []) if metric in m.get("stats", {})]
-        return float(statistics.median(runs)) if runs else None
+        if not runs:
+            return None
+        return float(statistics.fmean(runs) if metric == "mean_ms" else statistics.median(runs))
 
     def values(self, keys: List[str], metric: str = "median_ms") -> Dict[str, Optional[float]]:
         return {k: self.value(k, metric) for k in keys}

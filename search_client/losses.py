@@ -22,7 +22,6 @@ import torch
 from torch import nn
 
 from search_client.matrix import CostMatrix
-from search_client.sampling import masked_softmax
 
 
 def _fixed_value(fixed: Union[None, float, torch.Tensor]) -> float:
@@ -73,18 +72,26 @@ class ExpectedCostLoss(nn.Module):
             raise ValueError("the fixed cost is NaN (a stem/head/decoder op is unmeasured)")
         self.register_buffer("C", C.masked_fill(mask, 0.0))
         self.register_buffer("mask", mask)
-        self.register_buffer("valid", (~mask).to(C.dtype))
         self.fixed = fixed_v
         self.from_logits = from_logits
         self.strict = strict
+        self.any_masked = bool(mask.any())  # without masked cells the hot path skips masking entirely
+
+    def _check(self, p: torch.Tensor) -> None:
+        if p.shape[-2:] != self.C.shape:
+            raise ValueError(f"weights of shape {tuple(p.shape)} do not end in C's shape {tuple(self.C.shape)}")
 
     def weights(self, p: torch.Tensor) -> torch.Tensor:
         """Per-layer weights over the valid candidates (masked entries 0, each layer summing to 1)."""
-        if p.shape[-2:] != self.C.shape:
-            raise ValueError(f"weights of shape {tuple(p.shape)} do not end in C's shape {tuple(self.C.shape)}")
+        self._check(p)
         if self.from_logits:
-            return masked_softmax(p, self.mask)
-        w = p * self.valid.to(p.dtype)
+            return torch.softmax(p.masked_fill(self.mask, float("-inf")) if self.any_masked else p, dim=-1)
+        if not self.any_masked:
+            return p
+        w = p.masked_fill(self.mask, 0.0)
+        return w / self._valid_mass(w)
+
+    def _valid_mass(self, w: torch.Tensor) -> torch.Tensor:
         total = w.sum(dim=-1, keepdim=True)
         if self.strict and bool((total <= 0).any()):
             layers = (total <= 0).flatten().nonzero().flatten().tolist()
@@ -92,14 +99,21 @@ class ExpectedCostLoss(nn.Module):
                 f"layers {layers} put all their weight on invalid candidates; apply the mask to the logits "
                 "before sampling (search_client.gumbel_softmax(logits, mask))"
             )
-        return w / total.clamp_min(torch.finfo(w.dtype).tiny)
+        return total.clamp_min(torch.finfo(w.dtype).tiny)
 
     def layer_costs(self, p: torch.Tensor) -> torch.Tensor:
         """Expected cost of each layer, [..., layers]."""
         return (self.weights(p) * self.C.to(p.dtype)).sum(dim=-1)
 
     def expected_cost(self, p: torch.Tensor) -> torch.Tensor:
-        return self.layer_costs(p).sum(dim=-1) + self.fixed
+        """sum_ij p_ij C_ij (+ fixed), with as few kernels as possible: it runs every search step."""
+        C = self.C if self.C.dtype == p.dtype else self.C.to(p.dtype)
+        if self.from_logits or not self.any_masked:
+            w = self.weights(p)  # checks the shape
+            return (w * C).sum(dim=(-2, -1)) + self.fixed
+        self._check(p)
+        w = p.masked_fill(self.mask, 0.0)
+        return ((w * C).sum(dim=-1, keepdim=True) / self._valid_mass(w)).sum(dim=(-2, -1)) + self.fixed
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:
         return self.expected_cost(p)
@@ -111,6 +125,9 @@ class TargetLatencyLoss(ExpectedCostLoss):
     As in the TF-NAS code (``torch.abs(lat / target_lat - 1.) * lambda_lat``, lambda 0.1 by default), it
     pulls the expected latency towards the target from both sides, so the search neither overshoots nor
     wastes a latency budget the accuracy could use. ``latency(p)`` gives LAT itself for logging.
+    The TF-NAS code computes LAT with soft Gumbel-softmax weights plus its LUT's ``base`` (our fixed
+    cost): pass ``gumbel_softmax(alpha, mask, tau)`` to reproduce that, or softmax probabilities for the
+    deterministic expectation.
     """
 
     def __init__(

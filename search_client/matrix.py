@@ -55,14 +55,11 @@ class CostMatrix:
     def complete(self) -> bool:
         return not self.missing
 
-    def to(self, device: Union[str, torch.device, None] = None, dtype: Optional[torch.dtype] = None) -> "CostMatrix":
+    def to(self, device: Union[str, torch.device, None] = None, dtype: Optional[torch.dtype] = None) -> CostMatrix:
         """The same matrix with C on another device/dtype (mask follows the device)."""
         return dataclasses.replace(
             self, C=self.C.to(device=device, dtype=dtype), mask=self.mask.to(device=device)
         )
-
-    def row_names(self) -> List[str]:
-        return [f"layer.{i}" for i in range(self.C.shape[0])]
 
 
 def _float(v: Any) -> Optional[float]:

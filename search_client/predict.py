@@ -1,6 +1,7 @@
 """LUT prediction for one discrete architecture: the chosen ops plus the fixed cost, optionally calibrated.
 
-The LUT-truth work fits ``measured = a * lut_sum + b`` per space and target; a Calibration applies it.
+The LUT-truth work fits ``measured = a * lut_sum + b + c * n_ops`` (lutcore.calibration.Calibration) per
+space and target; n_ops counts the ops the network runs (identities dropped, fixed ops included).
 """
 
 from __future__ import annotations
@@ -11,37 +12,27 @@ from typing import Any, List, Mapping, Optional, Sequence, Union
 
 import torch
 
+from lutcore.calibration import Calibration
 from search_client.errors import MissingEntriesError
 from search_client.matrix import CostMatrix
 
 
-@dataclasses.dataclass(frozen=True)
-class Calibration:
-    """``measured = a * lut_sum + b`` (b in ms)."""
-
-    a: float = 1.0
-    b: float = 0.0
-    source: str = ""
-
-    def __call__(self, lut_ms: float) -> float:
-        return self.a * lut_ms + self.b
-
-    @classmethod
-    def parse(cls, obj: Any, space: Optional[str] = None, source: str = "") -> Optional["Calibration"]:
-        """From a Calibration, ``{"a":, "b":}``, or a mapping of space name (or "default") to one; None if absent."""
-        if obj is None or isinstance(obj, Calibration):
-            return obj
-        if not isinstance(obj, Mapping):
-            raise ValueError(f"calibration must be a mapping with a and b, not {obj!r}")
-        if "a" in obj or "b" in obj:
-            try:
-                return cls(float(obj.get("a", 1.0)), float(obj.get("b", 0.0)), source)
-            except (TypeError, ValueError):
-                raise ValueError(f"calibration a/b must be numbers, got {dict(obj)!r}") from None
-        for name in (space, "default", "*"):
-            if name is not None and name in obj:
-                return cls.parse(obj[name], None, source)
-        return None
+def parse_calibration(obj: Any, space: Optional[str] = None) -> Optional[Calibration]:
+    """A lutcore Calibration from one, from ``{"a":, "b":, "c":}``, or from a mapping of space name (or
+    ``"default"``) to one, as a LUT may carry them; None when there is none for this space."""
+    if obj is None or isinstance(obj, Calibration):
+        return obj
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"calibration must be a mapping with a and b, not {obj!r}")
+    if any(k in obj for k in ("a", "b", "c")):
+        try:
+            return Calibration.from_dict(dict(obj))
+        except (TypeError, ValueError):
+            raise ValueError(f"calibration a/b/c must be numbers, got {dict(obj)!r}") from None
+    for name in (space, "default", "*"):
+        if name is not None and name in obj:
+            return parse_calibration(obj[name], None)
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +44,7 @@ class LatencyPrediction:
     fixed_ms: float
     layer_ms: List[float]
     choices: List[str]
+    n_ops: int
     calibration: Optional[Calibration]
 
     def __float__(self) -> float:
@@ -103,14 +95,19 @@ def predict_from_matrix(
     if missing:
         raise MissingEntriesError(sorted(set(missing)), cm.space, cm.resolution, str(cm.target), server)
     lut = sum(layer) + cm.fixed
-    cal = Calibration.parse(cm.calibration, cm.space, "lut") if calibration == "auto" else Calibration.parse(
-        calibration, cm.space, "given"
-    )
+    cal = parse_calibration(cm.calibration if calibration == "auto" else calibration, cm.space)
+    # as the LUT-truth validation counts them: the ops the network runs (identities dropped), fixed included
+    n_ops = sum(1 for i, j in enumerate(idx) if not _identity(cm.keys[i][j])) + len(cm.fixed_ops)
     return LatencyPrediction(
-        ms=cal(lut) if cal else lut,
+        ms=cal.apply(lut, n_ops) if cal else lut,
         lut_ms=lut,
         fixed_ms=cm.fixed,
         layer_ms=layer,
         choices=[cm.candidates[j] for j in idx],
+        n_ops=n_ops,
         calibration=cal,
     )
+
+
+def _identity(key: Optional[str]) -> bool:
+    return bool(key) and key.startswith("skip:identity:")  # type: ignore[union-attr]

@@ -13,12 +13,14 @@ import torch.nn.functional as F
 
 
 def masked_logits(logits: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
-    """``logits`` with invalid candidates (mask True) set to -inf."""
+    """``logits`` with invalid candidates (mask True) set to -inf.
+
+    Not checked per call (it runs every step): a layer with every candidate masked gives NaN; the losses
+    reject such a mask when they are built.
+    """
     if mask is None:
         return logits
-    if bool(mask.all(dim=-1).any()):
-        raise ValueError("mask leaves a layer without any valid candidate")
-    return logits.masked_fill(mask.to(logits.device), float("-inf"))
+    return logits.masked_fill(mask, float("-inf"))
 
 
 def masked_softmax(logits: torch.Tensor, mask: Optional[torch.Tensor] = None, dim: int = -1) -> torch.Tensor:
@@ -40,7 +42,7 @@ def gumbel_softmax(
     if tau <= 0:
         raise ValueError(f"tau={tau} must be positive")
     u = torch.rand(logits.shape, dtype=logits.dtype, device=logits.device, generator=generator)
-    g = -torch.log(-torch.log(u.clamp_min(1e-20)).clamp_min(1e-20))
+    g = -torch.log((-torch.log(u.clamp_min(1e-20))).clamp_min(1e-20))
     soft = F.softmax((masked_logits(logits, mask) + g) / tau, dim=-1)
     if not hard:
         return soft

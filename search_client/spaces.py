@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from lutcore.errors import UnknownNameError
@@ -22,7 +24,8 @@ def resolve_space(space: SpaceLike, resolution: Optional[str] = None) -> Space:
         return space_from_dict(space).at(resolution)
     if isinstance(space, str):
         return get_space(space, resolution)
-    raise TypeError(f"space must be a name, a lutcore Space/SpaceDef or a definition mapping, not {type(space).__name__}")
+    kind = type(space).__name__
+    raise TypeError(f"space must be a name, a lutcore Space/SpaceDef or a definition mapping, not {kind}")
 
 
 def try_resolve(space: SpaceLike, resolution: Optional[str]) -> Optional[Space]:
@@ -66,3 +69,47 @@ def resolution_of(space: SpaceLike, resolution: Optional[str], local: Optional[S
     if local is not None:
         return local.resolution_str
     return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    """A space argument worked out once: the local Space (None if only the server knows it), what to
+    send, its display name, the resolution to send and the id it is cached under."""
+
+    local: Optional[Space]
+    wire: Union[str, Dict[str, Any]]
+    name: str
+    resolution: Optional[str]
+    space_id: str
+
+
+class SpaceResolver:
+    """Memoises ``Resolved`` per space argument, so a cached cost matrix costs a dict lookup, not a
+    rebuild of the space (building squeezenas-xlarge takes milliseconds)."""
+
+    def __init__(self) -> None:
+        self._memo: Dict[Tuple[Any, ...], Tuple[Any, Resolved]] = {}
+
+    @staticmethod
+    def key(space: SpaceLike, resolution: Optional[str]) -> Tuple[Any, ...]:
+        """A hashable key for the argument: a definition by content, a Space/SpaceDef (frozen) by identity;
+        once resolved, the memo holds the object, so its id is never reused for another."""
+        if isinstance(space, str):
+            return ("name", space, resolution)
+        if isinstance(space, Mapping):
+            return ("def", json.dumps(space, sort_keys=True, default=str), resolution)
+        return ("obj", id(space), resolution)
+
+    def __call__(self, space: SpaceLike, resolution: Optional[str]) -> Resolved:
+        key = self.key(space, resolution)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit[1]
+        from search_client.cache import space_id
+
+        local = try_resolve(space, resolution)
+        wire, name = wire_space(space, local)
+        res = resolution_of(space, resolution, local)
+        out = Resolved(local, wire, name, res, space_id(wire))
+        self._memo[key] = (space, out)
+        return out

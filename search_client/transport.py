@@ -72,7 +72,8 @@ class Transport:
             try:
                 return r.json()
             except ValueError:
-                raise ServerError(f"{method} {path}: the server sent a body that is not JSON: {r.text[:200]!r}") from None
+                body = r.text[:200]
+                raise ServerError(f"{method} {path}: the server sent a body that is not JSON: {body!r}") from None
         raise TransportError(
             f"{method} {self._http.base_url}{path} failed after {self.retries + 1} attempts; last error: {last}"
         )

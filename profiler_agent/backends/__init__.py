@@ -7,7 +7,7 @@ can still list the backends and learn why one is unusable.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict, Optional, Tuple, Type
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 from profiler_agent.backends.base import Backend, BackendUnavailable
 
@@ -19,7 +19,7 @@ _REGISTRY: Dict[str, Tuple[str, str]] = {
 }
 
 
-def backend_names() -> list:
+def backend_names() -> List[str]:
     return list(_REGISTRY)
 
 

@@ -22,7 +22,8 @@ class Backend(abc.ABC):
 
     def __init__(self, precision: str = "fp32") -> None:
         if precision not in self.precisions:
-            raise ValueError(f"backend {self.name!r} supports precision {', '.join(self.precisions)}, not {precision!r}")
+            supported = ", ".join(self.precisions)
+            raise ValueError(f"backend {self.name!r} supports precision {supported}, not {precision!r}")
         self.precision = precision
 
     # -- what a backend must say about itself ---------------------------------------------
@@ -54,10 +55,10 @@ class Backend(abc.ABC):
     def time_network(self, arch: Any, protocol: TimingProtocol) -> TimingResult:
         """Time a whole ``lutcore.spaces.Arch`` as deployed (for checking LUT sums)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook, not abstract)
         """Release device memory, caches, sessions."""
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Backend:
         return self
 
     def __exit__(self, *exc: Any) -> None:

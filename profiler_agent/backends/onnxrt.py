@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from lutcore.ops import OpSpec
 from profiler_agent.backends.base import Backend, BackendUnavailable, check_timeable
+from profiler_agent.backends.malloc import retain_freed_memory
 from profiler_agent.backends.onnx_export import export_network, export_op, input_names
 from profiler_agent.timing import TimingProtocol, TimingResult, measure
 
@@ -38,6 +39,7 @@ class OnnxRuntimeBackend(Backend):
             raise ValueError(f"threads={threads} must be at least 1")
         self.provider = provider
         self.threads = threads
+        retain_freed_memory()  # the export and the inputs live on the same heap as the torch backends
 
     @classmethod
     def unavailable_reason(cls) -> Optional[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from lutcore.ops import OpSpec
+from profiler_agent.backends.malloc import memory_retained, retain_freed_memory
 from profiler_agent.backends.torch_common import TorchBackend
 from profiler_agent.timing import TimingProtocol, TimingResult, measure
 
@@ -14,13 +15,18 @@ class TorchCPUBackend(TorchBackend):
     precisions = ("fp32",)
     device = "cpu"
 
-    def __init__(self, precision: str = "fp32", threads: Optional[int] = None) -> None:
+    def __init__(self, precision: str = "fp32", threads: Optional[int] = None, retain_memory: bool = True) -> None:
+        """``retain_memory``: keep freed heap memory (see ``malloc``); off leaves malloc as it is.
+
+        The target records ``malloc=default`` whenever the process does not retain memory.
+        """
         import torch
 
         super().__init__(precision)
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads={threads} must be at least 1")
+        self.retain_memory = retain_freed_memory() if retain_memory else memory_retained()
         if threads is not None:
-            if threads < 1:
-                raise ValueError(f"threads={threads} must be at least 1")
             torch.set_num_threads(int(threads))
         # Read back what torch actually uses: that is what the numbers depend on.
         self.threads = int(torch.get_num_threads())
@@ -34,7 +40,10 @@ class TorchCPUBackend(TorchBackend):
         return None
 
     def settings(self) -> Dict[str, str]:
-        return {"threads": str(self.threads)}
+        s = {"threads": str(self.threads)}
+        if not self.retain_memory:
+            s["malloc"] = "default"
+        return s
 
     def _time(self, module: Any, inputs: Any, protocol: TimingProtocol) -> TimingResult:
         import torch

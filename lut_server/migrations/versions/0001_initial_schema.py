@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 13:30:05.518577
+Create Date: 2026-11-23 13:44:31.283158
 """
 from alembic import op
 import sqlalchemy as sa
@@ -56,7 +56,6 @@ def upgrade() -> None:
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('created_at', sa.Float(), nullable=False),
     sa.Column('revoked_at', sa.Float(), nullable=True),
-    sa.Column('last_used_at', sa.Float(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_tokens_token_hash'))
     )
@@ -116,6 +115,9 @@ def upgrade() -> None:
     sa.Column('device', sa.String(length=64), nullable=False),
     sa.Column('fingerprint_digest', sa.String(length=32), nullable=False),
     sa.Column('median_ms', sa.Float(), nullable=False),
+    sa.Column('mean_ms', sa.Float(), nullable=False),
+    sa.Column('p10_ms', sa.Float(), nullable=False),
+    sa.Column('p90_ms', sa.Float(), nullable=False),
     sa.Column('stats', sa.Text(), nullable=False),
     sa.Column('measured_at', sa.Text(), nullable=True),
     sa.Column('env', sa.Text(), nullable=False),

@@ -1,0 +1,1 @@
+"""REST routers, one per concept; all mounted under /api/v1."""

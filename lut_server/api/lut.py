@@ -1,0 +1,80 @@
+"""Targets, measurements, lookups, status, export and import."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from lut_server import exchange, ingest, status
+from lut_server.auth import Admin, Reader, Writer, require_device
+from lut_server.lut import lookup
+from lut_server.models import ImportOut, IngestOut, LookupIn, LookupOut
+from lut_server.registry import parse_target, target_row
+from lut_server.tokens import Principal
+from lutcore.records import MeasurementBatch
+
+router = APIRouter(tags=["lut"])
+
+BATCH_EXAMPLE = {
+    "run_id": "0b8f7c3e-run-2024-05-01",
+    "target": {"device": "xavier", "backend": "tensorrt", "precision": "fp16", "batch": 1, "settings": {}},
+    "device_name": "xavier-01",
+    "fingerprint": {"jetpack": "5.1.2", "tensorrt": "8.5.2"},
+    "items": [{
+        "op": {"key": "conv:k3_d1_g1_bn_relu:c3x64x128->c16:s2",
+               "spec": {"family": "conv", "c_in": 3, "h": 64, "w": 128, "c_out": 16, "stride": 2, "batch": 1,
+                        "kernel": 3, "dilation": 1, "groups": 1, "bn": True, "bias": False, "act": "relu"}},
+        "stats": {"median_ms": 0.21, "mean_ms": 0.22, "std_ms": 0.01, "min_ms": 0.2, "p10_ms": 0.205,
+                  "p90_ms": 0.23, "n": 200},
+        "job_id": None, "measured_at": "2024-05-01T12:00:00Z", "env": {"gpu_temp_c": 41}}],
+}
+
+
+@router.get("/targets", summary="Known targets with their LUT version and number of measured ops")
+def list_targets(request: Request, _p: Any = Reader) -> List[Dict[str, Any]]:
+    with request.app.state.db.read() as conn:
+        return status.targets_view(conn)
+
+
+@router.post("/measurements", response_model=IngestOut, summary="Post a batch of measurements (agent)",
+             openapi_extra={"requestBody": {"content": {"application/json": {"example": BATCH_EXAMPLE}}}})
+def post_measurements(batch: MeasurementBatch, request: Request, p: Principal = Writer) -> Dict[str, Any]:
+    """Partial acceptance: valid items are stored, invalid ones listed with index, key and reason.
+    Re-posting the same (run_id, key) for a target is a no-op counted in `duplicates`."""
+    require_device(p, batch.device_name)
+    db = request.app.state.db
+    with db.write() as conn:
+        out = ingest.ingest(conn, batch)
+    request.app.state.metrics.accepted(out["accepted"], len(out["rejected"]))
+    return out
+
+
+@router.post("/lookup", response_model=LookupOut, summary="LUT values of many keys; unmeasured keys in `missing`")
+def post_lookup(body: LookupIn, request: Request, _p: Any = Reader) -> Dict[str, Any]:
+    parse_target(body.target)
+    with request.app.state.db.read() as conn:
+        return lookup(conn, body.target, body.keys, body.metric)
+
+
+@router.get("/status", summary="Targets, coverage of registered spaces, queue depth, parked jobs")
+def get_status(request: Request, _p: Any = Reader) -> Dict[str, Any]:
+    with request.app.state.db.read() as conn:
+        return status.status(conn)
+
+
+@router.get("/export", summary="The LUT as a `nas-lut/1` document (one target, or all)")
+def get_export(request: Request, target: Optional[str] = Query(None, max_length=512), _p: Any = Reader
+               ) -> Dict[str, Any]:
+    with request.app.state.db.read() as conn:
+        if target is not None:
+            parse_target(target)
+            if target_row(conn, target) is None:
+                raise HTTPException(404, f"unknown target {target!r}")
+        return exchange.export_doc(conn, target)
+
+
+@router.post("/import", response_model=ImportOut, summary="Merge a `nas-lut/1` document (admin token)")
+def post_import(doc: Dict[str, Any], request: Request, _p: Principal = Admin) -> Dict[str, Any]:
+    with request.app.state.db.write() as conn:
+        return exchange.import_doc(conn, doc)

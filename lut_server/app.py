@@ -1,0 +1,78 @@
+"""The FastAPI application: routers, error mapping, metrics, and the database on app.state."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+
+from lut_server import __version__
+from lut_server.config import Settings
+from lut_server.db import Database
+from lut_server.responses import SafeJSONResponse, validation_error
+from lut_server.util import BadInput
+from lutcore.errors import LutError
+
+DESCRIPTION = """Central latency lookup table for hardware-aware NAS.
+
+Agents (`Authorization: Bearer <agent token>`) register devices, claim jobs and post measurements;
+search clients read lookups and cost matrices. The contract is `docs/api.md`; server operation in
+`docs/server.md`."""
+
+
+def create_app(settings: Optional[Settings] = None, db: Optional[Database] = None, upgrade: bool = True) -> FastAPI:
+    """Build the app over ``settings.db_url`` (schema upgraded unless ``upgrade`` is False)."""
+    settings = settings or Settings.from_env()
+    db = db or Database(settings.db_url)
+    if upgrade:
+        db.upgrade()
+    if settings.admin_token:
+        from lut_server.tokens import ensure_token
+
+        with db.write() as conn:
+            ensure_token(conn, settings.admin_token, "admin")
+
+    app = FastAPI(title="nas-lut server", version=__version__, description=DESCRIPTION,
+                  default_response_class=SafeJSONResponse)
+    app.state.db = db
+    app.state.settings = settings
+    from lut_server.api.spaces import MatrixCache
+
+    app.state.matrix_cache = MatrixCache()
+    from lut_server.spaces import builtin_names
+
+    builtin_names()  # load lutcore's space registry before any request thread races on it
+
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+
+    @app.exception_handler(BadInput)
+    async def _bad_input(_r: Request, exc: BadInput) -> SafeJSONResponse:
+        return SafeJSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(LutError)
+    async def _lut_error(_r: Request, exc: LutError) -> SafeJSONResponse:
+        return SafeJSONResponse({"detail": str(exc)}, status_code=422)
+
+    from lut_server.api import admin, jobs, lut, spaces
+    from lut_server.metrics import install_metrics
+
+    for r in (admin.router, lut.router, spaces.router, jobs.router):
+        app.include_router(r, prefix="/api/v1")
+    install_metrics(app)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness and database reachability")
+    def healthz() -> Dict[str, Any]:
+        with db.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {"status": "ok", "db": db.dialect, "version": __version__}
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers (`lut serve --workers N`): settings from the environment, schema
+    already upgraded by the parent process."""
+    settings = Settings.from_env()
+    settings.admin_token = None  # the parent made it valid already; workers would race on the insert
+    return create_app(settings, upgrade=False)

@@ -1,0 +1,262 @@
+"""`lut serve|token|export|import|status`: registered into the core `lut` CLI (entry point lut.commands).
+
+Token management and `--db` export/import work straight on the database (whoever can open the
+database is the administrator); export/import/status also work over REST with `--server URL`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Optional
+
+from lut_server.db import default_url
+from lutcore.cli.table import render
+from lutcore.errors import LutError
+
+
+class CliError(LutError):
+    """A command-line problem reported as `lut: error: ...`."""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    db_help = "database URL (sqlite:///lut.db, postgresql://user@host/db); default $LUT_DB, $DATABASE_URL or sqlite:///lut.db"
+
+    p = sub.add_parser("serve", help="run the LUT server (upgrades the database schema first)")
+    p.add_argument("--db", help=db_help)
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--read-token-required", action="store_true", default=None,
+                   help="reads need a token too (also $LUT_READ_TOKEN_REQUIRED=1)")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
+
+    t = sub.add_parser("token", help="create, list or revoke API tokens (works on the database directly)")
+    tsub = t.add_subparsers(dest="token_cmd", metavar="ACTION")
+    tsub.required = True
+    tc = tsub.add_parser("create", help="create a token and print its secret (shown once)")
+    who = tc.add_mutually_exclusive_group(required=True)
+    who.add_argument("--device", help="agent token that writes only for this device name")
+    who.add_argument("--admin", action="store_true", help="admin token (tokens over REST, import)")
+    who.add_argument("--read", action="store_true", help="read-only token (for --read-token-required servers)")
+    tc.add_argument("--note", default="", help="free text shown by `lut token list`")
+    tc.add_argument("--db", help=db_help)
+    tc.add_argument("--json", action="store_true", help="print a JSON object instead of the bare secret")
+    tc.set_defaults(func=cmd_token_create)
+    tl = tsub.add_parser("list", help="list tokens (secrets are never shown)")
+    tl.add_argument("--db", help=db_help)
+    tl.add_argument("--json", action="store_true")
+    tl.set_defaults(func=cmd_token_list)
+    tr = tsub.add_parser("revoke", help="revoke a token by id, prefix or secret")
+    tr.add_argument("token", help="token id (from `lut token list`), its shown prefix, or the secret")
+    tr.add_argument("--db", help=db_help)
+    tr.set_defaults(func=cmd_token_revoke)
+
+    e = sub.add_parser("export", help="write the LUT (one target or all) as nas-lut/1 JSON, YAML or JSON lines")
+    _source(e, db_help)
+    e.add_argument("--target", help="target id, e.g. xavier/tensorrt/fp16 (default: all targets)")
+    e.add_argument("--format", default="nas-lut", choices=["nas-lut", "proxyless-yaml", "fbnet-jsonl"],
+                   help="nas-lut: our lossless JSON; proxyless-yaml: key -> {mean,count,var}; fbnet-jsonl")
+    e.add_argument("-o", "--output", help="file to write (default stdout)")
+    e.set_defaults(func=cmd_export)
+
+    i = sub.add_parser("import", help="merge a nas-lut/1 JSON document into a server or database")
+    i.add_argument("file", help="export document (JSON); '-' reads stdin")
+    _source(i, db_help)
+    i.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("status", help="targets, coverage per registered space, queue depth, parked jobs")
+    _source(s, db_help)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)
+
+
+def _source(p: argparse.ArgumentParser, db_help: str) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--server", help="LUT server URL, e.g. http://lut:8000 (else --db)")
+    g.add_argument("--db", help=db_help)
+    p.add_argument("--token", default=os.environ.get("LUT_TOKEN"), help="bearer token for --server ($LUT_TOKEN)")
+
+
+@contextmanager
+def _spinner(text: str) -> Iterator[None]:
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        with Console(stderr=True).status(text):
+            yield
+    else:
+        yield
+
+
+def _database(url: Optional[str]):  # type: ignore[no-untyped-def]
+    from lut_server.db import Database
+
+    db = Database(url or default_url())
+    db.upgrade()
+    return db
+
+
+def _rest(args: argparse.Namespace, method: str, path: str, body: Any = None,
+          params: Optional[Dict[str, str]] = None) -> Any:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    url = args.server.rstrip("/") + "/api/v1" + path
+    try:
+        r = httpx.request(method, url, json=body, params=params, headers=headers, timeout=300)
+    except httpx.HTTPError as e:
+        raise CliError(f"cannot reach {args.server}: {e}") from None
+    if r.status_code >= 400:
+        raise CliError(f"{method} {path} -> {r.status_code}: {r.text[:500]}")
+    return r.json()
+
+
+# -- serve -------------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from lut_server.app import create_app
+    from lut_server.config import Settings
+
+    settings = Settings.from_env(args.db, args.read_token_required)
+    app = create_app(settings)  # upgrades the schema once, before any worker starts
+    print(f"lut server on http://{args.host}:{args.port} (db {app.state.db.safe_url()}); docs at /docs",
+          file=sys.stderr, flush=True)
+    if args.workers > 1:
+        app.state.db.dispose()
+        os.environ["LUT_DB"] = settings.db_url
+        os.environ["LUT_READ_TOKEN_REQUIRED"] = "1" if settings.read_token_required else "0"
+        uvicorn.run("lut_server.app:app_from_env", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level=args.log_level, access_log=False)
+        return 0
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+# -- tokens ------------------------------------------------------------------------------------
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from lut_server.tokens import create_token
+    from lut_server.util import BadInput
+
+    role = "admin" if args.admin else "read" if args.read else "agent"
+    db = _database(args.db)
+    try:
+        with db.write() as conn:
+            tok = create_token(conn, role, args.device, args.note)
+    except BadInput as e:
+        raise CliError(str(e)) from None
+    if args.json:
+        print(json.dumps(tok))
+    else:
+        print(tok["token"])
+        scope = f"device {tok['device']}" if tok["device"] else role
+        print(f"token {tok['id']} ({scope}); store it now, it is not shown again", file=sys.stderr)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from lut_server.tokens import list_tokens
+
+    with _database(args.db).read() as conn:
+        toks = list_tokens(conn)
+    if args.json:
+        print(json.dumps(toks, indent=2))
+        return 0
+    print(render(["id", "prefix", "role", "device", "revoked", "note"],
+                 [[t["id"], t["prefix"] + "...", t["role"], t["device"], "yes" if t["revoked"] else "", t["note"]]
+                  for t in toks]))
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from lut_server.tokens import revoke_token
+
+    with _database(args.db).write() as conn:
+        n = revoke_token(conn, args.token)
+    if not n:
+        raise CliError(f"no active token matches {args.token!r} (see `lut token list`)")
+    print(f"revoked {n} token(s)")
+    return 0
+
+
+# -- export / import / status -------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    from lut_server import exchange
+
+    with _spinner("exporting"):
+        if args.server:
+            doc = _rest(args, "GET", "/export", params={"target": args.target} if args.target else None)
+        else:
+            with _database(args.db).read() as conn:
+                doc = exchange.export_doc(conn, args.target)
+                if args.target and not doc["targets"]:
+                    raise CliError(f"unknown target {args.target!r}")
+    text = exchange.render(doc, args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+        n = sum(len(t["entries"]) for t in doc["targets"])
+        print(f"wrote {n} entries of {len(doc['targets'])} target(s) to {args.output} ({args.format})",
+              file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from lut_server import exchange
+    from lut_server.util import BadInput
+
+    try:
+        if args.file == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.file, encoding="utf-8") as f:
+                text = f.read()
+        doc = json.loads(text)
+    except (OSError, ValueError) as e:
+        raise CliError(f"cannot read {args.file}: {e}") from None
+    with _spinner("importing"):
+        if args.server:
+            out = _rest(args, "POST", "/import", body=doc)
+        else:
+            try:
+                with _database(args.db).write() as conn:
+                    out = exchange.import_doc(conn, doc)
+            except BadInput as e:
+                raise CliError(f"{args.file}: {e}") from None
+    print(f"imported {out['targets']} target(s), {out['entries']} entries: {out['measurements_added']} "
+          f"measurements added, {out['duplicates']} already present, {out['devices']} device(s)")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from lut_server import status
+
+    if args.server:
+        st = _rest(args, "GET", "/status")
+    else:
+        with _database(args.db).read() as conn:
+            st = status.status(conn)
+    if args.json:
+        print(json.dumps(st, indent=2))
+        return 0
+    print("targets:")
+    print(render(["target", "lut_version", "ops_measured"],
+                 [[t["id"], t["lut_version"], t["ops_measured"]] for t in st["targets"]]))
+    print("\nregistered spaces:")
+    print(render(["space", "resolution", "target", "measured", "total", "coverage"],
+                 [[c["space"], c["resolution"], c["target"], c.get("measured"), c.get("total"),
+                   f"{100 * c['fraction']:.1f}%" if "fraction" in c else c.get("error")] for c in st["spaces"]]))
+    q = st["queue"]
+    print(f"\njobs: {q['queued']} queued, {q['claimed']} claimed, {q['done']} done, {q['parked']} parked")
+    if st["parked"]:
+        print("\nparked jobs:")
+        print(render(["id", "target", "key", "attempts", "error"],
+                     [[p["id"], p["target"], p["key"], p["attempts"], (p["error"] or "")[:80]] for p in st["parked"]]))
+    return 0

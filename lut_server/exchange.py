@@ -1,0 +1,185 @@
+"""Export and import of the LUT as the versioned `nas-lut/1` document (docs/api.md), and the
+formats existing NAS code reads: ProxylessNAS/Once-for-All YAML and FBNet-style JSON lines.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import statistics
+from typing import Any, Dict, List, Optional
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, select, update
+
+from lut_server.devices import import_device, list_devices
+from lut_server.ingest import describe
+from lut_server.lut import refresh_entries
+from lut_server.registry import ensure_ops, ensure_target
+from lut_server.schema import lut_entries, measurements, ops, targets
+from lut_server.tokens import check_device_name
+from lut_server.util import BadInput, clean_text, dump_json, insert_ignore, now
+from lutcore.ops import spec_from_dict
+from lutcore.records import OpRecord, Target, TimingStats
+
+SCHEMA = "nas-lut/1"
+FORMATS = ("nas-lut", "proxyless-yaml", "fbnet-jsonl")
+
+
+def export_doc(conn: Connection, tid: Optional[str] = None) -> Dict[str, Any]:
+    """The whole LUT (or one target's) with every measurement and its provenance."""
+    q = select(targets).order_by(targets.c.tid)
+    if tid is not None:
+        q = q.where(targets.c.tid == tid)
+    out_targets = []
+    used_devices: set = set()
+    for t in conn.execute(q).mappings().all():
+        ms: Dict[int, List[Dict[str, Any]]] = {}
+        mq = (select(measurements).where(measurements.c.target_id == t["id"])
+              .order_by(measurements.c.op_id, measurements.c.run_id))
+        for m in conn.execute(mq).mappings():
+            used_devices.add(m["device"])
+            ms.setdefault(m["op_id"], []).append({
+                "run_id": m["run_id"], "device": m["device"], "fingerprint_digest": m["fingerprint_digest"],
+                "stats": json.loads(m["stats"]), "measured_at": m["measured_at"], "env": json.loads(m["env"])})
+        eq = (select(ops, lut_entries.c.value_ms, lut_entries.c.spread_pct, lut_entries.c.n_runs)
+              .join(lut_entries, lut_entries.c.op_id == ops.c.id)
+              .where(lut_entries.c.target_id == t["id"]).order_by(ops.c.key))
+        entries = [{"key": e["key"], "spec": json.loads(e["spec"]), "macs": e["macs"], "params": e["params"],
+                    "value_ms": e["value_ms"], "spread_pct": e["spread_pct"], "n_runs": e["n_runs"],
+                    "measurements": ms.get(e["id"], [])} for e in conn.execute(eq).mappings()]
+        out_targets.append({"id": t["tid"], "target": json.loads(t["spec"]), "lut_version": t["lut_version"],
+                            "entries": entries})
+    devs = list_devices(conn, None if tid is None else sorted(used_devices))
+    return {"schema": SCHEMA, "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+            "targets": out_targets, "devices": devs}
+
+
+def _need(obj: Any, key: str, kind: type, where: str) -> Any:
+    if not isinstance(obj, dict) or not isinstance(obj.get(key), kind):
+        raise BadInput(f"{where}.{key}: missing or not a {kind.__name__}")
+    return obj[key]
+
+
+def import_doc(conn: Connection, doc: Dict[str, Any]) -> Dict[str, Any]:
+    """Merge a document: devices, targets, ops and measurements not yet present; entries recomputed.
+
+    All-or-nothing (one transaction): a document with a bad part is refused whole, naming the part.
+    """
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise BadInput(f"schema: expected {SCHEMA!r}, got {doc.get('schema') if isinstance(doc, dict) else doc!r}")
+    devs = doc.get("devices") or []
+    if not isinstance(devs, list):
+        raise BadInput("devices: must be a list")
+    for i, d in enumerate(devs):
+        if not isinstance(d, dict):
+            raise BadInput(f"devices[{i}]: must be an object")
+        import_device(conn, d)
+    added = dups = n_entries = 0
+    tlist = _need(doc, "targets", list, "document")
+    for ti, tdoc in enumerate(tlist):
+        where = f"targets[{ti}]"
+        try:
+            target = Target.model_validate(_need(tdoc, "target", dict, where))
+        except ValidationError as e:
+            raise BadInput(f"{where}.target: {describe(e)}") from None
+        if tdoc.get("id") not in (None, target.id):
+            raise BadInput(f"{where}.id {tdoc.get('id')!r} does not match its target, whose id is {target.id!r}")
+        target_id = ensure_target(conn, target)
+        rows: List[Dict[str, Any]] = []
+        specs = []
+        entries = _need(tdoc, "entries", list, where)
+        for ei, e in enumerate(entries):
+            ew = f"{where}.entries[{ei}]"
+            try:
+                rec = OpRecord.model_validate({"key": _need(e, "key", str, ew), "spec": _need(e, "spec", dict, ew)})
+            except ValidationError as err:
+                raise BadInput(f"{ew}: {describe(err)}") from None
+            specs.append(spec_from_dict(rec.spec))
+            for mi, m in enumerate(_need(e, "measurements", list, ew)):
+                mw = f"{ew}.measurements[{mi}]"
+                try:
+                    stats = TimingStats.model_validate(_need(m, "stats", dict, mw))
+                except ValidationError as err:
+                    raise BadInput(f"{mw}.stats: {describe(err)}") from None
+                measured_at = m.get("measured_at")
+                rows.append({"key": rec.key, "run_id": clean_text(_need(m, "run_id", str, mw), f"{mw}.run_id", 64),
+                             "device": check_device_name(_need(m, "device", str, mw), f"{mw}.device"),
+                             "fingerprint_digest": clean_text(m.get("fingerprint_digest") or "", mw, 32),
+                             "median_ms": stats.median_ms, "mean_ms": stats.mean_ms, "p10_ms": stats.p10_ms,
+                             "p90_ms": stats.p90_ms, "stats": dump_json(stats.model_dump(), f"{mw}.stats"),
+                             "measured_at": None if measured_at is None else clean_text(measured_at, mw, 64),
+                             "env": dump_json(m.get("env") or {}, f"{mw}.env"), "job_id": None})
+        n_entries += len(entries)
+        ids = ensure_ops(conn, specs)
+        t = now()
+        for r in rows:
+            r["op_id"] = ids[r.pop("key")]
+            r["target_id"] = target_id
+            r["received_at"] = t
+        before = _count(conn, target_id)
+        insert_ignore(conn, measurements, sorted(rows, key=lambda r: (r["op_id"], r["run_id"])),
+                      ["target_id", "op_id", "run_id"])
+        n_new = _count(conn, target_id) - before
+        added += n_new
+        dups += len(rows) - n_new
+        refresh_entries(conn, target_id, {r["op_id"] for r in rows})
+        cur = conn.execute(select(targets.c.lut_version).where(targets.c.id == target_id)).scalar_one()
+        theirs = tdoc.get("lut_version") if isinstance(tdoc.get("lut_version"), int) else 0
+        version = max(cur, min(theirs, 2**31 - 1))
+        if n_new and cur >= theirs:
+            version = cur + 1
+        conn.execute(update(targets).where(targets.c.id == target_id).values(lut_version=version))
+    return {"targets": len(tlist), "entries": n_entries, "measurements_added": added, "duplicates": dups,
+            "devices": len(devs)}
+
+
+def _count(conn: Connection, target_id: int) -> int:
+    from sqlalchemy import func
+
+    return int(conn.execute(select(func.count()).select_from(measurements)
+                            .where(measurements.c.target_id == target_id)).scalar_one())
+
+
+# -- formats that existing NAS code reads ----------------------------------------------------
+def to_proxyless_yaml(doc: Dict[str, Any]) -> str:
+    """ProxylessNAS / Once-for-All latency LUT: ``key: {mean, count, var}`` (ms), one target.
+
+    mean = the LUT value (median of run medians); count = total timed samples over runs;
+    var = variance of the run medians (0 for a single run).
+    """
+    import yaml
+
+    tdocs = doc["targets"]
+    if len(tdocs) != 1:
+        raise BadInput(f"proxyless-yaml holds one target; choose one with --target ({len(tdocs)} in the export)")
+    out: Dict[str, Dict[str, float]] = {}
+    for e in tdocs[0]["entries"]:
+        meds = [m["stats"]["median_ms"] for m in e["measurements"]]
+        out[e["key"]] = {"mean": float(e["value_ms"]), "count": int(sum(m["stats"]["n"] for m in e["measurements"])),
+                         "var": float(statistics.pvariance(meds)) if len(meds) > 1 else 0.0}
+    return yaml.safe_dump(out, sort_keys=True)
+
+
+def to_fbnet_jsonl(doc: Dict[str, Any]) -> str:
+    """FBNet-style lines: op type, input shape, op args, latency (ms), plus our key and target."""
+    lines = []
+    for t in doc["targets"]:
+        for e in t["entries"]:
+            spec = dict(e["spec"])
+            family = spec.pop("family")
+            shape = [spec.pop("batch", 1), spec.pop("c_in"), spec.pop("h"), spec.pop("w")]
+            lines.append(json.dumps({"op_type": family, "input_shape": shape, "args": spec,
+                                     "latency": e["value_ms"], "unit": "ms", "key": e["key"], "target": t["id"],
+                                     "n_runs": e["n_runs"], "spread_pct": e["spread_pct"]}, sort_keys=True))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def render(doc: Dict[str, Any], fmt: str) -> str:
+    if fmt == "nas-lut":
+        return json.dumps(doc, indent=1, sort_keys=False) + "\n"
+    if fmt == "proxyless-yaml":
+        return to_proxyless_yaml(doc)
+    if fmt == "fbnet-jsonl":
+        return to_fbnet_jsonl(doc)
+    raise BadInput(f"format {fmt!r} must be one of {', '.join(FORMATS)}")

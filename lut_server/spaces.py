@@ -1,0 +1,162 @@
+"""Search spaces on the server: resolve a name or definition, enqueue what the LUT lacks, cost matrix."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any, Dict, List, Optional, Union
+
+from sqlalchemy import Connection, select
+
+from lut_server.lut import METRIC_COLUMN, entries_by_key, measured_op_ids
+from lut_server.registry import ensure_ops, ensure_target, parse_target, target_row
+from lut_server.schema import jobs, spaces
+from lut_server.util import BadInput, clean_text, dump_json, insert_ignore, now, upsert
+from lutcore.errors import LutError, UnknownNameError
+from lutcore.ops import OpSpec
+from lutcore.spaces import Space, get_space, space_from_dict, space_names
+
+OPEN_STATES = ("queued", "claimed", "parked")
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_names() -> frozenset:
+    """Built-in space names; called once at app start (lutcore's lazy registry load is not thread-safe)."""
+    return frozenset(space_names())
+
+
+@functools.lru_cache(maxsize=64)
+def _builtin(name: str, resolution: Optional[str]) -> Space:
+    return get_space(name, resolution)
+
+
+@functools.lru_cache(maxsize=64)
+def _from_definition(text: str, resolution: Optional[str]) -> Space:
+    return space_from_dict(json.loads(text)).at(resolution)
+
+
+def resolve(conn: Connection, space: Union[str, Dict[str, Any], Space], resolution: Optional[str]) -> Space:
+    """A Space from a built-in name, a custom name registered earlier, or a full definition."""
+    if isinstance(space, Space):
+        return space
+    if resolution is not None:
+        clean_text(resolution, "resolution", 32)
+    try:
+        if isinstance(space, dict):
+            return _from_definition(dump_json(space, "space"), resolution)
+        clean_text(space, "space", 256)
+        if space in builtin_names():  # never a path: get_space would read files on the server
+            return _builtin(space, resolution)
+        row = conn.execute(select(spaces.c.definition).where(spaces.c.name == space, spaces.c.definition.is_not(None))
+                           .order_by(spaces.c.id.desc()).limit(1)).first()
+        if row is None:
+            raise UnknownNameError("space", space, sorted(builtin_names()))
+        return _from_definition(row[0], resolution)
+    except BadInput:
+        raise
+    except (LutError, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+        raise BadInput(f"space: {e}") from None
+
+
+def grid_keys(sp: Space) -> List[str]:
+    """Every key the cost matrix needs: valid grid cells (identities included) and fixed ops."""
+    keys: Dict[str, None] = {}
+    for row in sp.grid:
+        for c in row:
+            if isinstance(c, OpSpec):
+                keys.setdefault(c.key, None)
+    for f in sp.fixed:
+        keys.setdefault(f.spec.key, None)
+    return list(keys)
+
+
+def identity_keys(sp: Space) -> set:
+    return {c.key for row in sp.grid for c in row if isinstance(c, OpSpec) and c.is_identity}
+
+
+def register(conn: Connection, space: Union[str, Dict[str, Any]], resolution: Optional[str], tid: str,
+             priority: int, max_attempts: int) -> Dict[str, Any]:
+    """Record the space for the target and enqueue a job for every unique op it lacks (idempotent)."""
+    target = parse_target(tid)
+    sp = resolve(conn, space, resolution)
+    target_id = ensure_target(conn, target)
+    if sp.definition.batch != target.batch:
+        raise BadInput(f"space {sp.name} is timed at batch {sp.definition.batch}, target {tid} at {target.batch}")
+    unique = sp.unique_ops()
+    ids = ensure_ops(conn, unique.values())
+    t = now()
+    upsert(conn, spaces, [{"target_id": target_id, "name": clean_text(sp.name, "space name", 256),
+                           "resolution": sp.resolution_str,
+                           "definition": None if isinstance(space, str) and sp.name == space
+                           else dump_json(sp.definition.to_dict()),
+                           "priority": priority, "registered_at": t}], ["target_id", "name", "resolution"])
+    measured = measured_op_ids(conn, target_id, list(unique))
+    open_ids = set()
+    want = sorted(v for k, v in ids.items() if k not in measured)
+    for i in range(0, len(want), 900):
+        q = select(jobs.c.op_id).where(jobs.c.target_id == target_id, jobs.c.op_id.in_(want[i : i + 900]),
+                                       jobs.c.status.in_(OPEN_STATES))
+        open_ids.update(int(r[0]) for r in conn.execute(q))
+    new = [{"target_id": target_id, "op_id": op_id, "kind": "op", "status": "queued", "priority": priority,
+            "attempts": 0, "max_attempts": max_attempts, "payload": dump_json({"space": sp.name,
+                                                                              "resolution": sp.resolution_str}),
+            "created_at": t, "updated_at": t} for op_id in want if op_id not in open_ids]
+    insert_ignore(conn, jobs, new, ["id"])
+    return {"space": sp.name, "resolution": sp.resolution_str, "target": tid, "unique_ops": len(unique),
+            "enqueued": len(new), "already_measured": len(measured)}
+
+
+def cost_matrix(conn: Connection, space: Union[str, Dict[str, Any], Space], resolution: Optional[str], tid: str,
+                metric: str = "median_ms") -> Dict[str, Any]:
+    """[layers x candidates] costs, mask, keys, fixed cost and coverage in one answer."""
+    parse_target(tid)
+    if metric not in METRIC_COLUMN:
+        raise BadInput(f"metric {metric!r} must be one of {', '.join(METRIC_COLUMN)}")
+    sp = resolve(conn, space, resolution)
+    keys = grid_keys(sp)
+    idents = identity_keys(sp)
+    got = target_row(conn, tid)
+    values: Dict[str, float] = {}
+    version = 0
+    if got is not None:
+        version = got[1]
+        need = [k for k in keys if k not in idents]
+        values = {k: v["value_ms"] for k, v in entries_by_key(conn, got[0], need, metric).items()}
+    for k in idents:
+        values[k] = 0.0
+    matrix: List[List[Optional[float]]] = []
+    key_rows: List[List[Optional[str]]] = []
+    for row in sp.grid:
+        matrix.append([values.get(c.key) if isinstance(c, OpSpec) else None for c in row])
+        key_rows.append([c.key if isinstance(c, OpSpec) else None for c in row])
+    fixed = [{"name": f.name, "key": f.spec.key, "value_ms": values.get(f.spec.key)} for f in sp.fixed]
+    fixed_vals = [f["value_ms"] for f in fixed]
+    missing = [k for k in keys if k not in values]
+    measured = len(keys) - len(missing)
+    return {
+        "space": sp.name, "resolution": sp.resolution_str, "target": tid, "lut_version": version,
+        "candidates": list(sp.candidates), "layers": sp.num_layers, "matrix": matrix, "mask": sp.mask(),
+        "keys": key_rows, "fixed": fixed,
+        "fixed_ms": None if any(v is None for v in fixed_vals) else float(sum(fixed_vals)),  # type: ignore[arg-type]
+        "coverage": {"measured": measured, "total": len(keys),
+                     "fraction": measured / len(keys) if keys else 1.0},
+        "missing": missing,
+    }
+
+
+def registered(conn: Connection) -> List[Dict[str, Any]]:
+    """Registered (space, resolution, target) triples, for status."""
+    from lut_server.schema import targets
+
+    q = (select(spaces.c.name, spaces.c.resolution, spaces.c.definition, spaces.c.priority, targets.c.tid)
+         .join(targets, targets.c.id == spaces.c.target_id).order_by(targets.c.tid, spaces.c.name))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def coverage(conn: Connection, row: Dict[str, Any]) -> Dict[str, Any]:
+    space: Union[str, Dict[str, Any]] = json.loads(row["definition"]) if row["definition"] else row["name"]
+    cm = cost_matrix(conn, space, row["resolution"], row["tid"])
+    return {"space": row["name"], "resolution": row["resolution"], "target": row["tid"], **cm["coverage"]}
+
+
+__all__ = ["cost_matrix", "coverage", "ensure_target", "register", "registered", "resolve"]

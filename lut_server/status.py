@@ -1,0 +1,33 @@
+"""What `lut status` and GET /status show: targets, coverage per registered space, queue, parked jobs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List
+
+from sqlalchemy import Connection, func, select
+
+from lut_server import jobs, spaces
+from lut_server.schema import lut_entries, targets
+from lut_server.util import BadInput
+
+
+def targets_view(conn: Connection) -> List[Dict[str, Any]]:
+    counts = dict(conn.execute(select(lut_entries.c.target_id, func.count()).group_by(lut_entries.c.target_id)).all())
+    return [{"id": r["tid"], "target": json.loads(r["spec"]), "lut_version": r["lut_version"],
+             "ops_measured": int(counts.get(r["id"], 0))}
+            for r in conn.execute(select(targets).order_by(targets.c.tid)).mappings()]
+
+
+def status(conn: Connection) -> Dict[str, Any]:
+    cov = []
+    for row in spaces.registered(conn):
+        try:
+            cov.append(spaces.coverage(conn, row))
+        except BadInput as e:
+            cov.append({"space": row["name"], "resolution": row["resolution"], "target": row["tid"],
+                        "error": str(e)})
+    depth = jobs.queue_depth(conn)
+    total = {s: sum(d[s] for d in depth.values()) for s in ("queued", "claimed", "done", "parked")}
+    return {"targets": targets_view(conn), "spaces": cov, "queue": total, "queue_by_target": depth,
+            "parked": jobs.parked(conn)}

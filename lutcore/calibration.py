@@ -1,0 +1,134 @@
+"""How well a LUT predicts whole networks, and the calibration that corrects what remains.
+
+The LUT predicts a network as the sum of its ops' latencies. What the sum misses is mostly
+systematic: a per-call overhead paid once per op in isolation but amortised in the network,
+and a scale from cache and frequency behaviour. ``Calibration`` fits
+``measured = a * lut_sum + b + c * n_ops`` by least squares on one set of architectures and is
+scored on others. Pure Python so the agent (3.8), the server (no torch) and the client share it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Dict, List, Optional, Sequence
+
+FEATURES = ("scale", "offset", "per_op")
+
+
+@dataclasses.dataclass(frozen=True)
+class Validation:
+    """One architecture timed end to end beside its LUT prediction."""
+
+    arch: str
+    predicted_ms: float
+    measured_ms: float
+    n_ops: int = 0
+
+    @property
+    def error(self) -> float:
+        """Signed relative error of the prediction: (predicted - measured) / measured."""
+        return (self.predicted_ms - self.measured_ms) / self.measured_ms
+
+
+def summarize(errors: Sequence[float]) -> Dict[str, Any]:
+    """Median and max |error|, and the share within +-5% and +-10%."""
+    if not errors:
+        return {"n": 0, "median_abs_error": None, "max_abs_error": None, "within_5pct": None, "within_10pct": None}
+    a = sorted(abs(e) for e in errors)
+    return {
+        "n": len(a),
+        "median_abs_error": _median(a),
+        "max_abs_error": a[-1],
+        "mean_error": sum(errors) / len(errors),
+        "within_5pct": sum(e <= 0.05 for e in a) / len(a),
+        "within_10pct": sum(e <= 0.10 for e in a) / len(a),
+    }
+
+
+def _median(xs: Sequence[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """``measured ~= a * lut_sum + b + c * n_ops``; the identity calibration is a=1, b=c=0."""
+
+    a: float = 1.0
+    b: float = 0.0
+    c: float = 0.0
+    n_fit: int = 0
+    fit_error: Optional[Dict[str, Any]] = None
+
+    def apply(self, lut_sum_ms: float, n_ops: int = 0) -> float:
+        return self.a * lut_sum_ms + self.b + self.c * n_ops
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Optional[Dict[str, Any]]) -> "Calibration":
+        if not d:
+            return cls()
+        return cls(
+            a=float(d.get("a", 1.0)),
+            b=float(d.get("b", 0.0)),
+            c=float(d.get("c", 0.0)),
+            n_fit=int(d.get("n_fit", 0)),
+            fit_error=d.get("fit_error"),
+        )
+
+    @classmethod
+    def fit(cls, validations: Sequence[Validation], features: Sequence[str] = ("scale", "offset")) -> "Calibration":
+        """Least squares in relative terms (each row weighted by 1/measured), so small and large
+        networks count alike and the fit minimises relative error, which is what is reported."""
+        for f in features:
+            if f not in FEATURES:
+                raise ValueError(f"unknown calibration feature {f!r}; known: {', '.join(FEATURES)}")
+        if "scale" not in features:
+            raise ValueError("a calibration needs the 'scale' feature")
+        vs = list(validations)
+        if len(vs) < len(features) + 1:
+            raise ValueError(f"need at least {len(features) + 1} validations to fit {list(features)}, got {len(vs)}")
+        rows: List[List[float]] = []
+        ys: List[float] = []
+        for v in vs:
+            w = 1.0 / v.measured_ms
+            row = [v.predicted_ms * w]
+            if "offset" in features:
+                row.append(w)
+            if "per_op" in features:
+                row.append(v.n_ops * w)
+            rows.append(row)
+            ys.append(1.0)
+        coef = _lstsq(rows, ys)
+        it = iter(coef)
+        a = next(it)
+        b = next(it) if "offset" in features else 0.0
+        c = next(it) if "per_op" in features else 0.0
+        fitted = cls(a, b, c, len(vs))
+        return dataclasses.replace(fitted, fit_error=summarize([fitted.error(v) for v in vs]))
+
+    def error(self, v: Validation) -> float:
+        return (self.apply(v.predicted_ms, v.n_ops) - v.measured_ms) / v.measured_ms
+
+
+def _lstsq(rows: List[List[float]], ys: List[float]) -> List[float]:
+    """Solve the normal equations (few features, so Gaussian elimination with pivoting is enough)."""
+    k = len(rows[0])
+    ata = [[sum(r[i] * r[j] for r in rows) for j in range(k)] for i in range(k)]
+    aty = [sum(r[i] * y for r, y in zip(rows, ys)) for i in range(k)]
+    m = [ata[i] + [aty[i]] for i in range(k)]
+    scale = max(abs(x) for row in ata for x in row) or 1.0
+    for col in range(k):
+        piv = max(range(col, k), key=lambda r: abs(m[r][col]))
+        if abs(m[piv][col]) < 1e-9 * scale or not math.isfinite(m[piv][col]):
+            raise ValueError("calibration is degenerate: the validations do not vary enough to fit")
+        m[col], m[piv] = m[piv], m[col]
+        for r in range(k):
+            if r != col:
+                f = m[r][col] / m[col][col]
+                m[r] = [x - f * y for x, y in zip(m[r], m[col])]
+    return [m[i][k] / m[i][i] for i in range(k)]

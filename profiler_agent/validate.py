@@ -1,0 +1,179 @@
+"""LUT truth: time whole networks end to end and compare with the LUT's sum of their ops.
+
+The networks are timed with the same backend and protocol as the ops. On a noisy machine
+the comparison is only fair if ops and networks see the same conditions, so networks are
+timed in several rounds in a shuffled order and each network's value is the median of its
+round medians, the same estimator the LUT uses for ops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import statistics
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+
+from lutcore.calibration import Calibration, Validation, summarize
+from lutcore.spaces import Arch, get_arch, get_space, published_names
+from profiler_agent.backends.base import Backend
+from profiler_agent.timing import TimingProtocol
+
+
+class LutMissing(RuntimeError):
+    """The LUT lacks ops an architecture needs; the message says which and how to fill them."""
+
+
+def parse_arch_list(spec: str, space: str, seed: int = 0) -> List[str]:
+    """``published,random:20,squeezenas-small:random:3`` -> architecture names of ``space``.
+
+    ``published`` keeps the published networks of that space; ``random:N`` adds N random
+    architectures seeded ``seed, seed+1, ...``; anything else is taken as a name.
+    """
+    names: List[str] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        if part == "published":
+            names += [n for n in published_names() if "squeezenas-" + n.rsplit("-", 1)[1] == space]
+        elif part.startswith("random:"):
+            try:
+                n = int(part.split(":", 1)[1])
+            except ValueError:
+                raise ValueError(f"--archs item {part!r}: random:N needs an integer N") from None
+            names += [f"{space}:random:{seed + i}" for i in range(n)]
+        else:
+            names.append(part)
+    if not names:
+        raise ValueError(f"--archs {spec!r} names no architecture of {space}")
+    return names
+
+
+class LutValues:
+    """Per-key latency (ms) of one target, from an export document, a server or a dict."""
+
+    def __init__(self, values: Dict[str, float], target: str = "", lut_version: Optional[int] = None) -> None:
+        self.values = values
+        self.target = target
+        self.lut_version = lut_version
+
+    @classmethod
+    def from_file(cls, path: Union[str, Path], target: Optional[str] = None, metric: str = "value_ms") -> "LutValues":
+        doc = json.loads(Path(path).read_text())
+        targets = doc.get("targets", [])
+        if target is None and len(targets) == 1:
+            target = targets[0]["id"]
+        for t in targets:
+            if t["id"] == target:
+                vals = {e["key"]: float(e[metric]) for e in t["entries"] if e.get(metric) is not None}
+                return cls(vals, t["id"], t.get("lut_version"))
+        known = ", ".join(t["id"] for t in targets) or "none"
+        raise ValueError(f"{path}: no target {target!r} in this LUT (targets: {known}); pass --target")
+
+    def prediction(self, arch: Arch) -> float:
+        """Sum over the deployed ops; identities cost exactly zero and are not in ``all_ops``."""
+        missing = [s.key for _, s in arch.all_ops() if s.key not in self.values]
+        if missing:
+            raise LutMissing(
+                f"{arch.name}: the LUT for {self.target or 'this target'} lacks {len(missing)} op(s), e.g. "
+                f"{missing[0]}; register the space (POST /spaces or search_client's missing='wait') and run "
+                f"an agent, or profile offline: profiler-agent profile --space {arch.space.name} "
+                f"--resolution {arch.space.resolution_str} -o run.jsonl"
+            )
+        return sum(self.values[s.key] for _, s in arch.all_ops())
+
+
+@dataclasses.dataclass
+class ArchResult:
+    arch: str
+    space: str
+    resolution: str
+    predicted_ms: float
+    measured_ms: float
+    n_ops: int
+    rounds: List[float]
+    kind: str  # "published" or "random" or "named"
+
+    @property
+    def error(self) -> float:
+        return (self.predicted_ms - self.measured_ms) / self.measured_ms
+
+    def validation(self) -> Validation:
+        return Validation(self.arch, self.predicted_ms, self.measured_ms, self.n_ops)
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["error"] = self.error
+        return d
+
+
+def _kind(name: str) -> str:
+    if ":random:" in name:
+        return "random"
+    return "published" if name in published_names() else "named"
+
+
+def time_networks(
+    archs: Sequence[Arch],
+    backend: Backend,
+    protocol: TimingProtocol,
+    rounds: int = 3,
+    seed: int = 0,
+    progress: Optional[Callable[[int, int, str], None]] = None,
+) -> Dict[str, List[float]]:
+    """Median ms per round for every architecture; rounds shuffle the order to spread drift."""
+    rng = random.Random(seed)
+    out: Dict[str, List[float]] = {a.name: [] for a in archs}
+    total, done = len(archs) * rounds, 0
+    for _ in range(rounds):
+        order = list(archs)
+        rng.shuffle(order)
+        for a in order:
+            out[a.name].append(backend.time_network(a, protocol).stats.median_ms)
+            done += 1
+            if progress:
+                progress(done, total, a.name)
+    return out
+
+
+def validate(
+    space: str,
+    resolution: Optional[str],
+    names: Iterable[str],
+    backend: Backend,
+    protocol: TimingProtocol,
+    lut: LutValues,
+    rounds: int = 3,
+    seed: int = 0,
+    progress: Optional[Callable[[int, int, str], None]] = None,
+) -> List[ArchResult]:
+    sp = get_space(space, resolution)
+    archs = [get_arch(n, sp.resolution) for n in names]
+    predictions = {a.name: lut.prediction(a) for a in archs}  # fail before timing anything
+    times = time_networks(archs, backend, protocol, rounds, seed, progress)
+    return [
+        ArchResult(
+            a.name, sp.name, sp.resolution_str, predictions[a.name], statistics.median(times[a.name]),
+            len(a.all_ops()), times[a.name], _kind(a.name),
+        )
+        for a in archs
+    ]
+
+
+def split_for_calibration(results: Sequence[ArchResult], fit_share: float = 0.5, seed: int = 0):
+    """Random architectures split into fit/held-out; published ones are always held out."""
+    rnd = [r for r in results if r.kind == "random"]
+    rng = random.Random(seed)
+    rng.shuffle(rnd)
+    k = max(3, int(round(len(rnd) * fit_share)))
+    fit = rnd[:k]
+    held = [r for r in results if r not in fit]
+    return fit, held
+
+
+def report(results: Sequence[ArchResult], calibration: Optional[Calibration] = None) -> Dict[str, Any]:
+    """Summary object: raw error over all; with a calibration, its error on what it was not fitted on."""
+    out: Dict[str, Any] = {"summary": True, "raw": summarize([r.error for r in results])}
+    if calibration is not None:
+        out["calibration"] = calibration.to_dict()
+        out["calibrated"] = summarize([calibration.error(r.validation()) for r in results])
+    return out

@@ -1,0 +1,52 @@
+"""Calibration: recovers a known systematic error and reports held-out error honestly."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from lutcore.calibration import Calibration, Validation, summarize
+
+
+def synthetic(n: int, a: float, b: float, c: float, noise: float, seed: int):
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        pred = rng.uniform(5, 50)
+        ops = rng.randint(10, 30)
+        meas = (a * pred + b + c * ops) * (1 + rng.gauss(0, noise))
+        out.append(Validation(f"a{i}", pred, meas, ops))
+    return out
+
+
+def test_fit_recovers_scale_and_offset():
+    train = synthetic(30, 0.8, 1.5, 0.0, 0.0, 1)
+    cal = Calibration.fit(train)
+    assert cal.a == pytest.approx(0.8, rel=1e-9) and cal.b == pytest.approx(1.5, rel=1e-9)
+    assert cal.fit_error["max_abs_error"] < 1e-9
+
+
+def test_per_op_feature_and_held_out_scoring():
+    train, test = synthetic(40, 0.9, 0.5, -0.05, 0.01, 2), synthetic(20, 0.9, 0.5, -0.05, 0.01, 3)
+    raw = summarize([v.error for v in test])
+    cal = Calibration.fit(train, ("scale", "offset", "per_op"))
+    after = summarize([cal.error(v) for v in test])
+    assert after["median_abs_error"] < 0.02 < raw["median_abs_error"]
+    assert cal.c == pytest.approx(-0.05, abs=0.03)
+
+
+def test_summary_shares_and_round_trip():
+    s = summarize([0.01, -0.04, 0.07, -0.2])
+    assert s["within_5pct"] == 0.5 and s["within_10pct"] == 0.75 and s["max_abs_error"] == 0.2
+    cal = Calibration(1.1, 0.2, 0.0, 10)
+    assert Calibration.from_dict(cal.to_dict()) == cal
+    assert Calibration.from_dict(None).apply(3.0) == 3.0
+
+
+def test_fit_refuses_too_few_or_degenerate():
+    with pytest.raises(ValueError, match="at least 3"):
+        Calibration.fit(synthetic(2, 1, 0, 0, 0, 4))
+    same = [Validation(str(i), 10.0, 12.0, 5) for i in range(5)]
+    with pytest.raises(ValueError, match="degenerate"):
+        Calibration.fit(same)

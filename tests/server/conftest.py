@@ -1,0 +1,45 @@
+"""Server test fixtures: an in-process app (real database, HTTP via TestClient) and tokens."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lut_server.app import create_app
+from lut_server.config import Settings
+from tests.server.helpers import DEVICE
+
+
+class Api:
+    """TestClient with the admin token and an agent token for DEVICE at hand."""
+
+    def __init__(self, client: TestClient, db_url: str) -> None:
+        self.c = client
+        self.db_url = db_url
+        self.admin = {"Authorization": "Bearer admin-secret-for-tests"}
+        self.agent = self.token("agent", DEVICE)
+
+    def token(self, role: str, device: str | None = None) -> dict:
+        r = self.c.post("/api/v1/tokens", json={"role": role, "device": device}, headers=self.admin)
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def post(self, path: str, body: object, headers: dict | None = None, expect: int = 200) -> dict:
+        r = self.c.post("/api/v1" + path, json=body, headers=headers if headers is not None else self.agent)
+        assert r.status_code == expect, r.text
+        return r.json()
+
+    def get(self, path: str, expect: int = 200, **params: str) -> dict:
+        r = self.c.get("/api/v1" + path, params=params)
+        assert r.status_code == expect, r.text
+        return r.json()
+
+
+@pytest.fixture
+def api(db_url: str) -> Iterator[Api]:
+    app = create_app(Settings(db_url=db_url, admin_token="admin-secret-for-tests"))
+    with TestClient(app) as client:
+        yield Api(client, db_url)
+    app.state.db.dispose()

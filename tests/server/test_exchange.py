@@ -1,0 +1,109 @@
+"""Export then import gives an identical LUT; CLI over --db and --server; NAS-code formats."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from lut_server.app import create_app
+from lut_server.config import Settings
+from tests.live_server import REPO, server_env
+from tests.server.helpers import TARGET, TARGET_DICT, batch, conv, item
+
+
+def _fill(api) -> None:
+    api.post("/devices", {"name": "xavier-01", "device_class": "xavier", "fingerprint": {"jetpack": "5.1"}})
+    api.post("/measurements", batch([item(conv(16), 1.0), item(conv(24), 2.0)], fingerprint={"jetpack": "5.1.2"}))
+    api.post("/measurements", batch([item(conv(16), 1.4)], run_id="second-run-0001"))
+    cpu = dict(TARGET_DICT, device="cpu-x86", backend="pytorch-cpu", precision="fp32", settings={"threads": "2"})
+    api.post("/measurements", batch([item(conv(16), 9.0)], target=cpu))
+
+
+def _strip(doc: dict) -> dict:
+    d = copy.deepcopy(doc)
+    d.pop("exported_at")
+    return d
+
+
+def test_export_import_round_trip_is_lossless(api, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    _fill(api)
+    doc = api.get("/export")
+    assert doc["schema"] == "nas-lut/1"
+    assert [t["id"] for t in doc["targets"]] == ["cpu-x86/pytorch-cpu/fp32@threads=2", TARGET]
+    entry = next(e for e in doc["targets"][1]["entries"] if e["key"] == conv(16).key)
+    assert entry["n_runs"] == 2 and entry["value_ms"] == 1.2 and entry["macs"] == conv(16).macs()
+    assert {m["run_id"] for m in entry["measurements"]} >= {"second-run-0001"}
+
+    fresh = create_app(Settings(db_url=f"sqlite:///{tmp_path / 'copy.db'}", admin_token="adm"))
+    with TestClient(fresh) as c:
+        r = c.post("/api/v1/import", json=doc, headers={"Authorization": "Bearer adm"})
+        assert r.status_code == 200, r.text
+        assert r.json()["measurements_added"] == 4
+        again = c.get("/api/v1/export").json()
+        assert _strip(again) == _strip(doc)
+        r = c.post("/api/v1/import", json=doc, headers={"Authorization": "Bearer adm"})
+        assert r.json()["measurements_added"] == 0 and r.json()["duplicates"] == 4
+        assert _strip(c.get("/api/v1/export").json()) == _strip(doc)
+        bad = json.loads(json.dumps(doc))
+        bad["targets"][0]["entries"][0]["key"] = "conv:nonsense"
+        r = c.post("/api/v1/import", json=bad, headers={"Authorization": "Bearer adm"})
+        assert r.status_code == 422 and "targets[0].entries[0]" in r.text
+    fresh.state.db.dispose()
+
+
+def _lut(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lutcore", *args], capture_output=True, text=True,
+                          env=server_env(), cwd=str(REPO), timeout=120)
+
+
+def test_cli_export_import_over_rest_and_db(live_server, tmp_path: Path) -> None:
+    import httpx
+
+    tok = live_server.agent_token("xavier-01")
+    body = batch([item(conv(16), 1.0), item(conv(24), 2.0)])
+    assert httpx.post(live_server.api + "/measurements", json=body,
+                      headers={"Authorization": f"Bearer {tok}"}).status_code == 200
+
+    out = tmp_path / "lut.json"
+    r = _lut("export", "--server", live_server.url, "--target", TARGET, "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert len(doc["targets"][0]["entries"]) == 2
+
+    copy = f"sqlite:///{tmp_path / 'copy.db'}"
+    r = _lut("import", str(out), "--db", copy)
+    assert r.returncode == 0 and "2 measurements added" in r.stdout, r.stderr
+    r = _lut("export", "--db", copy, "--target", TARGET)
+    assert _strip(json.loads(r.stdout)) == _strip(doc)
+
+    r = _lut("export", "--db", copy, "--target", TARGET, "--format", "proxyless-yaml")
+    y = yaml.safe_load(r.stdout)
+    assert y[conv(16).key] == {"mean": 1.0, "count": 50, "var": 0.0}
+    r = _lut("export", "--db", copy, "--format", "fbnet-jsonl")
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert {x["key"] for x in lines} == {conv(16).key, conv(24).key}
+    assert lines[0]["input_shape"] == [1, 8, 16, 32] and lines[0]["op_type"] == "conv"
+
+    r = _lut("import", str(out), "--server", live_server.url, "--token", live_server.admin_token)
+    assert r.returncode == 0 and "0 measurements added" in r.stdout, r.stderr
+    r = _lut("export", "--db", copy, "--target", "orin/tensorrt/fp16")
+    assert r.returncode == 1 and "unknown target" in r.stderr
+
+
+def test_cli_status_and_tokens(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    r = _lut("token", "create", "--device", "xavier-01", "--db", db, "--note", "bench")
+    assert r.returncode == 0 and r.stdout.startswith("lut_"), r.stderr
+    r = _lut("token", "list", "--db", db)
+    assert "xavier-01" in r.stdout and "bench" in r.stdout and r.stdout.count("lut_") == 1
+    r = _lut("token", "create", "--device", "bad name!", "--db", db)
+    assert r.returncode == 1 and "device" in r.stderr
+    r = _lut("status", "--db", db)
+    assert r.returncode == 0 and "jobs: 0 queued" in r.stdout
