@@ -69,7 +69,7 @@ class Calibration:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Optional[Dict[str, Any]]) -> "Calibration":
+    def from_dict(cls, d: Optional[Dict[str, Any]]) -> Calibration:
         if not d:
             return cls()
         return cls(
@@ -81,7 +81,7 @@ class Calibration:
         )
 
     @classmethod
-    def fit(cls, validations: Sequence[Validation], features: Sequence[str] = ("scale", "offset")) -> "Calibration":
+    def fit(cls, validations: Sequence[Validation], features: Sequence[str] = ("scale", "offset")) -> Calibration:
         """Least squares in relative terms (each row weighted by 1/measured), so small and large
         networks count alike and the fit minimises relative error, which is what is reported."""
         for f in features:

@@ -57,7 +57,7 @@ class LutValues:
         self.lut_version = lut_version
 
     @classmethod
-    def from_file(cls, path: Union[str, Path], target: Optional[str] = None, metric: str = "value_ms") -> "LutValues":
+    def from_file(cls, path: Union[str, Path], target: Optional[str] = None, metric: str = "value_ms") -> LutValues:
         doc = json.loads(Path(path).read_text())
         targets = doc.get("targets", [])
         if target is None and len(targets) == 1:

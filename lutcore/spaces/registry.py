@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, List, Union
 
 from lutcore.errors import UnknownNameError
 from lutcore.spaces.definition import Resolution, SpaceDef, load_space_file
@@ -54,13 +55,18 @@ def get_space(name: str, resolution: Union[str, Resolution, None] = None) -> Spa
     return get_space_def(name).at(resolution)
 
 
-_loaded: Optional[bool] = None
+_loaded = False
+_lock = threading.Lock()
 
 
 def _load_builtins() -> None:
+    """Load the built-in files once; threads arriving together wait for the first to finish."""
     global _loaded
     if _loaded:
         return
-    _loaded = True
-    for f in sorted(DATA.glob("*.yaml")):
-        _register_file(f)
+    with _lock:
+        if _loaded:
+            return
+        for f in sorted(DATA.glob("*.yaml")):
+            _register_file(f)
+        _loaded = True
