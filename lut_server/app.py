@@ -54,10 +54,10 @@ def create_app(settings: Optional[Settings] = None, db: Optional[Database] = Non
     async def _lut_error(_r: Request, exc: LutError) -> SafeJSONResponse:
         return SafeJSONResponse({"detail": str(exc)}, status_code=422)
 
-    from lut_server.api import admin, jobs, lut, spaces
+    from lut_server.api import admin, jobs, lut, spaces, validations
     from lut_server.metrics import install_metrics
 
-    for r in (admin.router, lut.router, spaces.router, jobs.router):
+    for r in (admin.router, lut.router, spaces.router, jobs.router, validations.router):
         app.include_router(r, prefix="/api/v1")
     install_metrics(app)
 

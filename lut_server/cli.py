@@ -1,4 +1,4 @@
-"""`lut serve|token|export|import|status`: registered into the core `lut` CLI (entry point lut.commands).
+"""`lut serve|token|export|import|status|report`: registered into the core `lut` CLI (entry point lut.commands).
 
 Token management and `--db` export/import work straight on the database (whoever can open the
 database is the administrator); export/import/status also work over REST with `--server URL`.
@@ -73,6 +73,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _source(s, db_help)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
+
+    r = sub.add_parser("report", help="one self-contained HTML page (and PNGs) on a target's LUT for a space")
+    r.add_argument("--target", required=True, help="target id, e.g. cpu-x86/pytorch-cpu/fp32@threads=1")
+    r.add_argument("--space", required=True, help="space name (built-in or registered)")
+    r.add_argument("--resolution", help="HxW (default: the space's own)")
+    r.add_argument("-o", "--output", default="report.html", help="HTML file; plots go beside it as <stem>_*.png")
+    _source(r, db_help)
+    r.set_defaults(func=cmd_report)
 
 
 def _source(p: argparse.ArgumentParser, db_help: str) -> None:
@@ -253,6 +261,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(render(["space", "resolution", "target", "measured", "total", "coverage"],
                  [[c["space"], c["resolution"], c["target"], c.get("measured"), c.get("total"),
                    f"{100 * c['fraction']:.1f}%" if "fraction" in c else c.get("error")] for c in st["spaces"]]))
+    if st.get("validations"):
+        print("\nLUT vs whole networks (latest result per architecture; calibrated = held-out architectures):")
+        print(render(["space", "resolution", "target", "n", "median|e|", "max|e|", "<=5%", "<=10%",
+                      "cal median|e|", "cal max|e|", "cal <=5%", "cal <=10%"],
+                     [_validation_row(v) for v in st["validations"]]))
     q = st["queue"]
     print(f"\njobs: {q['queued']} queued, {q['claimed']} claimed, {q['done']} done, {q['parked']} parked")
     if st["parked"]:
@@ -260,3 +273,35 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(render(["id", "target", "key", "attempts", "error"],
                      [[p["id"], p["target"], p["key"], p["attempts"], (p["error"] or "")[:80]] for p in st["parked"]]))
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lut_server import report, report_data
+    from lut_server.util import BadInput
+
+    try:
+        with _spinner("gathering"):
+            if args.server:
+                data = report_data.from_server(args.server, args.token, args.target, args.space, args.resolution)
+            else:
+                data = report_data.from_db(args.db, args.target, args.space, args.resolution)
+        with _spinner("drawing"):
+            paths = report.write_report(data, Path(args.output))
+    except (BadInput, RuntimeError) as e:
+        raise CliError(str(e)) from None
+    print(f"wrote {paths[0]} and {len(paths) - 1} plot(s): {', '.join(p.name for p in paths[1:])}", file=sys.stderr)
+    return 0
+
+
+def _validation_row(v: Dict[str, Any]) -> list:
+    def pct(x: Any) -> str:
+        return "" if x is None else f"{100 * x:.1f}%"
+
+    c = v.get("calibrated") or {}
+    if "error" in v:
+        return [v["space"], v["resolution"], v["target"], v["error"], "", "", "", "", "", "", "", ""]
+    return [v["space"], v["resolution"], v["target"], v["n"], pct(v["median_abs_error"]), pct(v["max_abs_error"]),
+            pct(v["within_5pct"]), pct(v["within_10pct"]), pct(c.get("median_abs_error")),
+            pct(c.get("max_abs_error")), pct(c.get("within_5pct")), pct(c.get("within_10pct"))]

@@ -18,6 +18,7 @@ from lut_server.lut import refresh_entries
 from lut_server.registry import ensure_ops, ensure_target
 from lut_server.schema import lut_entries, measurements, ops, targets
 from lut_server.tokens import check_device_name
+from lut_server.truth_exchange import export_sections, import_sections
 from lut_server.util import BadInput, clean_text, dump_json, insert_ignore, now
 from lutcore.ops import spec_from_dict
 from lutcore.records import OpRecord, Target, TimingStats
@@ -49,7 +50,7 @@ def export_doc(conn: Connection, tid: Optional[str] = None) -> Dict[str, Any]:
                     "value_ms": e["value_ms"], "spread_pct": e["spread_pct"], "n_runs": e["n_runs"],
                     "measurements": ms.get(e["id"], [])} for e in conn.execute(eq).mappings()]
         out_targets.append({"id": t["tid"], "target": json.loads(t["spec"]), "lut_version": t["lut_version"],
-                            "entries": entries})
+                            "entries": entries, **export_sections(conn, t["id"], t["tid"])})
     devs = list_devices(conn, None if tid is None else sorted(used_devices))
     return {"schema": SCHEMA, "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat().replace("+00:00", "Z"),
             "targets": out_targets, "devices": devs}
@@ -75,7 +76,7 @@ def import_doc(conn: Connection, doc: Dict[str, Any]) -> Dict[str, Any]:
         if not isinstance(d, dict):
             raise BadInput(f"devices[{i}]: must be an object")
         import_device(conn, d)
-    added = dups = n_entries = 0
+    added = dups = n_entries = vals_added = 0
     tlist = _need(doc, "targets", list, "document")
     for ti, tdoc in enumerate(tlist):
         where = f"targets[{ti}]"
@@ -130,8 +131,9 @@ def import_doc(conn: Connection, doc: Dict[str, Any]) -> Dict[str, Any]:
         if n_new and cur >= theirs:
             version = cur + 1
         conn.execute(update(targets).where(targets.c.id == target_id).values(lut_version=version))
+        vals_added += import_sections(conn, target_id, tdoc, where)
     return {"targets": len(tlist), "entries": n_entries, "measurements_added": added, "duplicates": dups,
-            "devices": len(devs)}
+            "devices": len(devs), "validations_added": vals_added}
 
 
 def _count(conn: Connection, target_id: int) -> int:

@@ -129,6 +129,8 @@ class CostMatrixOut(BaseModel):
     fixed_ms: Optional[float] = Field(description="stem + head + decoder; null while any of them is missing")
     coverage: Coverage
     missing: List[str]
+    calibration: Optional[Dict[str, Any]] = Field(
+        None, description="stored calibration {a, b, c, n_fit, fit_error} (POST /calibrations/fit); null = none")
 
 
 class ClaimIn(BaseModel):
@@ -182,3 +184,4 @@ class ImportOut(BaseModel):
     measurements_added: int
     duplicates: int
     devices: int
+    validations_added: int = 0

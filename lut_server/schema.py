@@ -163,3 +163,41 @@ tokens = Table(
 
 JOB_STATES = ("queued", "claimed", "done", "parked")
 ROLES = ("admin", "agent", "read")
+
+# LUT truth (issue 6): whole networks timed end to end beside the LUT's prediction, and the
+# calibration fitted from them. Space and resolution are kept as text: validations refer to a
+# space by name, whether or not it was registered for the target.
+validations = Table(
+    "validations",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("target_id", Id, ForeignKey("targets.id"), nullable=False),
+    Column("space", Text, nullable=False),
+    Column("resolution", String(32), nullable=False),
+    Column("arch", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("lut_version", Integer, nullable=True),
+    Column("predicted_ms", Float, nullable=False),
+    Column("measured_ms", Float, nullable=False),
+    Column("n_ops", Integer, nullable=False),
+    Column("rounds", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("target_id", "space", "resolution", "run_id", "arch", name="uq_validations_run_arch"),
+    Index("ix_validations_target_space", "target_id", "space", "resolution"),
+)
+
+calibrations = Table(
+    "calibrations",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("target_id", Id, ForeignKey("targets.id"), nullable=False),
+    Column("space", Text, nullable=False),
+    Column("resolution", String(32), nullable=False),
+    Column("calibration", Text, nullable=False),
+    Column("fit", Text, nullable=False),
+    Column("lut_version", Integer, nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("target_id", "space", "resolution", name="uq_calibrations_target_space_res"),
+)

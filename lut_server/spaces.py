@@ -141,7 +141,16 @@ def cost_matrix(conn: Connection, space: Union[str, Dict[str, Any], Space], reso
         "coverage": {"measured": measured, "total": len(keys),
                      "fraction": measured / len(keys) if keys else 1.0},
         "missing": missing,
+        "calibration": _calibration(conn, tid, sp),
     }
+
+
+def _calibration(conn: Connection, tid: str, sp: Space) -> Optional[Dict[str, Any]]:
+    """The stored calibration (lutcore Calibration.to_dict()) that search_client applies, or None."""
+    from lut_server.calibrations import stored
+
+    rec = stored(conn, tid, sp.name, sp.resolution_str)
+    return None if rec is None else rec["calibration"]
 
 
 def registered(conn: Connection) -> List[Dict[str, Any]]:

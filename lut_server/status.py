@@ -1,4 +1,5 @@
-"""What `lut status` and GET /status show: targets, coverage per registered space, queue, parked jobs."""
+"""What `lut status` and GET /status show: targets, coverage per registered space, queue, parked jobs, and
+how well the LUT predicts whole networks per (space, target) (validations, calibrated when fitted)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, Dict, List
 
 from sqlalchemy import Connection, func, select
 
-from lut_server import jobs, spaces
+from lut_server import jobs, spaces, validations
 from lut_server.schema import lut_entries, targets
 from lut_server.util import BadInput
 
@@ -30,4 +31,4 @@ def status(conn: Connection) -> Dict[str, Any]:
     depth = jobs.queue_depth(conn)
     total = {s: sum(d[s] for d in depth.values()) for s in ("queued", "claimed", "done", "parked")}
     return {"targets": targets_view(conn), "spaces": cov, "queue": total, "queue_by_target": depth,
-            "parked": jobs.parked(conn)}
+            "parked": jobs.parked(conn), "validations": validations.overview(conn)}

@@ -30,7 +30,7 @@ EXIT_USAGE = 2
 EXIT_AUTH = 3
 EXIT_PENDING = 4
 
-COMMANDS = ("run", "profile", "sync", "flush", "probe", "backends")
+COMMANDS = ("run", "profile", "sync", "flush", "probe", "backends", "validate")
 log = logging.getLogger("profiler_agent")
 
 
@@ -172,6 +172,26 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--backend", default=None, help="include this backend's library versions")
     pb.add_argument("--json", action="store_true")
     pb.set_defaults(func=cmd_probe)
+
+    va = sub.add_parser("validate", help="time whole networks end to end and compare with the LUT's sums")
+    _add_common(va)
+    _add_server(va)
+    _add_measuring(va)
+    va.add_argument("--space", required=True, help="a built-in space name")
+    va.add_argument("--resolution", "-r", help="HxW, e.g. 256x512 (default: the space's own)")
+    va.add_argument("--archs", default="published,random:20",
+                    help="comma list: published, random:N, or architecture names (default published,random:20)")
+    src = va.add_mutually_exclusive_group()
+    src.add_argument("--lut", help="an exported LUT file (nas-lut/1 JSON) instead of --server")
+    src.add_argument("--measure-lut", action="store_true",
+                     help="time the architectures' ops here first (no server, no file)")
+    va.add_argument("--target", help="with --lut: which target of the file (default: the backend's own)")
+    va.add_argument("--rounds", type=int, default=3, help="timing rounds per network, shuffled (default 3)")
+    va.add_argument("--max-time-per-net", type=float, default=3.0, help="time budget per network per round (s)")
+    va.add_argument("--calibrate", action="store_true",
+                    help="fit measured = a*sum + b on half the random archs and score it on the rest")
+    va.add_argument("--json", action="store_true", help="JSON lines: one object per architecture, then a summary")
+    va.set_defaults(func=cmd_validate)
 
     bk = sub.add_parser("backends", help="which backends can run here, and why not")
     _add_common(bk)
@@ -546,6 +566,99 @@ def _normalize_argv(argv: List[str]) -> List[str]:
     if argv[0] in COMMANDS or argv[0] in ("-h", "--help", "--version"):
         return argv
     return ["run"] + argv
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from lutcore.calibration import Calibration
+    from profiler_agent.daemon import new_run_id
+    from profiler_agent.progress import Progress
+    from profiler_agent.validate import LutValues, measure_lut, parse_arch_list, report, split_for_calibration
+    from profiler_agent.validate import validate as run_validation
+
+    if args.rounds < 1:
+        raise UsageError("--rounds must be at least 1")
+    device_class = args.device or guess_device_class(args.root)
+    space = _load_space(args.space, args.resolution)
+    try:
+        names = parse_arch_list(args.archs, space.name, args.seed)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    api = _api(args) if not (args.lut or args.measure_lut) else None
+    backend = _backend(args)
+    try:
+        target = _target(backend, args, device_class)
+        protocol = _protocol(args)
+        bar = Progress(label="validate") if not args.quiet else None
+        if args.lut:
+            lut = LutValues.from_file(args.lut, args.target or target.id)
+        elif args.measure_lut:
+            lut = measure_lut(space, names, _session(backend, args, bar or (lambda *a: None)), target.id)
+        else:
+            lut = _server_lut(api, target.id, space, names)
+        net_protocol = dataclasses.replace(protocol, max_time_s=args.max_time_per_net)
+        results = run_validation(space.name, space.resolution_str, names, backend, net_protocol, lut,
+                                 rounds=args.rounds, seed=args.seed, progress=bar)
+        if bar:
+            bar.close()
+        calibration = None
+        if args.calibrate:
+            fit, _held = split_for_calibration(results, seed=args.seed)
+            try:
+                calibration = Calibration.fit([r.validation() for r in fit])
+            except ValueError as e:
+                log.warning("no calibration: %s", e)
+        summary = report(results, calibration)
+        summary.update(target=target.id, space=space.name, resolution=space.resolution_str,
+                       lut_version=lut.lut_version)
+        if api is not None:
+            name = sanitize_name(args.name) if args.name else default_device_name()
+            stored = api.request("POST", "/validations", json={
+                "run_id": new_run_id(), "target": target.id, "device_name": name, "space": space.name,
+                "resolution": space.resolution_str, "lut_version": lut.lut_version,
+                "results": [{k: r.to_dict()[k] for k in ("arch", "kind", "predicted_ms", "measured_ms", "n_ops",
+                                                         "rounds")} for r in results],
+            })
+            summary["stored"] = stored
+            if args.calibrate:
+                summary["server_calibration"] = api.request("POST", "/calibrations/fit", json={
+                    "target": target.id, "space": space.name, "resolution": space.resolution_str,
+                    "seed": args.seed})
+        if args.json:
+            for r in results:
+                print(json.dumps(r.to_dict(), sort_keys=True))
+            print(json.dumps(summary, sort_keys=True, default=str))
+        else:
+            rows = [[r.arch, r.kind, round(r.predicted_ms, 3), round(r.measured_ms, 3), f"{100 * r.error:+.1f}%"]
+                    for r in results]
+            print(render(["arch", "kind", "LUT sum ms", "measured ms", "error"], rows))
+            _print_error_summary("raw", summary["raw"])
+            if "calibrated" in summary:
+                c = summary["calibration"]
+                _print_error_summary(f"calibrated (a={c['a']:.4f}, b={c['b']:.4f} ms)", summary["calibrated"])
+        return EXIT_OK
+    finally:
+        backend.close()
+        if api is not None:
+            api.close()
+
+
+def _server_lut(api: Any, target_id: str, space: Any, names: Sequence[str]) -> Any:
+    from lutcore.spaces import get_arch
+    from profiler_agent.validate import LutValues
+
+    keys = sorted({s.key for n in names for _, s in get_arch(n, space.resolution).all_ops()})
+    out = api.lookup(target_id, keys)
+    values = {k: float(v["value_ms"]) for k, v in out.get("values", {}).items()}
+    return LutValues(values, target_id, out.get("lut_version"))
+
+
+def _print_error_summary(label: str, s: Dict[str, Any]) -> None:
+    if not s.get("n"):
+        return
+    print(f"{label}: median |error| {100 * s['median_abs_error']:.2f}%, max {100 * s['max_abs_error']:.2f}%, "
+          f"within 5% {100 * s['within_5pct']:.0f}%, within 10% {100 * s['within_10pct']:.0f}% (n={s['n']})")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -82,6 +82,16 @@ class LutValues:
         return sum(self.values[s.key] for _, s in arch.all_ops())
 
 
+def measure_lut(space: Any, names: Sequence[str], session: Any, target: str = "") -> LutValues:
+    """Time every op the architectures deploy, here and now, with a ProfileSession."""
+    specs = {}
+    for n in names:
+        for _, spec in get_arch(n, space.resolution).all_ops():
+            specs.setdefault(spec.key, spec)
+    ms = session.run(list(specs.values()))
+    return LutValues({m.op.key: m.stats.median_ms for m in ms}, target)
+
+
 @dataclasses.dataclass
 class ArchResult:
     arch: str

@@ -17,9 +17,9 @@ from search_client.errors import MissingEntriesError
 from search_client.matrix import CostMatrix
 
 
-def parse_calibration(obj: Any, space: Optional[str] = None) -> Optional[Calibration]:
-    """A lutcore Calibration from one, from ``{"a":, "b":, "c":}``, or from a mapping of space name (or
-    ``"default"``) to one, as a LUT may carry them; None when there is none for this space."""
+def parse_calibration(obj: Any, space: Optional[str] = None, resolution: Optional[str] = None) -> Optional[Calibration]:
+    """A lutcore Calibration from one, from ``{"a":, "b":, "c":}``, or from a mapping of ``"space@HxW"``,
+    space name (or ``"default"``) to one, as a LUT export carries them; None when there is none for this space."""
     if obj is None or isinstance(obj, Calibration):
         return obj
     if not isinstance(obj, Mapping):
@@ -29,7 +29,7 @@ def parse_calibration(obj: Any, space: Optional[str] = None) -> Optional[Calibra
             return Calibration.from_dict(dict(obj))
         except (TypeError, ValueError):
             raise ValueError(f"calibration a/b/c must be numbers, got {dict(obj)!r}") from None
-    for name in (space, "default", "*"):
+    for name in (f"{space}@{resolution}" if space and resolution else None, space, "default", "*"):
         if name is not None and name in obj:
             return parse_calibration(obj[name], None)
     return None
@@ -95,7 +95,7 @@ def predict_from_matrix(
     if missing:
         raise MissingEntriesError(sorted(set(missing)), cm.space, cm.resolution, str(cm.target), server)
     lut = sum(layer) + cm.fixed
-    cal = parse_calibration(cm.calibration if calibration == "auto" else calibration, cm.space)
+    cal = parse_calibration(cm.calibration if calibration == "auto" else calibration, cm.space, cm.resolution)
     # as the LUT-truth validation counts them: the ops the network runs (identities dropped), fixed included
     n_ops = sum(1 for i, j in enumerate(idx) if not _identity(cm.keys[i][j])) + len(cm.fixed_ops)
     return LatencyPrediction(

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from fastapi import APIRouter, Request, Response
 
-from lut_server import spaces
+from lut_server import calibrations, spaces
 from lut_server.auth import Reader
 from lut_server.models import CostMatrixIn, CostMatrixOut, SpaceIn, SpaceOut
 from lut_server.registry import parse_target, target_row
@@ -34,7 +34,8 @@ def cost_matrix(body: CostMatrixIn, request: Request, _p: Any = Reader) -> Respo
         parse_target(body.target)
         sp = spaces.resolve(conn, body.space, body.resolution)
         got = target_row(conn, body.target)
-        version = got[1] if got else -1
+        # a new calibration changes the answer without a LUT change, so it is part of the cache version
+        version = (got[1] if got else -1, calibrations.stamp(conn, body.target, sp.name, sp.resolution_str))
         key = (id(sp), body.target, body.metric)
         hit = cache.get(key, version)
         if hit is None:
@@ -45,14 +46,14 @@ def cost_matrix(body: CostMatrixIn, request: Request, _p: Any = Reader) -> Respo
 
 
 class MatrixCache:
-    """Rendered cost matrices by (space object, target, metric), valid for one lut_version."""
+    """Rendered cost matrices by (space object, target, metric), valid for one (lut_version, calibration)."""
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self._d: OrderedDict[Tuple[Any, ...], Tuple[int, bytes, Any]] = OrderedDict()
+        self._d: OrderedDict[Tuple[Any, ...], Tuple[Any, bytes, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Tuple[Any, ...], version: int) -> Optional[bytes]:
+    def get(self, key: Tuple[Any, ...], version: Any) -> Optional[bytes]:
         with self._lock:
             got = self._d.get(key)
             if got is None or got[0] != version:
@@ -60,7 +61,7 @@ class MatrixCache:
             self._d.move_to_end(key)
             return got[1]
 
-    def put(self, key: Tuple[Any, ...], version: int, body: bytes, space: Any) -> None:
+    def put(self, key: Tuple[Any, ...], version: Any, body: bytes, space: Any) -> None:
         with self._lock:  # the space is kept alive so its id() cannot be reused by another space
             self._d[key] = (version, body, space)
             self._d.move_to_end(key)

@@ -1,0 +1,128 @@
+"""The export document's optional LUT-truth sections, per target (docs/api.md, "Export document").
+
+- ``validations``: every stored validation result (lossless; ``created_at`` as ISO 8601).
+- ``calibrations``: every stored calibration record with its fit figures (lossless).
+- ``calibration``: ``{"space@HxW": {a, b, c, ...}}``, derived, what search_client applies.
+
+Documents without them (older exports) import as before.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from typing import Any, Dict, List
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, select
+
+from lut_server import calibrations
+from lut_server.ingest import describe
+from lut_server.schema import validations
+from lut_server.tokens import check_device_name
+from lut_server.util import BadInput, clean_text, dump_json, insert_ignore, iso, now
+from lut_server.validations import ValidationResult
+
+FIELDS = ("space", "resolution", "arch", "kind", "run_id", "device_name", "lut_version", "predicted_ms",
+          "measured_ms", "n_ops", "rounds", "created_at")
+
+
+def export_sections(conn: Connection, target_id: int, tid: str) -> Dict[str, Any]:
+    """The sections for one target; empty ones are left out so plain LUT exports look as before."""
+    q = (select(validations).where(validations.c.target_id == target_id)
+         .order_by(validations.c.space, validations.c.resolution, validations.c.created_at, validations.c.id))
+    vals = [{"space": r["space"], "resolution": r["resolution"], "arch": r["arch"], "kind": r["kind"],
+             "run_id": r["run_id"], "device_name": r["device"], "lut_version": r["lut_version"],
+             "predicted_ms": r["predicted_ms"], "measured_ms": r["measured_ms"], "n_ops": r["n_ops"],
+             "rounds": json.loads(r["rounds"]), "created_at": iso(r["created_at"])}
+            for r in conn.execute(q).mappings()]
+    cals = calibrations.for_target(conn, target_id, tid)
+    out: Dict[str, Any] = {}
+    if vals:
+        out["validations"] = vals
+    if cals:
+        out["calibrations"] = [{k: v for k, v in c.items() if k != "target"} for c in cals]
+        out["calibration"] = {calibrations.label(c["space"], c["resolution"]): c["calibration"] for c in cals}
+    return out
+
+
+def _epoch(text: Any, where: str) -> float:
+    if text is None:
+        return now()
+    try:
+        d = _dt.datetime.fromisoformat(clean_text(text, where, 64).replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"{where}: not an ISO 8601 time: {text!r}") from None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=_dt.timezone.utc)
+    return d.timestamp()
+
+
+def _version(v: Any, where: str) -> Any:
+    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**31):
+        raise BadInput(f"{where}: must be a non-negative integer or null")
+    return v
+
+
+def import_sections(conn: Connection, target_id: int, tdoc: Dict[str, Any], where: str) -> int:
+    """Merge a target's validations (new (run_id, arch) pairs) and calibrations (the newer one wins);
+    returns the number of validations added."""
+    vals = tdoc.get("validations") or []
+    if not isinstance(vals, list):
+        raise BadInput(f"{where}.validations: must be a list")
+    rows: List[Dict[str, Any]] = []
+    for i, v in enumerate(vals):
+        vw = f"{where}.validations[{i}]"
+        if not isinstance(v, dict):
+            raise BadInput(f"{vw}: must be an object")
+        unknown = sorted(set(v) - set(FIELDS))
+        if unknown:
+            raise BadInput(f"{vw}: unknown field(s) {', '.join(unknown)}")
+        try:
+            r = ValidationResult.model_validate({k: v.get(k) for k in ("arch", "kind", "predicted_ms", "measured_ms",
+                                                                      "n_ops", "rounds") if k in v})
+        except ValidationError as e:
+            raise BadInput(f"{vw}: {describe(e)}") from None
+        run_id = clean_text(v.get("run_id"), f"{vw}.run_id", 64)
+        if len(run_id) < 8:
+            raise BadInput(f"{vw}.run_id: at least 8 characters")
+        rows.append({"target_id": target_id, "space": clean_text(v.get("space"), f"{vw}.space", 256),
+                     "resolution": clean_text(v.get("resolution"), f"{vw}.resolution", 32), "arch": r.arch,
+                     "kind": r.kind, "run_id": run_id,
+                     "device": check_device_name(v.get("device_name"), f"{vw}.device_name"),
+                     "lut_version": _version(v.get("lut_version"), f"{vw}.lut_version"),
+                     "predicted_ms": r.predicted_ms, "measured_ms": r.measured_ms, "n_ops": r.n_ops,
+                     "rounds": dump_json(r.rounds), "created_at": _epoch(v.get("created_at"), f"{vw}.created_at")})
+    before = _count(conn, target_id)
+    insert_ignore(conn, validations, rows, ["target_id", "space", "resolution", "run_id", "arch"])
+    added = _count(conn, target_id) - before
+    cals = tdoc.get("calibrations") or []
+    if not isinstance(cals, list):
+        raise BadInput(f"{where}.calibrations: must be a list")
+    for i, c in enumerate(cals):
+        cw = f"{where}.calibrations[{i}]"
+        if not isinstance(c, dict) or not isinstance(c.get("calibration"), dict):
+            raise BadInput(f"{cw}: must be an object with a calibration object")
+        coef = c["calibration"]
+        for k in ("a", "b", "c"):
+            x = coef.get(k, 0.0)
+            if not isinstance(x, (int, float)) or isinstance(x, bool) or x != x or abs(x) == float("inf"):
+                raise BadInput(f"{cw}.calibration.{k}: must be a finite number")
+        space = clean_text(c.get("space"), f"{cw}.space", 256)
+        res = clean_text(c.get("resolution"), f"{cw}.resolution", 32)
+        created = _epoch(c.get("created_at"), f"{cw}.created_at")
+        mine = calibrations.stored_by_id(conn, target_id, space, res)
+        if mine is not None and mine >= created:
+            continue  # ours is as new or newer
+        record = {k: v for k, v in c.items() if k not in ("space", "resolution", "lut_version", "created_at",
+                                                          "target")}
+        calibrations.save(conn, target_id, space, res, record, _version(c.get("lut_version"), f"{cw}.lut_version"),
+                          created)
+    return added
+
+
+def _count(conn: Connection, target_id: int) -> int:
+    from sqlalchemy import func
+
+    q = select(func.count()).select_from(validations).where(validations.c.target_id == target_id)
+    return int(conn.execute(q).scalar_one())

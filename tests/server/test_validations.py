@@ -1,0 +1,191 @@
+"""LUT truth on the server: validation results, their summaries, calibration fits, status, export/import.
+
+Runs on SQLite and PostgreSQL (the ``db_url`` fixture) through the real app and database.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from typing import Any, Dict, List, Optional
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lut_server.app import create_app
+from lut_server.config import Settings
+from lutcore.calibration import Calibration
+from tests.server.helpers import DEVICE
+
+TARGET = "cpu-x86/pytorch-cpu/fp32@threads=1"
+SPACE, RES = "squeezenas-small", "64x128"
+A_TRUE, B_TRUE = 0.8, 0.3  # measured = A * predicted + B: the systematic error the fit must find
+
+
+def result(arch: str, predicted: float, kind: str = "random", measured: Optional[float] = None,
+           n_ops: int = 20) -> Dict[str, Any]:
+    m = A_TRUE * predicted + B_TRUE if measured is None else measured
+    return {"arch": arch, "kind": kind, "predicted_ms": predicted, "measured_ms": m, "n_ops": n_ops,
+            "rounds": [m * 1.01, m, m * 0.99]}
+
+
+def body(results: List[Dict[str, Any]], run_id: Optional[str] = None, device: str = DEVICE,
+         **over: Any) -> Dict[str, Any]:
+    b = {"run_id": run_id or uuid.uuid4().hex, "target": TARGET, "device_name": device, "space": SPACE,
+         "resolution": RES, "lut_version": 3, "results": results}
+    b.update(over)
+    return b
+
+
+def population(n_random: int = 12, seed: int = 1) -> List[Dict[str, Any]]:
+    rng = random.Random(seed)
+    out = [result(f"{SPACE}:random:{i}", rng.uniform(2.0, 9.0), n_ops=15 + i) for i in range(n_random)]
+    out += [result("squeezenas-lat-small", 5.0, kind="published"), result("squeezenas-mac-small", 7.5, "published")]
+    return out
+
+
+def query(api: Any, path: str, expect: int = 200) -> Dict[str, Any]:
+    return api.get(path, expect=expect, target=TARGET, space=SPACE, resolution=RES)
+
+
+def test_post_is_idempotent_and_summarised(api):
+    first = body([result("a1", 10.0, measured=8.0), result("a2", 4.0, measured=5.0)], run_id="run-0000001")
+    assert api.post("/validations", first) == {"accepted": 2, "duplicates": 0}
+    assert api.post("/validations", first) == {"accepted": 0, "duplicates": 2}
+    # a later run of a1 supersedes it in the summary, while every result stays listed
+    assert api.post("/validations", body([result("a1", 10.0, measured=10.5)], run_id="run-0000002")) == {
+        "accepted": 1, "duplicates": 0}
+    got = query(api, "/validations")
+    assert (got["target"], got["space"], got["resolution"]) == (TARGET, SPACE, RES)
+    assert [(r["arch"], r["run_id"]) for r in got["results"]] == [
+        ("a1", "run-0000001"), ("a2", "run-0000001"), ("a1", "run-0000002")]
+    r0 = got["results"][0]
+    assert r0["error"] == pytest.approx((10.0 - 8.0) / 8.0)
+    assert r0["lut_version"] == 3 and r0["device_name"] == DEVICE and r0["created_at"].endswith("Z")
+    assert r0["rounds"] == pytest.approx([8.08, 8.0, 7.92])
+    s = got["summary"]
+    errs = sorted([abs((10.0 - 10.5) / 10.5), abs((4.0 - 5.0) / 5.0)])
+    assert s["n"] == 2 and s["max_abs_error"] == pytest.approx(errs[1])
+    assert s["median_abs_error"] == pytest.approx(sum(errs) / 2) and s["within_5pct"] == 0.5
+    assert s["within_10pct"] == 0.5
+    assert got["calibration"] is None and got["calibrated_summary"] is None
+
+
+@pytest.mark.parametrize("bad, where", [
+    ({"results": [result("x", 1.0, measured=-1.0)]}, "measured_ms"),
+    ({"results": [result("x", 0.0, measured=1.0)]}, "predicted_ms"),
+    ({"results": [{**result("x", 1.0), "rounds": [1.0, 0.0]}]}, "rounds"),
+    ({"results": [{**result("x", 1.0), "kind": "mystery"}]}, "kind"),
+    ({"results": [{**result("x", 1.0), "n_ops": -1}]}, "n_ops"),
+    ({"results": [result("x", 1.0), result("x", 2.0)]}, "appears twice"),
+    ({"results": []}, "results"),
+    ({"run_id": "short"}, "run_id"),
+])
+def test_invalid_bodies_are_422_naming_the_field(api, bad, where):
+    b = body([result("ok", 1.0)])
+    b.update(bad)
+    r = api.c.post("/api/v1/validations", json=b, headers=api.agent)
+    assert r.status_code == 422, r.text
+    assert where in r.text
+
+
+def test_non_finite_and_unknown_space_and_target(api):
+    text = json.dumps(body([result("x", 1.0)])).replace('"predicted_ms": 1.0', '"predicted_ms": Infinity')
+    assert "Infinity" in text
+    r = api.c.post("/api/v1/validations", content=text, headers={**api.agent, "content-type": "application/json"})
+    assert r.status_code == 422 and "predicted_ms" in r.text
+    r = api.c.post("/api/v1/validations", json=body([result("x", 1.0)], space="no-such-space"), headers=api.agent)
+    assert r.status_code == 422 and "no-such-space" in r.text
+    r = api.c.post("/api/v1/validations", json=body([result("x", 1.0)], resolution="12xfoo"), headers=api.agent)
+    assert r.status_code == 422 and "resolution" in r.text.lower()
+    r = api.c.post("/api/v1/validations", json=body([result("x", 1.0)], target="not a target"), headers=api.agent)
+    assert r.status_code == 422 and "target" in r.text
+
+
+def test_auth_device_must_match_token(api):
+    assert api.c.post("/api/v1/validations", json=body([result("x", 1.0)])).status_code == 401
+    r = api.c.post("/api/v1/validations", json=body([result("x", 1.0)], device="someone-else"), headers=api.agent)
+    assert r.status_code == 403 and "someone-else" in r.text
+    reader = api.token("read")
+    assert api.c.post("/api/v1/validations", json=body([result("x", 1.0)]), headers=reader).status_code == 403
+
+
+def test_fit_recovers_the_systematic_error_and_scores_held_out(api):
+    api.post("/validations", body(population()))
+    assert "no calibration" in json.dumps(query(api, "/calibrations", expect=404))
+    fit_body = {"target": TARGET, "space": SPACE, "resolution": RES, "seed": 7}
+    out = api.post("/calibrations/fit", fit_body)
+    cal = Calibration.from_dict(out["calibration"])
+    assert cal.a == pytest.approx(A_TRUE) and cal.b == pytest.approx(B_TRUE, abs=1e-9) and cal.c == 0.0
+    assert out["n_fit"] == 6 and out["n_heldout"] == 12 - 6 + 2  # the published ones are always held out
+    assert out["heldout_summary"]["n"] == out["n_heldout"]
+    assert out["heldout_summary"]["max_abs_error"] < 1e-9 < out["raw_summary"]["median_abs_error"]
+    assert out["raw_summary"]["n"] == out["n_heldout"] and out["fit_summary"]["n"] == 6
+    # the split is seeded: the same seed gives the same split, another seed another one
+    again = api.post("/calibrations/fit", fit_body)
+    stored = query(api, "/calibrations")
+    other = api.post("/calibrations/fit", {**fit_body, "seed": 8})
+    assert again["n_fit"] == other["n_fit"] == 6
+    assert set(stored["fit_archs"]) != set(query(api, "/calibrations")["fit_archs"])
+    assert all(a.startswith(f"{SPACE}:random:") for a in stored["fit_archs"])
+    assert stored["features"] == ["scale", "offset"] and stored["seed"] == 7
+    # the stored one appears with the validations, scored on what it was not fitted on
+    got = query(api, "/validations")
+    assert got["calibration"]["a"] == pytest.approx(A_TRUE)
+    assert got["calibrated_summary"]["n"] == 8 and got["calibrated_summary"]["max_abs_error"] < 1e-9
+
+
+def test_fit_refuses_too_few_and_bad_features(api):
+    api.post("/validations", body([result("r1", 3.0), result("r2", 4.0), result("p", 5.0, kind="published")]))
+    base = {"target": TARGET, "space": SPACE, "resolution": RES}
+    r = api.c.post("/api/v1/calibrations/fit", json=base, headers=api.agent)
+    assert r.status_code == 422 and "need at least 3 random" in r.text and "have 2" in r.text
+    r = api.c.post("/api/v1/calibrations/fit", json={**base, "features": ["scale", "magic"]}, headers=api.agent)
+    assert r.status_code == 422 and "magic" in r.text
+    r = api.c.post("/api/v1/calibrations/fit", json={**base, "fit_share": 0}, headers=api.agent)
+    assert r.status_code == 422 and "fit_share" in r.text
+    assert api.c.post("/api/v1/calibrations/fit", json=base).status_code == 401
+
+
+def test_calibration_flows_into_cost_matrix_and_status(api):
+    cm_body = {"space": SPACE, "resolution": RES, "target": TARGET}
+    api.post("/validations", body(population()))
+    assert api.post("/cost-matrix", cm_body)["calibration"] is None  # cached for this lut_version ...
+    api.post("/calibrations/fit", {"target": TARGET, "space": SPACE, "resolution": RES})
+    cal = api.post("/cost-matrix", cm_body)["calibration"]  # ... yet a new fit is seen at once
+    assert cal["a"] == pytest.approx(A_TRUE) and cal["b"] == pytest.approx(B_TRUE, abs=1e-9)
+    st = api.get("/status")
+    [v] = st["validations"]
+    assert (v["space"], v["resolution"], v["target"], v["n"]) == (SPACE, RES, TARGET, 14)
+    assert v["median_abs_error"] > 0.05 and v["calibrated"]["n"] == 8
+    assert v["calibrated"]["max_abs_error"] < 1e-9 and v["calibrated"]["within_5pct"] == 1.0
+
+
+def test_export_import_is_lossless(api, tmp_path):
+    api.post("/validations", body(population()))
+    api.post("/validations", body([result(f"{SPACE}:random:0", 3.3, measured=3.0)]))  # a second run of one arch
+    api.post("/calibrations/fit", {"target": TARGET, "space": SPACE, "resolution": RES, "features":
+                                   ["scale", "offset", "per_op"]})
+    doc = api.get("/export")
+    [t] = doc["targets"]
+    assert len(t["validations"]) == 15 and len(t["calibrations"]) == 1
+    assert t["calibration"] == {f"{SPACE}@{RES}": t["calibrations"][0]["calibration"]}
+    app = create_app(Settings(db_url=f"sqlite:///{tmp_path / 'other.db'}", admin_token="adm"))
+    with TestClient(app) as other:
+        r = other.post("/api/v1/import", json=doc, headers={"Authorization": "Bearer adm"})
+        assert r.status_code == 200, r.text
+        assert r.json()["validations_added"] == 15
+        again = other.post("/api/v1/import", json=doc, headers={"Authorization": "Bearer adm"}).json()
+        assert again["validations_added"] == 0
+        back = other.get("/api/v1/export").json()
+        assert back["targets"][0]["validations"] == t["validations"]
+        assert back["targets"][0]["calibrations"] == t["calibrations"]
+        assert back["targets"][0]["calibration"] == t["calibration"]
+        params = {"target": TARGET, "space": SPACE, "resolution": RES}
+        assert other.get("/api/v1/validations", params=params).json() == query(api, "/validations")
+        bad = json.loads(json.dumps(doc))
+        bad["targets"][0]["validations"][3]["measured_ms"] = -2
+        r = other.post("/api/v1/import", json=bad, headers={"Authorization": "Bearer adm"})
+        assert r.status_code == 422 and "targets[0].validations[3]" in r.text and "measured_ms" in r.text
+    app.state.db.dispose()
