@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 from lutcore.calibration import Calibration, Validation, summarize
+from lutcore.errors import LutError
 from lutcore.spaces import Arch, get_arch, get_space, published_names
 from profiler_agent.backends.base import Backend
 from profiler_agent.timing import TimingProtocol
 
 
-class LutMissing(RuntimeError):
+class LutMissing(LutError):
     """The LUT lacks ops an architecture needs; the message says which and how to fill them."""
 
 
@@ -67,7 +68,7 @@ class LutValues:
                 vals = {e["key"]: float(e[metric]) for e in t["entries"] if e.get(metric) is not None}
                 return cls(vals, t["id"], t.get("lut_version"))
         known = ", ".join(t["id"] for t in targets) or "none"
-        raise ValueError(f"{path}: no target {target!r} in this LUT (targets: {known}); pass --target")
+        raise LutError(f"{path}: no target {target!r} in this LUT (targets: {known}); pass --target")
 
     def prediction(self, arch: Arch) -> float:
         """Sum over the deployed ops; identities cost exactly zero and are not in ``all_ops``."""

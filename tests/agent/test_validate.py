@@ -1,0 +1,68 @@
+"""``profiler-agent validate``: whole networks against LUT sums, offline and from a LUT file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lutcore.spaces import get_arch
+from profiler_agent.validate import LutMissing, LutValues, parse_arch_list
+
+FAST = ["--threads", "1", "--max-time-per-op", "0.05", "--max-time-per-net", "0.1", "--rounds", "2",
+        "--ci", "0.05", "--min-samples", "3", "--max-warmup", "0.02"]
+
+
+def agent(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "profiler_agent", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_parse_arch_list():
+    assert parse_arch_list("published,random:2", "squeezenas-large", seed=5) == [
+        "squeezenas-mac-large", "squeezenas-lat-large", "squeezenas-large:random:5", "squeezenas-large:random:6"]
+    with pytest.raises(ValueError, match="names no architecture"):
+        parse_arch_list("published", "tfnas")
+    with pytest.raises(ValueError, match="integer"):
+        parse_arch_list("random:x", "tfnas")
+
+
+def test_prediction_is_the_sum_of_deployed_ops_and_missing_is_explicit():
+    arch = get_arch("squeezenas-lat-small", "64x128")
+    ops = arch.all_ops()
+    lut = LutValues({s.key: len(s.key) / 10 for _, s in ops}, "t")
+    assert lut.prediction(arch) == pytest.approx(sum(len(s.key) / 10 for _, s in ops))  # repeated ops count twice
+    assert len(ops) < arch.space.num_layers + len(arch.space.fixed)  # identity skips cost nothing
+    del lut.values[ops[3][1].key]
+    with pytest.raises(LutMissing, match="lacks 1 op.*profiler-agent profile"):
+        lut.prediction(arch)
+
+
+def test_validate_offline_json_lines(tmp_path):
+    r = agent("validate", "--space", "squeezenas-small", "-r", "64x128", "--archs", "published,random:4",
+              "--measure-lut", "--calibrate", "--json", "-q", *FAST)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    archs, summary = lines[:-1], lines[-1]
+    assert [a["arch"] for a in archs][:2] == ["squeezenas-mac-small", "squeezenas-lat-small"]
+    for a in archs:
+        assert a["predicted_ms"] > 0 and a["measured_ms"] > 0 and len(a["rounds"]) == 2
+        assert a["error"] == pytest.approx((a["predicted_ms"] - a["measured_ms"]) / a["measured_ms"])
+    assert summary["summary"] is True and summary["raw"]["n"] == 6
+    assert summary["target"] == "cpu-x86/pytorch-cpu/fp32@threads=1" or summary["target"].endswith("@threads=1")
+    assert {"a", "b"} <= set(summary["calibration"]) and summary["calibrated"]["n"] == 6
+
+
+def test_validate_with_a_lut_file_that_lacks_ops(tmp_path):
+    doc = {"schema": "nas-lut/1", "targets": [{"id": "cpu/pytorch-cpu/fp32@threads=1", "lut_version": 1,
+                                                "entries": []}]}
+    f = tmp_path / "lut.json"
+    f.write_text(json.dumps(doc))
+    r = agent("validate", "--space", "squeezenas-small", "-r", "64x128", "--archs", "published", "--lut", str(f),
+              "--target", "cpu/pytorch-cpu/fp32@threads=1", *FAST)
+    assert r.returncode == 1
+    assert "lacks" in r.stderr and "profiler-agent profile" in r.stderr and "Traceback" not in r.stderr
+    r = agent("validate", "--space", "squeezenas-small", "-r", "64x128", "--lut", str(f), "--target", "nope/x/y")
+    assert r.returncode != 0 and "no target 'nope/x/y'" in r.stderr
