@@ -23,7 +23,7 @@ from lutcore.spaces import get_space
 from profiler_agent.backends import get_backend
 from profiler_agent.session import ProfileSession
 from profiler_agent.timing import TimingProtocol
-from profiler_agent.validate import measure_lut, parse_arch_list, split_for_calibration, validate
+from profiler_agent.validate import parse_arch_list, split_for_calibration, validate_interleaved
 
 CONFIGS = [
     ("pytorch-cpu", {"threads": 1}),
@@ -46,16 +46,15 @@ def run_one(backend_name: str, opts: Dict[str, Any], space: str, res: str, args:
     with get_backend(backend_name, **opts) as backend:
         target = backend.target("cpu")
         session = ProfileSession(backend, op_protocol, canary_every=20, drift_tol=0.05, seed=args.seed)
-        lut = measure_lut(sp, names, session, target.id)
-        t_ops = time.monotonic() - t0
-        results = validate(sp.name, res, names, backend, net_protocol, lut, rounds=args.rounds, seed=args.seed)
+        lut, results = validate_interleaved(sp.name, res, names, backend, session, net_protocol,
+                                            rounds=args.rounds, seed=args.seed, target=target.id)
     t_all = time.monotonic() - t0
     fit, held = split_for_calibration(results, seed=args.seed)
     cal = Calibration.fit([r.validation() for r in fit])
     raw_all = summarize([r.error for r in results])
     raw_held = summarize([r.error for r in held])
     cal_held = summarize([cal.error(r.validation()) for r in held])
-    print(f"\n== {target.id}  {sp.name} @ {res}: {len(lut.values)} ops in {t_ops:.0f}s, "
+    print(f"\n== {target.id}  {sp.name} @ {res}: {len(lut.values)} ops, "
           f"{len(results)} networks x {args.rounds} rounds, {t_all:.0f}s total")
     print(f"   {'arch':28s} {'kind':9s} {'LUT sum':>9s} {'measured':>9s} {'raw err':>8s} {'cal err':>8s}")
     for r in results:

@@ -7,7 +7,6 @@ architecture once, by its latest result, so repeated runs do not weigh an archit
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Dict, List, Literal, Optional, Tuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -17,6 +16,7 @@ from typing_extensions import Annotated
 from lut_server import spaces
 from lut_server.registry import ensure_target, parse_target, target_row
 from lut_server.schema import validations
+from lut_server.tokens import check_device_name
 from lut_server.util import BadInput, clean_text, dump_json, insert_ignore, iso, now
 from lutcore.calibration import Calibration, Validation, summarize
 
@@ -72,10 +72,11 @@ def store(conn: Connection, batch: ValidationBatch) -> Dict[str, int]:
     """Insert the batch's results; re-posted (run_id, arch) pairs count as duplicates."""
     target_id = ensure_target(conn, parse_target(batch.target))
     name, res = canonical(conn, batch.space, batch.resolution)
+    device = check_device_name(batch.device_name, "device_name")
     t = now()
     rows = [{"target_id": target_id, "space": name, "resolution": res,
              "arch": clean_text(r.arch, f"results[{i}].arch", 256), "kind": r.kind,
-             "run_id": clean_text(batch.run_id, "run_id", 64), "device": batch.device_name,
+             "run_id": clean_text(batch.run_id, "run_id", 64), "device": device,
              "lut_version": batch.lut_version, "predicted_ms": r.predicted_ms, "measured_ms": r.measured_ms,
              "n_ops": r.n_ops, "rounds": dump_json(r.rounds, f"results[{i}].rounds"), "created_at": t}
             for i, r in enumerate(batch.results)]
@@ -166,7 +167,3 @@ def overview(conn: Connection) -> List[Dict[str, Any]]:
 
 def _figures(s: Dict[str, Any]) -> Dict[str, Any]:
     return {k: s.get(k) for k in ("n", "median_abs_error", "max_abs_error", "within_5pct", "within_10pct")}
-
-
-def finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

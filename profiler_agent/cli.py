@@ -574,7 +574,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from lutcore.calibration import Calibration
     from profiler_agent.daemon import new_run_id
     from profiler_agent.progress import Progress
-    from profiler_agent.validate import LutValues, measure_lut, parse_arch_list, report, split_for_calibration
+    from profiler_agent.validate import LutValues, parse_arch_list, report, split_for_calibration, validate_interleaved
     from profiler_agent.validate import validate as run_validation
 
     if args.rounds < 1:
@@ -591,15 +591,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
         target = _target(backend, args, device_class)
         protocol = _protocol(args)
         bar = Progress(label="validate") if not args.quiet else None
-        if args.lut:
-            lut = LutValues.from_file(args.lut, args.target or target.id)
-        elif args.measure_lut:
-            lut = measure_lut(space, names, _session(backend, args, bar or (lambda *a: None)), target.id)
-        else:
-            lut = _server_lut(api, target.id, space, names)
         net_protocol = dataclasses.replace(protocol, max_time_s=args.max_time_per_net)
-        results = run_validation(space.name, space.resolution_str, names, backend, net_protocol, lut,
-                                 rounds=args.rounds, seed=args.seed, progress=bar)
+        if args.measure_lut:  # ops and networks in the same rounds, so drift hits both alike
+            lut, results = validate_interleaved(
+                space.name, space.resolution_str, names, backend, _session(backend, args, lambda *a: None),
+                net_protocol, rounds=args.rounds, seed=args.seed, target=target.id, progress=bar)
+        else:
+            lut = LutValues.from_file(args.lut, args.target or target.id) if args.lut else \
+                _server_lut(api, target.id, space, names)
+            results = run_validation(space.name, space.resolution_str, names, backend, net_protocol, lut,
+                                     rounds=args.rounds, seed=args.seed, progress=bar)
         if bar:
             bar.close()
         calibration = None

@@ -13,7 +13,7 @@ import json
 import random
 import statistics
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from lutcore.calibration import Calibration, Validation, summarize
 from lutcore.errors import LutError
@@ -91,6 +91,53 @@ def measure_lut(space: Any, names: Sequence[str], session: Any, target: str = ""
             specs.setdefault(spec.key, spec)
     ms = session.run(list(specs.values()))
     return LutValues({m.op.key: m.stats.median_ms for m in ms}, target)
+
+
+def validate_interleaved(
+    space: str,
+    resolution: Optional[str],
+    names: Sequence[str],
+    backend: Backend,
+    session: Any,
+    net_protocol: TimingProtocol,
+    rounds: int = 3,
+    seed: int = 0,
+    target: str = "",
+    progress: Optional[Callable[[int, int, str], None]] = None,
+) -> Tuple[LutValues, List[ArchResult]]:
+    """Measure the LUT and the networks in the same rounds (ops, then networks, each round).
+
+    A machine whose speed drifts over minutes (a noisy neighbour, thermal limits) then biases
+    ops and networks alike: each op's LUT value is the median of its round medians, as the server
+    derives it from several runs, and each network's the median of its round medians.
+    """
+    sp = get_space(space, resolution)
+    archs = [get_arch(n, sp.resolution) for n in names]
+    op_rounds: Dict[str, List[float]] = {}
+    net_rounds: Dict[str, List[float]] = {a.name: [] for a in archs}
+    specs: Dict[str, Any] = {}
+    for a in archs:
+        for _, spec in a.all_ops():
+            specs.setdefault(spec.key, spec)
+    rng = random.Random(seed)
+    for r in range(rounds):
+        for m in session.run(list(specs.values())):
+            op_rounds.setdefault(m.op.key, []).append(m.stats.median_ms)
+        order = list(archs)
+        rng.shuffle(order)
+        for i, a in enumerate(order):
+            net_rounds[a.name].append(backend.time_network(a, net_protocol).stats.median_ms)
+            if progress:
+                progress(r * len(archs) + i + 1, rounds * len(archs), a.name)
+    lut = LutValues({k: statistics.median(v) for k, v in op_rounds.items()}, target)
+    results = [
+        ArchResult(
+            a.name, sp.name, sp.resolution_str, lut.prediction(a), statistics.median(net_rounds[a.name]),
+            len(a.all_ops()), net_rounds[a.name], _kind(a.name),
+        )
+        for a in archs
+    ]
+    return lut, results
 
 
 @dataclasses.dataclass

@@ -107,6 +107,8 @@ def test_auth_device_must_match_token(api):
     assert api.c.post("/api/v1/validations", json=body([result("x", 1.0)])).status_code == 401
     r = api.c.post("/api/v1/validations", json=body([result("x", 1.0)], device="someone-else"), headers=api.agent)
     assert r.status_code == 403 and "someone-else" in r.text
+    r = api.c.post("/api/v1/validations", json=body([result("x", 1.0)], device="bad name\u0000"), headers=api.admin)
+    assert r.status_code == 422 and "device_name" in r.text
     reader = api.token("read")
     assert api.c.post("/api/v1/validations", json=body([result("x", 1.0)]), headers=reader).status_code == 403
 

@@ -59,6 +59,15 @@ def fit(server: Any) -> Dict[str, Any]:
 
 
 def test_predict_latency_applies_the_fitted_calibration(live_server, tmp_path):
+    _check_calibration_reaches_client(live_server, tmp_path)
+
+
+@pytest.mark.postgres
+def test_predict_latency_applies_the_fitted_calibration_postgres(live_server_pg, tmp_path):
+    _check_calibration_reaches_client(live_server_pg, tmp_path)
+
+
+def _check_calibration_reaches_client(live_server: Any, tmp_path: Any) -> None:
     populate(live_server)
     arch = get_arch(f"{SPACE}:random:77", RES)  # validated by nobody: a fresh architecture
     with LUTClient(live_server.url) as before:
