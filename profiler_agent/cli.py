@@ -54,13 +54,16 @@ def default_device_name() -> str:
 
 def guess_device_class(root: str = "/") -> str:
     """A Jetson's module (``xavier``, ``orin``, ...) from its device tree, else ``cpu-<arch>``."""
-    model = Path(root) / "proc/device-tree/model"
-    try:
-        text = model.read_bytes().decode("utf-8", "replace").strip("\x00").lower()
-    except OSError:
-        text = ""
-    for known in ("orin", "xavier", "nano", "tx2"):
-        if known in text:
+    tree = Path(root) / "proc/device-tree"
+    texts = []
+    for name in ("model", "compatible"):  # some devkits' model is just "Jetson-AGX"; the SoC tells
+        try:
+            texts.append((tree / name).read_bytes().decode("utf-8", "replace").replace("\x00", " ").lower())
+        except OSError:
+            pass
+    text = " ".join(texts)
+    for known, soc in (("orin", "tegra234"), ("xavier", "tegra194"), ("tx2", "tegra186"), ("nano", "tegra210")):
+        if known in text or soc in text:
             return known
     arch = platform.machine().lower()
     arch = {"x86_64": "x86", "amd64": "x86", "aarch64": "arm64"}.get(arch, arch)

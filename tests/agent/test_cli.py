@@ -62,6 +62,9 @@ def test_device_class_from_a_jetson_device_tree(tmp_path: Path) -> None:
     (dt / "model").write_bytes(b"Jetson-AGX Xavier Developer Kit\x00")
     assert cli.guess_device_class(str(tmp_path)) == "xavier"
     assert cli.guess_device_class(str(tmp_path / "empty")).startswith("cpu-")
+    (dt / "model").write_bytes(b"Jetson-AGX\x00")  # some devkits: only the SoC in compatible tells
+    (dt / "compatible").write_bytes(b"nvidia,p2972-0000\x00nvidia,galen\x00nvidia,tegra194\x00")
+    assert cli.guess_device_class(str(tmp_path)) == "xavier"
 
 
 def test_backends_lists_every_backend_with_a_reason(capsys: pytest.CaptureFixture) -> None:
