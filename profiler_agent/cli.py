@@ -57,10 +57,8 @@ def guess_device_class(root: str = "/") -> str:
     tree = Path(root) / "proc/device-tree"
     texts = []
     for name in ("model", "compatible"):  # some devkits' model is just "Jetson-AGX"; the SoC tells
-        try:
+        with contextlib.suppress(OSError):
             texts.append((tree / name).read_bytes().decode("utf-8", "replace").replace("\x00", " ").lower())
-        except OSError:
-            pass
     text = " ".join(texts)
     for known, soc in (("orin", "tegra234"), ("xavier", "tegra194"), ("tx2", "tegra186"), ("nano", "tegra210")):
         if known in text or soc in text:
