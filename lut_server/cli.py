@@ -1,4 +1,4 @@
-"""`lut serve|token|export|import|status|report`: registered into the core `lut` CLI (entry point lut.commands).
+"""`lut serve|token|register|export|import|status|report`, added to the core `lut` CLI (entry point lut.commands).
 
 Token management and `--db` export/import work straight on the database (whoever can open the
 database is the administrator); export/import/status also work over REST with `--server URL`.
@@ -73,6 +73,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _source(s, db_help)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
+
+    g = sub.add_parser("register", help="enqueue every op of a space the LUT lacks for a target (idempotent)")
+    g.add_argument("space", help="a built-in space name, or a YAML/JSON space file (sent as its definition)")
+    g.add_argument("--target", required=True, help="target id, e.g. xavier/tensorrt/fp16")
+    g.add_argument("--resolution", "-r", help="HxW (default: the space's own)")
+    g.add_argument("--priority", type=int, default=0, help="higher is claimed first (default 0)")
+    g.add_argument("--json", action="store_true")
+    _source(g, db_help)
+    g.set_defaults(func=cmd_register)
 
     r = sub.add_parser("report", help="one self-contained HTML page (and PNGs) on a target's LUT for a space")
     r.add_argument("--target", required=True, help="target id, e.g. cpu-x86/pytorch-cpu/fp32@threads=1")
@@ -272,6 +281,42 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("\nparked jobs:")
         print(render(["id", "target", "key", "attempts", "error"],
                      [[p["id"], p["target"], p["key"], p["attempts"], (p["error"] or "")[:80]] for p in st["parked"]]))
+    return 0
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lut_server import spaces
+    from lutcore.records import Target
+
+    try:
+        Target.parse(args.target)
+    except ValueError as e:
+        raise CliError(f"--target: {e}") from None
+    space: Any = args.space
+    if Path(space).suffix.lower() in (".yaml", ".yml", ".json") and Path(space).exists():
+        from lutcore.spaces import load_space_file
+
+        space = load_space_file(space)[0].to_dict()
+    if args.server:
+        body = {"space": space, "resolution": args.resolution, "target": args.target, "priority": args.priority}
+        out = _rest(args, "POST", "/spaces", body)
+    else:
+        from lut_server.config import Settings
+        from lut_server.util import BadInput
+
+        attempts = Settings.from_env(args.db, None).max_attempts
+        try:
+            with _database(args.db).write() as conn:
+                out = spaces.register(conn, space, args.resolution, args.target, args.priority, attempts)
+        except BadInput as e:
+            raise CliError(str(e)) from None
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{out.get('space')} at {out.get('resolution')} for {out.get('target')}: {out.get('unique_ops')} unique "
+              f"ops, {out.get('enqueued')} jobs enqueued, {out.get('already_measured')} already measured")
     return 0
 
 

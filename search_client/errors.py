@@ -43,6 +43,8 @@ def measure_hint(space: str, resolution: Optional[str], target: str, server: Opt
         "to get them measured:\n"
         "  1. enqueue the space's ops for the target (idempotent):\n"
         "       client.cost_matrix(..., missing=\"wait\")   # enqueues, then waits for the agents\n"
+        f"     or: lut register {space if isinstance(space, str) else 'SPACE.yaml'} --target '{target}'"
+        f"{' --resolution ' + resolution if resolution else ''} --server {url}\n"
         f"     or: curl -X POST {url}/api/v1/spaces -H 'Content-Type: application/json' -d '{body}'\n"
         "     (a space that is not built in goes as its definition mapping under \"space\")\n"
         f"  2. on a board of that target ({dev}), with an agent token made on the server by\n"
