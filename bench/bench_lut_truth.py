@@ -47,7 +47,8 @@ def run_one(backend_name: str, opts: Dict[str, Any], space: str, res: str, args:
         target = backend.target("cpu")
         session = ProfileSession(backend, op_protocol, canary_every=20, drift_tol=0.05, seed=args.seed)
         lut, results = validate_interleaved(sp.name, res, names, backend, session, net_protocol,
-                                            rounds=args.rounds, seed=args.seed, target=target.id)
+                                            rounds=args.rounds, seed=args.seed, target=target.id,
+                                            estimator=args.estimator)
     t_all = time.monotonic() - t0
     fit, held = split_for_calibration(results, seed=args.seed)
     cal = Calibration.fit([r.validation() for r in fit])
@@ -55,7 +56,7 @@ def run_one(backend_name: str, opts: Dict[str, Any], space: str, res: str, args:
     raw_held = summarize([r.error for r in held])
     cal_held = summarize([cal.error(r.validation()) for r in held])
     print(f"\n== {target.id}  {sp.name} @ {res}: {len(lut.values)} ops, "
-          f"{len(results)} networks x {args.rounds} rounds, {t_all:.0f}s total")
+          f"{len(results)} networks x {args.rounds} rounds ({args.estimator}), {t_all:.0f}s total")
     print(f"   {'arch':28s} {'kind':9s} {'LUT sum':>9s} {'measured':>9s} {'raw err':>8s} {'cal err':>8s}")
     for r in results:
         tag = "fit" if r in fit else "held"
@@ -80,10 +81,11 @@ def run_one(backend_name: str, opts: Dict[str, Any], space: str, res: str, args:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--random", type=int, default=20, help="random architectures per space (default 20)")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--estimator", choices=["min", "median"], default="min", help="how rounds combine")
     p.add_argument("--ci", type=float, default=0.01)
-    p.add_argument("--op-time", type=float, default=1.0, help="time budget per op (s)")
-    p.add_argument("--net-time", type=float, default=1.0, help="time budget per network per round (s)")
+    p.add_argument("--op-time", type=float, default=0.25, help="time budget per op per round (s)")
+    p.add_argument("--net-time", type=float, default=0.5, help="time budget per network per round (s)")
     p.add_argument("--seed", type=int, default=1000, help="seed of the random architectures")
     p.add_argument("--quick", action="store_true", help="one config, one space, 6 random archs")
     p.add_argument("--config", action="append", help="only these, e.g. pytorch-cpu:1 onnxruntime:1")

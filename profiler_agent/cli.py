@@ -187,8 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--measure-lut", action="store_true",
                      help="time the architectures' ops here first (no server, no file)")
     va.add_argument("--target", help="with --lut: which target of the file (default: the backend's own)")
-    va.add_argument("--rounds", type=int, default=3, help="timing rounds per network, shuffled (default 3)")
-    va.add_argument("--max-time-per-net", type=float, default=3.0, help="time budget per network per round (s)")
+    va.add_argument("--rounds", type=int, default=5, help="timing rounds per network, shuffled (default 5)")
+    va.add_argument("--max-time-per-net", type=float, default=0.5,
+                    help="time budget per network per round in seconds (default 0.5)")
+    va.add_argument("--estimator", choices=["min", "median"], default="min",
+                    help="how rounds combine: the fastest round median (default; robust to bursts of load) "
+                         "or the median of round medians")
     va.add_argument("--calibrate", action="store_true",
                     help="fit measured = a*sum + b on half the random archs and score it on the rest")
     va.add_argument("--json", action="store_true", help="JSON lines: one object per architecture, then a summary")
@@ -596,12 +600,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if args.measure_lut:  # ops and networks in the same rounds, so drift hits both alike
             lut, results = validate_interleaved(
                 space.name, space.resolution_str, names, backend, _session(backend, args, lambda *a: None),
-                net_protocol, rounds=args.rounds, seed=args.seed, target=target.id, progress=bar)
+                net_protocol, rounds=args.rounds, seed=args.seed, target=target.id, progress=bar,
+                estimator=args.estimator)
         else:
             lut = LutValues.from_file(args.lut, args.target or target.id) if args.lut else \
                 _server_lut(api, target.id, space, names)
             results = run_validation(space.name, space.resolution_str, names, backend, net_protocol, lut,
-                                     rounds=args.rounds, seed=args.seed, progress=bar)
+                                     rounds=args.rounds, seed=args.seed, progress=bar, estimator=args.estimator)
         if bar:
             bar.close()
         calibration = None

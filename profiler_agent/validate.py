@@ -2,8 +2,8 @@
 
 The networks are timed with the same backend and protocol as the ops. On a noisy machine
 the comparison is only fair if ops and networks see the same conditions, so networks are
-timed in several rounds in a shuffled order and each network's value is the median of its
-round medians, the same estimator the LUT uses for ops.
+timed in several short rounds in a shuffled order and combined across rounds (by default the
+fastest round median: bursts of slowdown on a shared machine cover whole rounds and only add).
 """
 
 from __future__ import annotations
@@ -20,6 +20,18 @@ from lutcore.errors import LutError
 from lutcore.spaces import Arch, get_arch, get_space, published_names
 from profiler_agent.backends.base import Backend
 from profiler_agent.timing import TimingProtocol
+
+ESTIMATORS = ("min", "median")
+
+
+def aggregate(values: Sequence[float], estimator: str) -> float:
+    """Round medians -> one value. ``min``: slowdowns on a shared machine come in bursts that
+    cover whole rounds and only ever add time, so the fastest round is the least disturbed."""
+    if estimator == "min":
+        return min(values)
+    if estimator == "median":
+        return statistics.median(values)
+    raise ValueError(f"estimator {estimator!r} must be one of {', '.join(ESTIMATORS)}")
 
 
 class LutMissing(LutError):
@@ -104,12 +116,14 @@ def validate_interleaved(
     seed: int = 0,
     target: str = "",
     progress: Optional[Callable[[int, int, str], None]] = None,
+    estimator: str = "min",
 ) -> Tuple[LutValues, List[ArchResult]]:
     """Measure the LUT and the networks in the same rounds (ops, then networks, each round).
 
     A machine whose speed drifts over minutes (a noisy neighbour, thermal limits) then biases
     ops and networks alike: each op's LUT value is the median of its round medians, as the server
-    derives it from several runs, and each network's the median of its round medians.
+    derives it from several runs, and each network's likewise; ``estimator`` says how rounds
+    combine (the same for ops and networks).
     """
     sp = get_space(space, resolution)
     archs = [get_arch(n, sp.resolution) for n in names]
@@ -129,10 +143,10 @@ def validate_interleaved(
             net_rounds[a.name].append(backend.time_network(a, net_protocol).stats.median_ms)
             if progress:
                 progress(r * len(archs) + i + 1, rounds * len(archs), a.name)
-    lut = LutValues({k: statistics.median(v) for k, v in op_rounds.items()}, target)
+    lut = LutValues({k: aggregate(v, estimator) for k, v in op_rounds.items()}, target)
     results = [
         ArchResult(
-            a.name, sp.name, sp.resolution_str, lut.prediction(a), statistics.median(net_rounds[a.name]),
+            a.name, sp.name, sp.resolution_str, lut.prediction(a), aggregate(net_rounds[a.name], estimator),
             len(a.all_ops()), net_rounds[a.name], _kind(a.name),
         )
         for a in archs
@@ -203,6 +217,7 @@ def validate(
     rounds: int = 3,
     seed: int = 0,
     progress: Optional[Callable[[int, int, str], None]] = None,
+    estimator: str = "min",
 ) -> List[ArchResult]:
     sp = get_space(space, resolution)
     archs = [get_arch(n, sp.resolution) for n in names]
@@ -210,7 +225,7 @@ def validate(
     times = time_networks(archs, backend, protocol, rounds, seed, progress)
     return [
         ArchResult(
-            a.name, sp.name, sp.resolution_str, predictions[a.name], statistics.median(times[a.name]),
+            a.name, sp.name, sp.resolution_str, predictions[a.name], aggregate(times[a.name], estimator),
             len(a.all_ops()), times[a.name], _kind(a.name),
         )
         for a in archs
