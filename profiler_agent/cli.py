@@ -609,14 +609,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
                                      rounds=args.rounds, seed=args.seed, progress=bar, estimator=args.estimator)
         if bar:
             bar.close()
-        calibration = None
+        calibration, held = None, None
         if args.calibrate:
-            fit, _held = split_for_calibration(results, seed=args.seed)
+            fit, held = split_for_calibration(results, seed=args.seed)
             try:
                 calibration = Calibration.fit([r.validation() for r in fit])
             except ValueError as e:
                 log.warning("no calibration: %s", e)
-        summary = report(results, calibration)
+        summary = report(results, calibration, held)
         summary.update(target=target.id, space=space.name, resolution=space.resolution_str,
                        lut_version=lut.lut_version)
         if api is not None:
@@ -644,6 +644,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if "calibrated" in summary:
                 c = summary["calibration"]
                 _print_error_summary(f"calibrated (a={c['a']:.4f}, b={c['b']:.4f} ms)", summary["calibrated"])
+                _print_error_summary("calibrated, held-out architectures", summary["calibrated_heldout"])
         return EXIT_OK
     finally:
         backend.close()

@@ -95,16 +95,6 @@ class LutValues:
         return sum(self.values[s.key] for _, s in arch.all_ops())
 
 
-def measure_lut(space: Any, names: Sequence[str], session: Any, target: str = "") -> LutValues:
-    """Time every op the architectures deploy, here and now, with a ProfileSession."""
-    specs = {}
-    for n in names:
-        for _, spec in get_arch(n, space.resolution).all_ops():
-            specs.setdefault(spec.key, spec)
-    ms = session.run(list(specs.values()))
-    return LutValues({m.op.key: m.stats.median_ms for m in ms}, target)
-
-
 def validate_interleaved(
     space: str,
     resolution: Optional[str],
@@ -121,9 +111,8 @@ def validate_interleaved(
     """Measure the LUT and the networks in the same rounds (ops, then networks, each round).
 
     A machine whose speed drifts over minutes (a noisy neighbour, thermal limits) then biases
-    ops and networks alike: each op's LUT value is the median of its round medians, as the server
-    derives it from several runs, and each network's likewise; ``estimator`` says how rounds
-    combine (the same for ops and networks).
+    ops and networks alike; ``estimator`` combines each op's and each network's round medians
+    the same way.
     """
     sp = get_space(space, resolution)
     archs = [get_arch(n, sp.resolution) for n in names]
@@ -133,25 +122,17 @@ def validate_interleaved(
     for a in archs:
         for _, spec in a.all_ops():
             specs.setdefault(spec.key, spec)
-    rng = random.Random(seed)
+    total = rounds * len(archs)
     for r in range(rounds):
         for m in session.run(list(specs.values())):
             op_rounds.setdefault(m.op.key, []).append(m.stats.median_ms)
-        order = list(archs)
-        rng.shuffle(order)
-        for i, a in enumerate(order):
-            net_rounds[a.name].append(backend.time_network(a, net_protocol).stats.median_ms)
-            if progress:
-                progress(r * len(archs) + i + 1, rounds * len(archs), a.name)
+        step = None
+        if progress:
+            step = lambda done, _total, name, base=r * len(archs): progress(base + done, total, name)  # noqa: E731
+        for name, times in time_networks(archs, backend, net_protocol, 1, seed + r, step).items():
+            net_rounds[name] += times
     lut = LutValues({k: aggregate(v, estimator) for k, v in op_rounds.items()}, target)
-    results = [
-        ArchResult(
-            a.name, sp.name, sp.resolution_str, lut.prediction(a), aggregate(net_rounds[a.name], estimator),
-            len(a.all_ops()), net_rounds[a.name], _kind(a.name),
-        )
-        for a in archs
-    ]
-    return lut, results
+    return lut, _results(sp, archs, {a.name: lut.prediction(a) for a in archs}, net_rounds, estimator)
 
 
 @dataclasses.dataclass
@@ -223,10 +204,16 @@ def validate(
     archs = [get_arch(n, sp.resolution) for n in names]
     predictions = {a.name: lut.prediction(a) for a in archs}  # fail before timing anything
     times = time_networks(archs, backend, protocol, rounds, seed, progress)
+    return _results(sp, archs, predictions, times, estimator)
+
+
+def _results(
+    sp: Any, archs: Sequence[Arch], predictions: Dict[str, float], rounds: Dict[str, List[float]], estimator: str
+) -> List[ArchResult]:
     return [
         ArchResult(
-            a.name, sp.name, sp.resolution_str, predictions[a.name], aggregate(times[a.name], estimator),
-            len(a.all_ops()), times[a.name], _kind(a.name),
+            a.name, sp.name, sp.resolution_str, predictions[a.name], aggregate(rounds[a.name], estimator),
+            len(a.all_ops()), rounds[a.name], _kind(a.name),
         )
         for a in archs
     ]
@@ -243,10 +230,17 @@ def split_for_calibration(results: Sequence[ArchResult], fit_share: float = 0.5,
     return fit, held
 
 
-def report(results: Sequence[ArchResult], calibration: Optional[Calibration] = None) -> Dict[str, Any]:
-    """Summary object: raw error over all; with a calibration, its error on what it was not fitted on."""
+def report(
+    results: Sequence[ArchResult],
+    calibration: Optional[Calibration] = None,
+    heldout: Optional[Sequence[ArchResult]] = None,
+) -> Dict[str, Any]:
+    """Summary object: raw error over all; with a calibration, its error over all (``calibrated``)
+    and, given ``heldout``, over the architectures it was not fitted on (``calibrated_heldout``)."""
     out: Dict[str, Any] = {"summary": True, "raw": summarize([r.error for r in results])}
     if calibration is not None:
         out["calibration"] = calibration.to_dict()
         out["calibrated"] = summarize([calibration.error(r.validation()) for r in results])
+        if heldout is not None:
+            out["calibrated_heldout"] = summarize([calibration.error(r.validation()) for r in heldout])
     return out

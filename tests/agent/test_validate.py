@@ -53,6 +53,7 @@ def test_validate_offline_json_lines(tmp_path):
     assert summary["summary"] is True and summary["raw"]["n"] == 6
     assert summary["target"] == "cpu-x86/pytorch-cpu/fp32@threads=1" or summary["target"].endswith("@threads=1")
     assert {"a", "b"} <= set(summary["calibration"]) and summary["calibrated"]["n"] == 6
+    assert 0 < summary["calibrated_heldout"]["n"] < 6  # published and unfitted random archs only
 
 
 def test_validate_with_a_lut_file_that_lacks_ops(tmp_path):
