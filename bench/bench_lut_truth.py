@@ -44,6 +44,8 @@ def run_one(backend_name: str, opts: Dict[str, Any], space: str, res: str, args:
     net_protocol = TimingProtocol(ci=args.ci, max_time_s=args.net_time)
     t0 = time.monotonic()
     with get_backend(backend_name, **opts) as backend:
+        if args.speed_ref:
+            backend.use_speed_reference().sensitivity = args.sensitivity
         target = backend.target("cpu")
         session = ProfileSession(backend, op_protocol, canary_every=20, drift_tol=0.05, seed=args.seed)
         lut, results = validate_interleaved(sp.name, res, names, backend, session, net_protocol,
@@ -51,7 +53,7 @@ def run_one(backend_name: str, opts: Dict[str, Any], space: str, res: str, args:
                                             estimator=args.estimator)
     t_all = time.monotonic() - t0
     fit, held = split_for_calibration(results, seed=args.seed)
-    cal = Calibration.fit([r.validation() for r in fit])
+    cal = Calibration.select([r.validation() for r in fit])
     raw_all = summarize([r.error for r in results])
     raw_held = summarize([r.error for r in held])
     cal_held = summarize([cal.error(r.validation()) for r in held])
@@ -62,7 +64,9 @@ def run_one(backend_name: str, opts: Dict[str, Any], space: str, res: str, args:
         tag = "fit" if r in fit else "held"
         print(f"   {r.arch:28s} {r.kind:9s} {r.predicted_ms:9.3f} {r.measured_ms:9.3f} {100 * r.error:+7.2f}% "
               f"{100 * cal.error(r.validation()):+7.2f}% {tag}")
-    print(f"   calibration a={cal.a:.4f} b={cal.b:.4f} ms (fitted on {len(fit)} random archs)")
+    cv = ", ".join(f"{k} {100 * v:.2f}%" for k, v in (cal.cv_error or {}).items())
+    print(f"   calibration {cal.model}: a={cal.a:.4f} b={cal.b:.4f} ms (fitted on {len(fit)} random archs; "
+          f"leave-one-out RMS error {cv})")
     print(f"   raw (all {raw_all['n']}):        median |err| {pct(raw_all['median_abs_error'])}, "
           f"max {pct(raw_all['max_abs_error'])}")
     print(f"   raw (held-out {raw_held['n']}):   median |err| {pct(raw_held['median_abs_error'])}, "
@@ -75,17 +79,22 @@ def run_one(backend_name: str, opts: Dict[str, Any], space: str, res: str, args:
         "target": target.id, "space": sp.name, "resolution": res, "ops": len(lut.values), "seconds": t_all,
         "calibration": cal.to_dict(), "raw_all": raw_all, "raw_heldout": raw_held, "calibrated_heldout": cal_held,
         "results": [dict(r.to_dict(), fit=r in fit) for r in results],
+        "speed_ref": args.speed_ref, "sensitivity": args.sensitivity, "estimator": args.estimator,
     }
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--random", type=int, default=20, help="random architectures per space (default 20)")
+    p.add_argument("--random", type=int, default=30, help="random architectures per space (default 30)")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--estimator", choices=["min", "median"], default="min", help="how rounds combine")
+    p.add_argument("--estimator", choices=["fast-half", "min", "median"], default="fast-half",
+                   help="how rounds combine")
     p.add_argument("--ci", type=float, default=0.01)
     p.add_argument("--op-time", type=float, default=0.25, help="time budget per op per round (s)")
     p.add_argument("--net-time", type=float, default=0.5, help="time budget per network per round (s)")
+    p.add_argument("--no-speed-ref", dest="speed_ref", action="store_false",
+                   help="do not divide out the machine's slowdown measured by a reference conv")
+    p.add_argument("--sensitivity", type=float, default=0.5, help="share of the reference's slowdown ops feel")
     p.add_argument("--seed", type=int, default=1000, help="seed of the random architectures")
     p.add_argument("--quick", action="store_true", help="one config, one space, 6 random archs")
     p.add_argument("--config", action="append", help="only these, e.g. pytorch-cpu:1 onnxruntime:1")

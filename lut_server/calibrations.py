@@ -18,17 +18,20 @@ from lut_server import validations as val
 from lut_server.registry import parse_target, target_row
 from lut_server.schema import calibrations, targets
 from lut_server.util import BadInput, dump_json, iso, now, upsert
-from lutcore.calibration import FEATURES, Calibration, summarize
+from lutcore.calibration import FEATURES, MODELS, Calibration, summarize
 
 
 class FitIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"target": "cpu-x86/pytorch-cpu/fp32@threads=1", "space": "squeezenas-small", "resolution": "256x512",
-         "features": ["scale", "offset"], "fit_share": 0.5, "seed": 0}]})
+         "model": "auto", "fit_share": 0.5, "seed": 0}]})
     target: str = Field(max_length=512)
     space: str = Field(min_length=1, max_length=256)
     resolution: str = Field(max_length=32)
-    features: List[str] = Field(default_factory=lambda: ["scale", "offset"], min_length=1, max_length=len(FEATURES))
+    model: str = Field("auto", description="auto (the candidate with the least leave-one-out error on the fitting "
+                       "set) or one of " + ", ".join(MODELS))
+    features: Optional[List[str]] = Field(None, min_length=1, max_length=len(FEATURES),
+                                          description="fit exactly these (overrides model)")
     fit_share: float = Field(0.5, gt=0, le=1, allow_inf_nan=False)
     seed: int = Field(0, ge=0, le=2**63 - 1)
 
@@ -37,15 +40,18 @@ def fit(conn: Connection, body: FitIn) -> Dict[str, Any]:
     """Fit, score on the held-out architectures, store (replacing the previous one) and return it all."""
     parse_target(body.target)
     name, res = val.canonical(conn, body.space, body.resolution)
-    for f in body.features:
+    for f in body.features or ():
         if f not in FEATURES:
             raise BadInput(f"features: unknown feature {f!r}; known: {', '.join(FEATURES)}")
+    if body.model != "auto" and body.model not in MODELS:
+        raise BadInput(f"model: unknown model {body.model!r}; known: auto, {', '.join(MODELS)}")
     last = val.latest(val.rows_for(conn, body.target, name, res))
     rnd = [r for r in last if r["kind"] == "random"]
-    need = len(body.features) + 1
+    what = body.features or (body.model if body.model != "auto" else "a model chosen by cross-validation")
+    need = len(body.features) + 1 if body.features else 3 if body.model == "auto" else len(MODELS[body.model]) + 1
     if len(rnd) < need:
         raise BadInput(f"need at least {need} random architectures validated for {name}@{res} on {body.target} "
-                       f"to fit {body.features}; have {len(rnd)} (run `profiler-agent validate --archs random:20`)")
+                       f"to fit {what}; have {len(rnd)} (run `profiler-agent validate --archs random:20`)")
     order = sorted(r["arch"] for r in rnd)
     random.Random(body.seed).shuffle(order)
     n_fit = min(len(order), max(need, round(body.fit_share * len(order))))
@@ -53,7 +59,13 @@ def fit(conn: Connection, body: FitIn) -> Dict[str, Any]:
     fit_set = [r for r in rnd if r["arch"] in fit_archs]
     held = [r for r in last if r["arch"] not in fit_archs]
     try:
-        cal = Calibration.fit([val.as_validation(r) for r in fit_set], body.features)
+        vs = [val.as_validation(r) for r in fit_set]
+        if body.features:
+            cal = Calibration.fit(vs, body.features)
+        elif body.model == "auto":
+            cal = Calibration.select(vs)
+        else:
+            cal = Calibration.fit_model(vs, body.model)
     except ValueError as e:
         raise BadInput(f"cannot fit a calibration: {e}") from None
     got = target_row(conn, body.target)
@@ -66,7 +78,8 @@ def fit(conn: Connection, body: FitIn) -> Dict[str, Any]:
         "n_fit": len(fit_set),
         "n_heldout": len(held),
     }
-    record = {**out, "features": list(body.features), "fit_share": body.fit_share, "seed": body.seed,
+    record = {**out, "features": list(body.features or MODELS.get(cal.model, ())), "model": cal.model or "custom",
+              "fit_share": body.fit_share, "seed": body.seed,
               "fit_archs": sorted(fit_archs)}
     save(conn, got[0], name, res, record, got[1], now())
     return out

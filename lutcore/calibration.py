@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 FEATURES = ("scale", "offset", "per_op")
+# Candidate models for ``Calibration.select``, simplest first (ties go to the simpler one).
+MODELS: Dict[str, Tuple[str, ...]] = {
+    "identity": (),
+    "scale": ("scale",),
+    "affine": ("scale", "offset"),
+    "affine+per_op": ("scale", "offset", "per_op"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +68,8 @@ class Calibration:
     c: float = 0.0
     n_fit: int = 0
     fit_error: Optional[Dict[str, Any]] = None
+    model: str = ""  # which of MODELS, when chosen by ``select``
+    cv_error: Optional[Dict[str, float]] = None  # leave-one-out RMS relative error per candidate
 
     def apply(self, lut_sum_ms: float, n_ops: int = 0) -> float:
         return self.a * lut_sum_ms + self.b + self.c * n_ops
@@ -78,6 +87,8 @@ class Calibration:
             c=float(d.get("c", 0.0)),
             n_fit=int(d.get("n_fit", 0)),
             fit_error=d.get("fit_error"),
+            model=str(d.get("model", "")),
+            cv_error=d.get("cv_error"),
         )
 
     @classmethod
@@ -110,6 +121,52 @@ class Calibration:
         c = next(it) if "per_op" in features else 0.0
         fitted = cls(a, b, c, len(vs))
         return dataclasses.replace(fitted, fit_error=summarize([fitted.error(v) for v in vs]))
+
+    @classmethod
+    def select(cls, validations: Sequence[Validation], models: Sequence[str] = tuple(MODELS)) -> Calibration:
+        """Fit the candidate with the smallest leave-one-out error; the identity competes too.
+
+        With ten or twenty validations a richer model can fit the noise: on a noisy machine the
+        affine fit made held-out errors worse than no calibration at all. Cross-validation on
+        the fitting set alone picks the model, so the held-out architectures stay untouched.
+        """
+        vs = list(validations)
+        unknown = [m for m in models if m not in MODELS]
+        if unknown:
+            raise ValueError(f"unknown calibration model(s) {unknown}; known: {', '.join(MODELS)}")
+        if len(vs) < 3:
+            raise ValueError(f"need at least 3 validations to choose a calibration, got {len(vs)}")
+        cv: Dict[str, float] = {}
+        for name in models:
+            feats = MODELS[name]
+            if len(vs) < len(feats) + 2:
+                continue  # leave-one-out needs one more validation than the fit itself
+            sq = []
+            for i in range(len(vs)):
+                rest = vs[:i] + vs[i + 1:]
+                try:
+                    cal = cls.fit(rest, feats) if feats else cls()
+                except ValueError:
+                    sq = []
+                    break
+                sq.append(cal.error(vs[i]) ** 2)
+            if sq:
+                cv[name] = math.sqrt(sum(sq) / len(sq))
+        if not cv:
+            raise ValueError(f"need at least 3 validations to choose a calibration, got {len(vs)}")
+        best = min(cv, key=lambda m: (cv[m], list(MODELS).index(m)))
+        return dataclasses.replace(cls.fit_model(vs, best), cv_error=cv)
+
+    @classmethod
+    def fit_model(cls, validations: Sequence[Validation], model: str) -> Calibration:
+        """Fit one of ``MODELS`` by name (``identity`` fits nothing but is still scored)."""
+        if model not in MODELS:
+            raise ValueError(f"unknown calibration model {model!r}; known: {', '.join(MODELS)}")
+        vs = list(validations)
+        if MODELS[model]:
+            return dataclasses.replace(cls.fit(vs, MODELS[model]), model=model)
+        ident = cls(n_fit=len(vs), model=model)
+        return dataclasses.replace(ident, fit_error=summarize([ident.error(v) for v in vs]))
 
     def error(self, v: Validation) -> float:
         return (self.apply(v.predicted_ms, v.n_ops) - v.measured_ms) / v.measured_ms

@@ -113,6 +113,11 @@ def _add_measuring(p: argparse.ArgumentParser) -> None:
     g.add_argument("--canary-every", type=int, default=20, help="re-time a canary op every N ops (default 20)")
     g.add_argument("--drift-tol", type=float, default=0.05, help="canary drift that triggers re-timing (0.05)")
     g.add_argument("--seed", type=int, default=0, help="seed of the shuffled op order")
+    g.add_argument("--speed-ref", action="store_true",
+                   help="CPU backends on shared machines: time a small reference conv between samples and divide "
+                        "out the machine's slowdown (the target records speed=ref)")
+    g.add_argument("--speed-sensitivity", type=float, default=0.5,
+                   help="with --speed-ref: share of the reference's slowdown that ops feel (default 0.5)")
     g.add_argument("--root", default="/", help="filesystem root to probe (fixtures in tests)")
 
 
@@ -190,11 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--rounds", type=int, default=5, help="timing rounds per network, shuffled (default 5)")
     va.add_argument("--max-time-per-net", type=float, default=0.5,
                     help="time budget per network per round in seconds (default 0.5)")
-    va.add_argument("--estimator", choices=["min", "median"], default="min",
-                    help="how rounds combine: the fastest round median (default; robust to bursts of load) "
-                         "or the median of round medians")
+    va.add_argument("--estimator", choices=["fast-half", "min", "median"], default="fast-half",
+                    help="how rounds combine: the mean of the faster half of the round medians (default; robust "
+                         "to bursts of load), the fastest one, or their median")
     va.add_argument("--calibrate", action="store_true",
-                    help="fit measured = a*sum + b on half the random archs and score it on the rest")
+                    help="fit a calibration (identity, scale or affine, chosen by leave-one-out) on half the "
+                         "random archs and score it on the rest")
     va.add_argument("--json", action="store_true", help="JSON lines: one object per architecture, then a summary")
     va.set_defaults(func=cmd_validate)
 
@@ -286,11 +292,23 @@ def _backend(args: argparse.Namespace) -> Any:
     from profiler_agent.backends import BackendUnavailable, get_backend
 
     try:
-        return get_backend(args.backend, **backend_options(args.backend, args))
+        backend = get_backend(args.backend, **backend_options(args.backend, args))
     except BackendUnavailable as e:
         raise UsageError(f"{e}; see `profiler-agent backends`") from None
     except (ValueError, TypeError) as e:
         raise UsageError(f"backend {args.backend}: {e}") from None
+    if getattr(args, "speed_ref", False):
+        if not 0 <= args.speed_sensitivity <= 2:
+            backend.close()
+            raise UsageError(f"--speed-sensitivity {args.speed_sensitivity} must be between 0 and 2")
+        try:
+            ref = backend.use_speed_reference()
+        except BackendUnavailable as e:
+            backend.close()
+            raise UsageError(f"--speed-ref: {e}") from None
+        ref.sensitivity = args.speed_sensitivity
+        log.info("speed reference %s: %.3f ms per sample", ref.name, 1e3 * (ref.base_s or 0.0))
+    return backend
 
 
 def _target(backend: Any, args: argparse.Namespace, device_class: str) -> Any:
@@ -613,7 +631,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if args.calibrate:
             fit, held = split_for_calibration(results, seed=args.seed)
             try:
-                calibration = Calibration.fit([r.validation() for r in fit])
+                calibration = Calibration.select([r.validation() for r in fit])
             except ValueError as e:
                 log.warning("no calibration: %s", e)
         summary = report(results, calibration, held)
@@ -643,7 +661,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             _print_error_summary("raw", summary["raw"])
             if "calibrated" in summary:
                 c = summary["calibration"]
-                _print_error_summary(f"calibrated (a={c['a']:.4f}, b={c['b']:.4f} ms)", summary["calibrated"])
+                _print_error_summary(f"calibrated ({c['model']}: a={c['a']:.4f}, b={c['b']:.4f} ms)",
+                                     summary["calibrated"])
                 _print_error_summary("calibrated, held-out architectures", summary["calibrated_heldout"])
         return EXIT_OK
     finally:

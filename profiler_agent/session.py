@@ -37,7 +37,7 @@ def pick_canary(specs: Sequence[OpSpec]) -> OpSpec:
 def timing_env(res: TimingResult) -> Dict[str, Any]:
     """How the number was obtained (kept with it, for audits and the benchmark)."""
     ci = res.ci_rel
-    return {
+    out: Dict[str, Any] = {
         "iters_per_sample": res.iters_per_sample,
         "warmup_iters": res.warmup_iters,
         "warmup_s": round(res.warmup_s, 4),
@@ -48,6 +48,9 @@ def timing_env(res: TimingResult) -> Dict[str, Any]:
         "ci_rel": None if ci is None else round(ci, 5),
         "outlier_samples": len(res.outlier_indices),
     }
+    if res.slowdown is not None:  # timed against a SpeedReference: the machine's slowdown it divided out
+        out["slowdown"] = round(res.slowdown, 4)
+    return out
 
 
 class ProfileSession:

@@ -94,6 +94,8 @@ class TimingResult:
     wall_s: float
     converged: bool
     stop_reason: str
+    slowdown: Optional[float] = None  # median machine slowdown during sampling, with a SpeedReference
+
 
     @property
     def ci_rel(self) -> Optional[float]:
@@ -210,6 +212,88 @@ def ci_half_width_rel(samples: Sequence[float]) -> Optional[float]:
     return max(med - xs[ranks[0]], xs[ranks[1]] - med) / med
 
 
+# -- machine speed ------------------------------------------------------------------------
+
+
+class SpeedReference:
+    """A fixed small workload timed between samples: its slowdown is the machine's.
+
+    On a shared VM the whole CPU runs 1.0x to 1.9x slower for stretches of a second or more (a
+    busy SMT sibling, a throttled host); compute- and memory-bound ops slow by the same factor
+    at the same moment. Timing the reference right before and after each sample and dividing
+    the sample by the reference's slowdown removes that factor, so ops timed in a slow second
+    and networks timed in a fast one stay comparable. The reference must be cache-resident and
+    run on the same runtime and thread pool as the work it corrects.
+
+    ``base_s`` (one undisturbed reference sample) is found by :meth:`calibrate`: the fastest
+    window median over a few seconds. It scales every corrected time alike, so it never moves
+    the ratio of a LUT sum to a network timed in the same process.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[], None],
+        sample_s: float = 3e-4,
+        every_s: float = 0.05,
+        warm_calls: int = 2,
+        sensitivity: float = 0.5,
+        name: str = "reference",
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        """``every_s``: work timed between two reference samples (speed moves over ~0.5 s).
+
+        ``sensitivity``: how much of the reference's slowdown real ops feel. The reference is
+        small and compute-bound and suffers most from a busy sibling core; on this project's
+        2-core test VM ops and whole networks slowed by 0.4-0.7 times as much (docs/agent.md).
+        """
+        self.fn = fn
+        self.clock = clock
+        self.sensitivity = sensitivity
+        self.name = name
+        self.sample_s = sample_s
+        self.every_s = every_s
+        self.warm_calls = warm_calls
+        self.iters = 0
+        self.base_s: Optional[float] = None
+
+    def sample(self) -> float:
+        """Seconds for one block of ``iters`` reference calls, after ``warm_calls`` untimed ones.
+
+        The untimed calls reload the reference into the caches the work before it evicted: after
+        a 30 ms network the first call takes 2.1x and the second 1.1x as long as in steady state.
+        """
+        for _ in range(self.warm_calls):
+            self.fn()
+        t0 = self.clock()
+        for _ in range(self.iters):
+            self.fn()
+        return self.clock() - t0
+
+    def calibrate(self, seconds: float = 3.0, window: int = 25) -> float:
+        """Size the block to ``sample_s``, then set ``base_s`` to the fastest window median."""
+        self.iters, per = 1, 0.0
+        t_end = self.clock() + 0.2
+        while self.clock() < t_end:  # warm up the runtime, then size the block
+            per = self.sample() / self.iters
+            self.iters = max(1, int(math.ceil(self.sample_s / per))) if per > 0 else 1000
+        medians: List[float] = []
+        t_end = self.clock() + seconds
+        while self.clock() < t_end or not medians:
+            medians.append(quantile(sorted(self.sample() for _ in range(window)), 0.5))
+        self.base_s = min(medians)
+        return self.base_s
+
+    def factor(self, before_s: float, after_s: float) -> float:
+        """The reference's slowdown between two of its samples (1.0 = as fast as calibrated)."""
+        if self.base_s is None:
+            self.calibrate()
+        return 0.5 * (before_s + after_s) / self.base_s  # type: ignore[operator]
+
+    def correction(self, factor: float) -> float:
+        """What to divide a sample by, given the reference's slowdown around it."""
+        return 1.0 + self.sensitivity * (factor - 1.0)
+
+
 # -- the measuring loop -------------------------------------------------------------------
 
 
@@ -242,11 +326,13 @@ def measure(
     protocol: Optional[TimingProtocol] = None,
     sync: Optional[Callable[[], None]] = None,
     timer: Optional[TimerLike] = None,
+    reference: Optional[SpeedReference] = None,
 ) -> TimingResult:
     """Time ``fn`` (one forward pass) under ``protocol``; samples are ms per call.
 
     ``sync`` drains asynchronous work (e.g. ``torch.cuda.synchronize``); ``timer`` is an
     :class:`IntervalTimer` (e.g. CUDA events) or a clock like ``time.perf_counter``.
+    With a ``reference`` every sample is divided by the machine's slowdown around it.
     At least ``min_samples`` samples are always taken, even past the budget.
     """
     p = protocol or TimingProtocol()
@@ -288,10 +374,27 @@ def measure(
 
     # 3. Sample until the median's CI is tight enough or the budget is spent.
     samples: List[float] = []
+    factors: List[float] = []
+    timed_ms = 0.0
     next_check = p.min_samples
     converged, reason = False, "budget"
+    if reference is not None and reference.base_s is None:
+        reference.calibrate()
+    before = reference.sample() if reference is not None else 0.0
+    pending: List[float] = []  # raw samples since the last reference sample
     while True:
-        samples.append(_sample(fn, iters, t) * 1e3)
+        x = _sample(fn, iters, t) * 1e3
+        timed_ms += x
+        if reference is None:
+            samples.append(x)
+        else:
+            pending.append(x)
+            if math.fsum(pending) * iters < reference.every_s * 1e3 and clock() < deadline:
+                continue
+            after = reference.sample()
+            factors.append(reference.factor(before, after))
+            samples += [y / reference.correction(factors[-1]) for y in pending]
+            pending, before = [], after
         n = len(samples)
         if n >= next_check:
             rel = ci_half_width_rel(samples)
@@ -313,8 +416,9 @@ def measure(
         iters_per_sample=iters,
         warmup_iters=warm_iters,
         warmup_s=warmup_s,
-        timed_s=math.fsum(samples) * iters / 1e3,
+        timed_s=timed_ms * iters / 1e3,
         wall_s=wall,
         converged=converged,
         stop_reason=reason,
+        slowdown=quantile(sorted(factors), 0.5) if factors else None,
     )

@@ -3,7 +3,9 @@
 The networks are timed with the same backend and protocol as the ops. On a noisy machine
 the comparison is only fair if ops and networks see the same conditions, so networks are
 timed in several short rounds in a shuffled order and combined across rounds (by default the
-fastest round median: bursts of slowdown on a shared machine cover whole rounds and only add).
+mean of the faster half of the round medians: bursts of slowdown on a shared machine cover
+whole rounds and only add). With a backend's speed reference on (``--speed-ref``), each sample
+is also divided by the machine's slowdown measured around it.
 """
 
 from __future__ import annotations
@@ -21,14 +23,18 @@ from lutcore.spaces import Arch, get_arch, get_space, published_names
 from profiler_agent.backends.base import Backend
 from profiler_agent.timing import TimingProtocol
 
-ESTIMATORS = ("min", "median")
+ESTIMATORS = ("fast-half", "min", "median")
 
 
 def aggregate(values: Sequence[float], estimator: str) -> float:
-    """Round medians -> one value. ``min``: slowdowns on a shared machine come in bursts that
-    cover whole rounds and only ever add time, so the fastest round is the least disturbed."""
+    """Round medians -> one value. Slowdowns on a shared machine cover whole rounds and only ever
+    add time, so the fast rounds are the least disturbed: ``min`` keeps the fastest, ``fast-half``
+    averages the faster half (as robust to a lucky round as to a slow one; the default)."""
     if estimator == "min":
         return min(values)
+    if estimator == "fast-half":
+        fast = sorted(values)[: (len(values) + 1) // 2]
+        return sum(fast) / len(fast)
     if estimator == "median":
         return statistics.median(values)
     raise ValueError(f"estimator {estimator!r} must be one of {', '.join(ESTIMATORS)}")
@@ -106,7 +112,7 @@ def validate_interleaved(
     seed: int = 0,
     target: str = "",
     progress: Optional[Callable[[int, int, str], None]] = None,
-    estimator: str = "min",
+    estimator: str = "fast-half",
 ) -> Tuple[LutValues, List[ArchResult]]:
     """Measure the LUT and the networks in the same rounds (ops, then networks, each round).
 
@@ -198,7 +204,7 @@ def validate(
     rounds: int = 3,
     seed: int = 0,
     progress: Optional[Callable[[int, int, str], None]] = None,
-    estimator: str = "min",
+    estimator: str = "fast-half",
 ) -> List[ArchResult]:
     sp = get_space(space, resolution)
     archs = [get_arch(n, sp.resolution) for n in names]

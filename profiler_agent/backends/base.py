@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from lutcore.ops import OpSpec
+from lutcore.ops.layers import Conv
 from lutcore.records import Target
-from profiler_agent.timing import TimingProtocol, TimingResult
+from profiler_agent.timing import SpeedReference, TimingProtocol, TimingResult
+
+# The speed reference: small enough to stay in L2 (about 140 kB), long enough to time (~7 MMACs).
+REFERENCE_OP = Conv(c_in=32, h=28, w=28, c_out=32)
 
 
 class BackendUnavailable(RuntimeError):
@@ -19,6 +23,7 @@ class Backend(abc.ABC):
 
     name: str = ""
     precisions: tuple = ("fp32",)
+    reference: Optional[SpeedReference] = None  # set by use_speed_reference()
 
     def __init__(self, precision: str = "fp32") -> None:
         if precision not in self.precisions:
@@ -39,12 +44,30 @@ class Backend(abc.ABC):
     def target(self, device_class: str, settings: Optional[Dict[str, str]] = None) -> Target:
         """The target these numbers belong to; ``settings`` adds device-side ones (e.g. power_mode)."""
         merged = dict(self.settings())
+        if self.reference is not None:
+            merged["speed"] = "ref"
         merged.update(settings or {})
         return Target(device=device_class, backend=self.name, precision=self.precision, batch=1, settings=merged)
 
     def versions(self) -> Dict[str, str]:
         """Library versions that produced the numbers."""
         return {}
+
+    # -- machine speed -------------------------------------------------------------------------
+    def reference_workload(self) -> Callable[[], None]:
+        """One forward pass of ``REFERENCE_OP`` on this runtime (CPU backends only)."""
+        raise BackendUnavailable(f"backend {self.name!r} has no speed reference (it is for CPU backends)")
+
+    def use_speed_reference(self, seconds: float = 3.0) -> SpeedReference:
+        """Divide every later sample by the machine's slowdown around it (see ``SpeedReference``).
+
+        For shared machines whose speed wanders; a dedicated board does not need it. The target
+        records ``speed=ref`` so corrected and uncorrected numbers never mix in one LUT.
+        """
+        ref = SpeedReference(self.reference_workload(), name=REFERENCE_OP.key)
+        ref.calibrate(seconds)
+        self.reference = ref
+        return ref
 
     # -- timing ------------------------------------------------------------------------------
     @abc.abstractmethod

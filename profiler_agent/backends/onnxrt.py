@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from lutcore.ops import OpSpec
-from profiler_agent.backends.base import Backend, BackendUnavailable, check_timeable
+from profiler_agent.backends.base import REFERENCE_OP, Backend, BackendUnavailable, check_timeable
 from profiler_agent.backends.malloc import retain_freed_memory
 from profiler_agent.backends.onnx_export import export_network, export_op, input_names
 from profiler_agent.timing import TimingProtocol, TimingResult, measure
@@ -102,9 +102,15 @@ class OnnxRuntimeBackend(Backend):
     def _time(self, onnx_bytes: bytes, inputs: Tuple[Any, ...], protocol: TimingProtocol) -> TimingResult:
         sess = self.session(onnx_bytes)
         try:
-            return measure(self._runner(sess, inputs), protocol)
+            return measure(self._runner(sess, inputs), protocol, reference=self.reference)
         finally:
             del sess
+
+    def reference_workload(self) -> Callable[[], None]:
+        if self.provider != "cpu":
+            return super().reference_workload()
+        onnx_bytes, inputs = export_op(REFERENCE_OP)
+        return self._runner(self.session(onnx_bytes), inputs)
 
     def time_op(self, spec: OpSpec, protocol: TimingProtocol) -> TimingResult:
         check_timeable(spec)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from lutcore.ops import OpSpec
+from profiler_agent.backends.base import REFERENCE_OP
 from profiler_agent.backends.malloc import memory_retained, retain_freed_memory
 from profiler_agent.backends.torch_common import TorchBackend
 from profiler_agent.timing import TimingProtocol, TimingResult, measure
@@ -49,7 +50,18 @@ class TorchCPUBackend(TorchBackend):
         import torch
 
         with torch.inference_mode():
-            return measure(self.forward_fn(module, inputs), protocol)
+            return measure(self.forward_fn(module, inputs), protocol, reference=self.reference)
+
+    def reference_workload(self) -> Callable[[], None]:
+        import torch
+
+        fn = self.forward_fn(*self.build_op(REFERENCE_OP))
+
+        def run() -> None:
+            with torch.inference_mode():
+                fn()
+
+        return run
 
     def time_op(self, spec: OpSpec, protocol: TimingProtocol) -> TimingResult:
         return self._time(*self.build_op(spec), protocol)

@@ -10,6 +10,7 @@ import pytest
 
 from profiler_agent.timing import (
     IntervalTimer,
+    SpeedReference,
     TimingProtocol,
     measure,
     median_ci_ranks,
@@ -191,3 +192,57 @@ def test_slow_ops_keep_close_to_the_budget():
     assert r.iters_per_sample == 1 and r.stats.n == 5  # budget spent: only the minimum is taken
     assert r.warmup_iters <= 4
     assert r.wall_s < 0.5
+
+
+class SharedMachine:
+    """A virtual CPU whose speed halves in alternate stretches; work and reference both feel it."""
+
+    def __init__(self, period_s: float = 0.5, slow: float = 2.0, sensitivity: float = 1.0) -> None:
+        self.now, self.period_s, self.slow, self.sensitivity = 0.0, period_s, slow, sensitivity
+
+    def speed(self) -> float:
+        return self.slow if int(self.now / self.period_s) % 2 else 1.0
+
+    def work(self, ms: float, feel: float = 1.0):
+        def fn() -> None:
+            self.now += ms / 1e3 * (1 + feel * (self.speed() - 1))
+
+        return fn
+
+    def clock(self) -> float:
+        return self.now
+
+
+def test_speed_reference_divides_out_a_machine_that_slows_down():
+    m = SharedMachine()
+    proto = TimingProtocol(ci=0.001, max_time_s=0.5, min_samples=200, max_samples=400)
+    plain = measure(m.work(2.0), proto, timer=IntervalTimer(clock=m.clock))
+    assert max(plain.samples) / min(plain.samples) > 1.9  # the slow stretches are in the samples
+
+    ref = SpeedReference(m.work(0.3), sensitivity=1.0, every_s=0.01, clock=m.clock)
+    m.now = 0.0  # calibrate in a fast stretch
+    ref.calibrate(seconds=0.05)
+    corrected = measure(m.work(2.0), proto, timer=IntervalTimer(clock=m.clock), reference=ref)
+    assert corrected.stats.median_ms == pytest.approx(2.0, rel=0.02)
+    assert corrected.stats.p90_ms / corrected.stats.p10_ms < 1.1  # only samples at a change of speed stray
+    assert corrected.slowdown is not None and 1.0 <= corrected.slowdown <= 2.0
+
+
+def test_speed_reference_sensitivity_scales_the_correction():
+    m = SharedMachine()
+    ref = SpeedReference(m.work(0.3), sensitivity=0.5, every_s=0.01, clock=m.clock)
+    ref.calibrate(seconds=0.05)
+    assert ref.base_s == pytest.approx(0.3e-3 * ref.iters, rel=1e-6)
+    assert ref.correction(1.0) == 1.0 and ref.correction(2.0) == pytest.approx(1.5)
+    # ops that feel half of the reference's slowdown come out right with sensitivity 0.5
+    proto = TimingProtocol(ci=0.001, max_time_s=0.5, min_samples=200, max_samples=400)
+    half = measure(m.work(2.0, feel=0.5), proto, timer=IntervalTimer(clock=m.clock), reference=ref)
+    assert half.stats.median_ms == pytest.approx(2.0, rel=0.02)
+
+
+def test_speed_reference_reloads_caches_before_timing():
+    calls = []
+    ref = SpeedReference(lambda: calls.append(1), warm_calls=2)
+    ref.iters = 3
+    ref.sample()
+    assert len(calls) == 5  # two untimed calls, then the timed block

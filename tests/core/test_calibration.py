@@ -50,3 +50,21 @@ def test_fit_refuses_too_few_or_degenerate():
     same = [Validation(str(i), 10.0, 12.0, 5) for i in range(5)]
     with pytest.raises(ValueError, match="degenerate"):
         Calibration.fit(same)
+
+
+def test_select_picks_by_leave_one_out_and_keeps_identity_in_the_race():
+    scaled = Calibration.select(synthetic(12, 1.2, 0.0, 0.0, 0.005, 5))
+    assert scaled.model in ("scale", "affine") and scaled.a == pytest.approx(1.2, rel=0.02)
+    assert scaled.cv_error["identity"] > 0.1 > scaled.cv_error[scaled.model]
+    # unbiased noise: a fitted scale or offset only chases it, so the identity wins
+    noisy = Calibration.select(synthetic(10, 1.0, 0.0, 0.0, 0.03, 6))
+    assert noisy.model == "identity" and (noisy.a, noisy.b) == (1.0, 0.0)
+    assert Calibration.from_dict(noisy.to_dict()) == noisy
+
+
+def test_select_and_fit_model_refuse_bad_input():
+    with pytest.raises(ValueError, match="unknown calibration model"):
+        Calibration.select(synthetic(10, 1, 0, 0, 0.01, 7), ["magic"])
+    with pytest.raises(ValueError, match="at least 3"):
+        Calibration.select(synthetic(2, 1, 0, 0, 0.01, 7))
+    assert Calibration.fit_model(synthetic(5, 1.1, 0, 0, 0, 8), "scale").a == pytest.approx(1.1)
