@@ -1,11 +1,14 @@
 """LUT truth on this machine: how well LUT sums predict whole networks, before and after calibration.
 
-For each backend configuration and space: time every op the chosen architectures deploy
-(ProfileSession: shuffled, canary drift checks), time each whole network in shuffled rounds,
-then fit ``measured = a * sum + b`` on half of the random architectures and score it on the
-other half plus the published networks. Prints one table per (backend, space) and a summary.
+For each backend configuration and space: time every op the chosen architectures deploy and
+every whole network in the same shuffled rounds (ops, then networks, each round), each sample
+divided by the machine's slowdown a reference conv measures around it (``--no-speed-ref`` to
+turn that off), rounds combined by the mean of their faster half. Then choose and fit the
+calibration (identity, scale or affine, by leave-one-out) on half of the random architectures
+and score it on the other half plus the published networks. Prints one table per (backend,
+space) and a summary.
 
-    python bench/bench_lut_truth.py                       # the issue's full matrix (~20-30 min)
+    python bench/bench_lut_truth.py                       # the issue's full matrix (~60 min on 2 cores)
     python bench/bench_lut_truth.py --quick               # a smoke run (~2 min)
     python bench/bench_lut_truth.py --json out.json       # also write every figure
 """
@@ -19,11 +22,11 @@ import time
 from typing import Any, Dict, List
 
 from lutcore.calibration import Calibration, summarize
-from lutcore.spaces import get_space
+from lutcore.spaces import get_space, parse_arch_list
 from profiler_agent.backends import get_backend
 from profiler_agent.session import ProfileSession
 from profiler_agent.timing import TimingProtocol
-from profiler_agent.validate import parse_arch_list, split_for_calibration, validate_interleaved
+from profiler_agent.validate import split_for_calibration, validate_interleaved
 
 CONFIGS = [
     ("pytorch-cpu", {"threads": 1}),

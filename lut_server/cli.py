@@ -79,6 +79,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     g.add_argument("--target", required=True, help="target id, e.g. xavier/tensorrt/fp16")
     g.add_argument("--resolution", "-r", help="HxW (default: the space's own)")
     g.add_argument("--priority", type=int, default=0, help="higher is claimed first (default 0)")
+    g.add_argument("--validate", metavar="ARCHS",
+                   help="also queue a validate job after the ops, e.g. published,random:20: an agent times those "
+                        "networks against the LUT, posts the validations and refits the calibration")
+    g.add_argument("--validate-rounds", type=int, default=5, help="timing rounds per network (default 5)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the first random architecture (default 0)")
     g.add_argument("--json", action="store_true")
     _source(g, db_help)
     g.set_defaults(func=cmd_register)
@@ -299,10 +304,16 @@ def cmd_register(args: argparse.Namespace) -> int:
         from lutcore.spaces import load_space_file
 
         space = load_space_file(space)[0].to_dict()
+    if args.validate and not isinstance(space, str):
+        raise CliError("--validate needs a built-in space (agents build the networks from its name)")
+    job: Optional[Dict[str, Any]] = None
     if args.server:
         body = {"space": space, "resolution": args.resolution, "target": args.target, "priority": args.priority}
         out = _rest(args, "POST", "/spaces", body)
+        if args.validate:
+            job = _rest(args, "POST", "/validations/jobs", _validate_body(args, out))
     else:
+        from lut_server import validation_jobs
         from lut_server.config import Settings
         from lut_server.util import BadInput
 
@@ -310,14 +321,29 @@ def cmd_register(args: argparse.Namespace) -> int:
         try:
             with _database(args.db).write() as conn:
                 out = spaces.register(conn, space, args.resolution, args.target, args.priority, attempts)
-        except BadInput as e:
+                if args.validate:
+                    body_in = validation_jobs.ValidateJobIn(**_validate_body(args, out))
+                    job = validation_jobs.enqueue(conn, body_in, attempts)
+        except (BadInput, ValueError) as e:
             raise CliError(str(e)) from None
+    if job is not None:
+        out["validate_job"] = job
     if args.json:
         print(json.dumps(out, indent=2))
     else:
         print(f"{out.get('space')} at {out.get('resolution')} for {out.get('target')}: {out.get('unique_ops')} unique "
               f"ops, {out.get('enqueued')} jobs enqueued, {out.get('already_measured')} already measured")
+        if job is not None:
+            state = "queued" if job.get("created") else f"already {job.get('status')}"
+            print(f"validate job {job.get('id')} ({job.get('architectures')} networks x {job.get('rounds')} rounds): "
+                  f"{state}")
     return 0
+
+
+def _validate_body(args: argparse.Namespace, registered: Dict[str, Any]) -> Dict[str, Any]:
+    return {"target": args.target, "space": registered["space"], "resolution": registered["resolution"],
+            "archs": args.validate, "seed": args.seed, "rounds": args.validate_rounds,
+            "priority": min(args.priority - 1, 1000)}
 
 
 def cmd_report(args: argparse.Namespace) -> int:

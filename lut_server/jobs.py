@@ -63,10 +63,10 @@ def claim(conn: Connection, tid: str, actor: str, n: int, lease_s: float) -> Lis
     claimed = [dict(r) for r in conn.execute(stmt).mappings()]
     if not claimed:
         return []
-    op_rows = {int(r[0]): (r[1], json.loads(r[2])) for r in conn.execute(
-        select(ops.c.id, ops.c.key, ops.c.spec).where(ops.c.id.in_([c["op_id"] for c in claimed])))}
+    op_rows = {int(r[0]): {"key": r[1], "spec": json.loads(r[2])} for r in conn.execute(
+        select(ops.c.id, ops.c.key, ops.c.spec).where(ops.c.id.in_([c["op_id"] for c in claimed if c["op_id"]])))}
     claimed.sort(key=lambda c: (-c["priority"], c["id"]))
-    return [{"id": c["id"], "target": tid, "op": {"key": op_rows[c["op_id"]][0], "spec": op_rows[c["op_id"]][1]},
+    return [{"id": c["id"], "target": tid, "op": op_rows.get(c["op_id"]) if c["op_id"] else None,
              "kind": c["kind"], "lease_expires_at": iso(c["lease_expires_at"]), "attempts": c["attempts"],
              "payload": json.loads(c["payload"] or "{}")} for c in claimed]
 
@@ -130,7 +130,7 @@ def queue_depth(conn: Connection) -> Dict[str, Dict[str, int]]:
 
 def parked(conn: Connection, limit: int = 200) -> List[Dict[str, Any]]:
     q = (select(jobs.c.id, targets.c.tid, ops.c.key, jobs.c.attempts, jobs.c.last_error, jobs.c.updated_at)
-         .join(targets, targets.c.id == jobs.c.target_id).join(ops, ops.c.id == jobs.c.op_id)
+         .join(targets, targets.c.id == jobs.c.target_id).outerjoin(ops, ops.c.id == jobs.c.op_id)
          .where(jobs.c.status == "parked").order_by(jobs.c.id).limit(limit))
     return [{"id": r[0], "target": r[1], "key": r[2], "attempts": r[3], "error": r[4], "parked_at": iso(r[5])}
             for r in conn.execute(q)]

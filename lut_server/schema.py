@@ -132,7 +132,7 @@ jobs = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("target_id", Id, ForeignKey("targets.id"), nullable=False),
-    Column("op_id", Id, ForeignKey("ops.id"), nullable=False),
+    Column("op_id", Id, ForeignKey("ops.id"), nullable=True),  # null for kind "validate"
     Column("kind", String(16), nullable=False, default="op"),
     Column("status", String(16), nullable=False),
     Column("priority", Integer, nullable=False, default=0),

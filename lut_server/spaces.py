@@ -6,11 +6,11 @@ import functools
 import json
 from typing import Any, Dict, List, Optional, Union
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from lut_server.lut import METRIC_COLUMN, entries_by_key, measured_op_ids
 from lut_server.registry import ensure_ops, ensure_target, parse_target, target_row
-from lut_server.schema import jobs, spaces
+from lut_server.schema import jobs, lut_entries, ops, spaces
 from lut_server.util import BadInput, clean_text, dump_json, insert_ignore, now, upsert
 from lutcore.errors import LutError, UnknownNameError
 from lutcore.ops import OpSpec
@@ -141,16 +141,38 @@ def cost_matrix(conn: Connection, space: Union[str, Dict[str, Any], Space], reso
         "coverage": {"measured": measured, "total": len(keys),
                      "fraction": measured / len(keys) if keys else 1.0},
         "missing": missing,
-        "calibration": _calibration(conn, tid, sp),
+        "calibration": _calibration(conn, tid, sp, got[0] if got else None, keys),
     }
 
 
-def _calibration(conn: Connection, tid: str, sp: Space) -> Optional[Dict[str, Any]]:
-    """The stored calibration (lutcore Calibration.to_dict()) that search_client applies, or None."""
+def _calibration(conn: Connection, tid: str, sp: Space, target_id: Optional[int],
+                 keys: List[str]) -> Optional[Dict[str, Any]]:
+    """The stored calibration (lutcore Calibration.to_dict()) that search_client applies, or None.
+
+    ``stale`` is true when one of the space's LUT entries changed after the fit: the sums the
+    calibration corrected are not the sums it will now be applied to (re-run validate --calibrate).
+    """
     from lut_server.calibrations import stored
 
     rec = stored(conn, tid, sp.name, sp.resolution_str)
-    return None if rec is None else rec["calibration"]
+    if rec is None:
+        return None
+    newest: Optional[float] = None
+    for i in range(0, len(keys), 900):
+        q = (select(func.max(lut_entries.c.updated_at)).join(ops, ops.c.id == lut_entries.c.op_id)
+             .where(lut_entries.c.target_id == target_id, ops.c.key.in_(keys[i:i + 900])))
+        v = conn.execute(q).scalar()
+        if v is not None:
+            newest = max(newest or v, v)
+    fitted = _epoch(rec["created_at"])
+    return {**rec["calibration"], "fitted_at": rec["created_at"], "fitted_lut_version": rec["lut_version"],
+            "stale": newest is not None and fitted is not None and newest > fitted}
+
+
+def _epoch(iso_time: Optional[str]) -> Optional[float]:
+    from datetime import datetime
+
+    return None if not iso_time else datetime.fromisoformat(iso_time.replace("Z", "+00:00")).timestamp()
 
 
 def registered(conn: Connection) -> List[Dict[str, Any]]:

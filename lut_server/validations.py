@@ -50,6 +50,7 @@ class ValidationBatch(BaseModel):
     resolution: str = Field(max_length=32)
     lut_version: Optional[int] = Field(None, ge=0, le=2**31 - 1)
     results: List[ValidationResult] = Field(min_length=1, max_length=10_000)
+    job_id: Optional[int] = Field(None, ge=1, le=2**62, description="the validate job these results complete")
 
     @field_validator("results")
     @classmethod

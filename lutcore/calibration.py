@@ -154,7 +154,8 @@ class Calibration:
                 cv[name] = math.sqrt(sum(sq) / len(sq))
         if not cv:
             raise ValueError(f"need at least 3 validations to choose a calibration, got {len(vs)}")
-        best = min(cv, key=lambda m: (cv[m], list(MODELS).index(m)))
+        least = min(cv.values())
+        best = next(m for m in cv if cv[m] <= least * (1 + 1e-9) + 1e-12)  # ties go to the simplest
         return dataclasses.replace(cls.fit_model(vs, best), cv_error=cv)
 
     @classmethod

@@ -176,11 +176,12 @@ class MeasurementBatch(BaseModel):
 
 
 class Job(BaseModel):
-    """A (target, op) the LUT lacks, as handed to an agent under a lease."""
+    """Work handed to an agent under a lease: an op the LUT lacks (``kind="op"``), or validation
+    of whole networks (``kind="validate"``, no op; the payload says which)."""
 
     id: int
     target: str
-    op: OpRecord
+    op: Optional[OpRecord] = None
     kind: str = "op"
     lease_expires_at: Optional[str] = None
     attempts: int = 0

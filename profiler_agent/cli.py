@@ -595,9 +595,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     import dataclasses
 
     from lutcore.calibration import Calibration
+    from lutcore.spaces import parse_arch_list
     from profiler_agent.daemon import new_run_id
     from profiler_agent.progress import Progress
-    from profiler_agent.validate import LutValues, parse_arch_list, report, split_for_calibration, validate_interleaved
+    from profiler_agent.validate import (
+        LutValues,
+        report,
+        split_for_calibration,
+        validate_interleaved,
+        validation_body,
+    )
     from profiler_agent.validate import validate as run_validation
 
     if args.rounds < 1:
@@ -622,7 +629,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 estimator=args.estimator)
         else:
             lut = LutValues.from_file(args.lut, args.target or target.id) if args.lut else \
-                _server_lut(api, target.id, space, names)
+                LutValues.from_server(api, target.id, space, names)
             results = run_validation(space.name, space.resolution_str, names, backend, net_protocol, lut,
                                      rounds=args.rounds, seed=args.seed, progress=bar, estimator=args.estimator)
         if bar:
@@ -639,12 +646,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                        lut_version=lut.lut_version)
         if api is not None:
             name = sanitize_name(args.name) if args.name else default_device_name()
-            stored = api.request("POST", "/validations", json={
-                "run_id": new_run_id(), "target": target.id, "device_name": name, "space": space.name,
-                "resolution": space.resolution_str, "lut_version": lut.lut_version,
-                "results": [{k: r.to_dict()[k] for k in ("arch", "kind", "predicted_ms", "measured_ms", "n_ops",
-                                                         "rounds")} for r in results],
-            })
+            stored = api.request("POST", "/validations", json=validation_body(
+                new_run_id(), target.id, name, space, lut.lut_version, results))
             summary["stored"] = stored
             if args.calibrate:
                 summary["server_calibration"] = api.request("POST", "/calibrations/fit", json={
@@ -669,16 +672,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         backend.close()
         if api is not None:
             api.close()
-
-
-def _server_lut(api: Any, target_id: str, space: Any, names: Sequence[str]) -> Any:
-    from lutcore.spaces import get_arch
-    from profiler_agent.validate import LutValues
-
-    keys = sorted({s.key for n in names for _, s in get_arch(n, space.resolution).all_ops()})
-    out = api.lookup(target_id, keys)
-    values = {k: float(v["value_ms"]) for k, v in out.get("values", {}).items()}
-    return LutValues(values, target_id, out.get("lut_version"))
 
 
 def _print_error_summary(label: str, s: Dict[str, Any]) -> None:

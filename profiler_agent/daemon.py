@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 from lutcore.errors import LutError
 from lutcore.ops import OpSpec, spec_from_dict
 from lutcore.records import Job, Measurement, Target
-from profiler_agent.api import ApiError, AuthError, LutApi, ServerUnavailable
+from profiler_agent.api import ApiError, AuthError, LutApi, RequestRejected, ServerUnavailable
 from profiler_agent.leases import LeaseKeeper
 from profiler_agent.spool import FlushResult, Spool
 
@@ -85,6 +85,7 @@ class AgentConfig:
 class AgentStats:
     claimed: int = 0
     measured: int = 0
+    validated: int = 0  # networks timed for validate jobs
     failed: int = 0
     released: int = 0
     accepted: int = 0
@@ -250,9 +251,13 @@ class Agent:
     def _process(self, jobs: List[Job]) -> None:
         self._handled = set()  # jobs of this claim already failed or released
         runnable: List[Tuple[Job, OpSpec]] = []
+        validations: List[Job] = []
         for job in jobs:
-            if job.kind != "op":
-                self._fail(job.id, f"this agent times only 'op' jobs, not {job.kind!r}")
+            if job.kind == "validate":
+                validations.append(job)
+                continue
+            if job.kind != "op" or job.op is None:
+                self._fail(job.id, f"this agent runs 'op' and 'validate' jobs, not {job.kind!r}")
                 continue
             try:
                 spec = spec_from_dict(job.op.spec)
@@ -260,8 +265,15 @@ class Agent:
                 self._fail(job.id, f"invalid op spec: {e}")
                 continue
             runnable.append((job, spec))
-        if not runnable:
-            return
+        if runnable:
+            self._process_ops(runnable)
+        for i, job in enumerate(validations):
+            if self._abort_at is not None and time.monotonic() >= self._abort_at:
+                self._release([j.id for j in validations[i:]])
+                break
+            self._validate(job)
+
+    def _process_ops(self, runnable: List[Tuple[Job, OpSpec]]) -> None:
         ids = [j.id for j, _ in runnable]
         self.leases.track(ids)
         try:
@@ -276,6 +288,57 @@ class Agent:
             self._flush()
         finally:
             self.leases.untrack(ids)
+
+    def _validate(self, job: Job) -> None:
+        """Time the job's networks against the server's LUT; post them naming the job, then refit.
+
+        Nothing is spooled: if the post fails the lease runs out and the job is timed again.
+        """
+        from lutcore.spaces import get_space, parse_arch_list
+        from profiler_agent.validate import LutValues, validate, validation_body
+
+        p = job.payload
+        self.leases.track([job.id])
+        try:
+            try:
+                space = get_space(p["space"], p["resolution"])
+                seed = int(p.get("seed", 0))
+                names = parse_arch_list(str(p["archs"]), space.name, seed)
+                lut = LutValues.from_server(self.api, self.target.id, space, names)
+                protocol = dataclasses.replace(self.session.protocol, max_time_s=float(p.get("max_time_per_net", 0.5)))
+                t0 = time.monotonic()
+                results = validate(space.name, space.resolution_str, names, self.session.backend, protocol, lut,
+                                   rounds=int(p.get("rounds", 5)), seed=seed, progress=self.check_abort)
+            except _Abort:
+                self._release([job.id])
+                return
+            except AuthError:
+                raise
+            except ServerUnavailable as e:
+                log.warning("validate job %d: server unreachable (%s); giving it back", job.id, e)
+                self._release([job.id])
+                return
+            except (LutError, KeyError, TypeError, ValueError, ApiError) as e:
+                self._fail(job.id, f"validation of {p.get('space')}@{p.get('resolution')}: {_describe(e)}")
+                return
+            log.info("validated %d network(s) of %s@%s in %.1fs", len(results), space.name,
+                     space.resolution_str, time.monotonic() - t0)
+            body = validation_body(self.run_id, self.target.id, self.cfg.name, space, lut.lut_version, results,
+                                   job.id)
+            try:
+                self.api.request("POST", "/validations", json=body)
+                self.stats.validated += len(results)
+                if p.get("calibrate"):
+                    out = self.api.request("POST", "/calibrations/fit", json={
+                        "target": self.target.id, "space": space.name, "resolution": space.resolution_str,
+                        "seed": seed})
+                    log.info("calibration refitted: %s", (out or {}).get("calibration"))
+            except RequestRejected as e:
+                log.warning("validate job %d: %s", job.id, e)
+            except ServerUnavailable as e:
+                log.warning("could not post validate job %d (%s); its lease will expire and it runs again", job.id, e)
+        finally:
+            self.leases.untrack([job.id])
 
     def _measure(self, runnable: List[Tuple[Job, OpSpec]]) -> List[Measurement]:
         """Time the claim as one session run; if it fails, time op by op and fail only the culprits."""
@@ -350,6 +413,7 @@ class Agent:
             ("run id", self.run_id),
             ("jobs claimed", s.claimed),
             ("ops measured", s.measured),
+            ("networks validated", s.validated),
             ("jobs failed", s.failed),
             ("jobs released", s.released),
             ("accepted by server", s.accepted),

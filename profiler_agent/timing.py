@@ -244,7 +244,7 @@ class SpeedReference:
 
         ``sensitivity``: how much of the reference's slowdown real ops feel. The reference is
         small and compute-bound and suffers most from a busy sibling core; on this project's
-        2-core test VM ops and whole networks slowed by 0.4-0.7 times as much (docs/agent.md).
+        2-core test VM ops and whole networks slowed by 0.5-0.7 times as much (docs/agent.md).
         """
         self.fn = fn
         self.clock = clock

@@ -44,29 +44,6 @@ class LutMissing(LutError):
     """The LUT lacks ops an architecture needs; the message says which and how to fill them."""
 
 
-def parse_arch_list(spec: str, space: str, seed: int = 0) -> List[str]:
-    """``published,random:20,squeezenas-small:random:3`` -> architecture names of ``space``.
-
-    ``published`` keeps the published networks of that space; ``random:N`` adds N random
-    architectures seeded ``seed, seed+1, ...``; anything else is taken as a name.
-    """
-    names: List[str] = []
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        if part == "published":
-            names += [n for n in published_names() if "squeezenas-" + n.rsplit("-", 1)[1] == space]
-        elif part.startswith("random:"):
-            try:
-                n = int(part.split(":", 1)[1])
-            except ValueError:
-                raise ValueError(f"--archs item {part!r}: random:N needs an integer N") from None
-            names += [f"{space}:random:{seed + i}" for i in range(n)]
-        else:
-            names.append(part)
-    if not names:
-        raise ValueError(f"--archs {spec!r} names no architecture of {space}")
-    return names
-
-
 class LutValues:
     """Per-key latency (ms) of one target, from an export document, a server or a dict."""
 
@@ -87,6 +64,14 @@ class LutValues:
                 return cls(vals, t["id"], t.get("lut_version"))
         known = ", ".join(t["id"] for t in targets) or "none"
         raise LutError(f"{path}: no target {target!r} in this LUT (targets: {known}); pass --target")
+
+    @classmethod
+    def from_server(cls, api: Any, target: str, space: Any, names: Sequence[str]) -> LutValues:
+        """The entries these architectures need, in one lookup; absent ones stay absent."""
+        keys = sorted({s.key for n in names for _, s in get_arch(n, space.resolution).all_ops()})
+        out = api.lookup(target, keys)
+        values = {k: float(v["value_ms"]) for k, v in out.get("values", {}).items()}
+        return cls(values, target, out.get("lut_version"))
 
     def prediction(self, arch: Arch) -> float:
         """Sum over the deployed ops; identities cost exactly zero and are not in ``all_ops``."""
@@ -223,6 +208,20 @@ def _results(
         )
         for a in archs
     ]
+
+
+def validation_body(run_id: str, target: str, device_name: str, space: Any, lut_version: Optional[int],
+                    results: Sequence[ArchResult], job_id: Optional[int] = None) -> Dict[str, Any]:
+    """The ``POST /validations`` document for these results (``job_id``: the validate job they finish)."""
+    body: Dict[str, Any] = {
+        "run_id": run_id, "target": target, "device_name": device_name, "space": space.name,
+        "resolution": space.resolution_str, "lut_version": lut_version,
+        "results": [{k: r.to_dict()[k] for k in ("arch", "kind", "predicted_ms", "measured_ms", "n_ops", "rounds")}
+                    for r in results],
+    }
+    if job_id is not None:
+        body["job_id"] = job_id
+    return body
 
 
 def split_for_calibration(results: Sequence[ArchResult], fit_share: float = 0.5, seed: int = 0):

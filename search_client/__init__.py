@@ -11,6 +11,7 @@ from search_client.errors import (
     MeasurementFailed,
     MissingEntriesError,
     ServerError,
+    StaleCalibrationWarning,
     TransportError,
     WaitTimeout,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "MissingEntriesError",
     "PrunedMatrix",
     "ServerError",
+    "StaleCalibrationWarning",
     "TargetLatencyLoss",
     "TransportError",
     "WaitTimeout",

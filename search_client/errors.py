@@ -103,3 +103,11 @@ class MeasurementFailed(MissingEntriesError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class StaleCalibrationWarning(UserWarning):
+    """The LUT's calibration was fitted before some of the space's entries changed.
+
+    It still applies (it is usually close), but the sums it corrected are not today's; re-run
+    ``profiler-agent validate --server URL --calibrate`` to fit it again.
+    """

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import Any, List, Mapping, Optional, Sequence, Union
 
 import torch
 
 from lutcore.calibration import Calibration
-from search_client.errors import MissingEntriesError
+from search_client.errors import MissingEntriesError, StaleCalibrationWarning
 from search_client.matrix import CostMatrix
 
 
@@ -96,6 +97,13 @@ def predict_from_matrix(
         raise MissingEntriesError(sorted(set(missing)), cm.space, cm.resolution, str(cm.target), server)
     lut = sum(layer) + cm.fixed
     cal = parse_calibration(cm.calibration if calibration == "auto" else calibration, cm.space, cm.resolution)
+    if cal is not None and calibration == "auto" and (cm.calibration or {}).get("stale"):
+        warnings.warn(
+            f"the calibration of {cm.space}@{cm.resolution} on {cm.target} was fitted at "
+            f"{cm.calibration.get('fitted_at')} (LUT version {cm.calibration.get('fitted_lut_version')}); "
+            "some of the space's entries changed since. "
+            "Re-run `profiler-agent validate --server URL --calibrate` to refit it.",
+            StaleCalibrationWarning, stacklevel=3)
     # as the LUT-truth validation counts them: the ops the network runs (identities dropped), fixed included
     n_ops = sum(1 for i, j in enumerate(idx) if not _identity(cm.keys[i][j])) + len(cm.fixed_ops)
     return LatencyPrediction(

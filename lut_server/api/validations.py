@@ -6,11 +6,12 @@ from typing import Any, Dict
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from lut_server import calibrations, validations
+from lut_server import calibrations, validation_jobs, validations
 from lut_server.auth import Reader, Writer, require_device
 from lut_server.calibrations import FitIn
 from lut_server.registry import parse_target
 from lut_server.tokens import Principal
+from lut_server.validation_jobs import ValidateJobIn
 from lut_server.validations import ValidationBatch
 
 router = APIRouter(tags=["validation"])
@@ -25,7 +26,18 @@ def post_validations(batch: ValidationBatch, request: Request, p: Principal = Wr
     """Idempotent on (run_id, arch) for a (target, space, resolution): re-posts count as duplicates."""
     require_device(p, batch.device_name)
     with request.app.state.db.write() as conn:
-        return validations.store(conn, batch)
+        out = validations.store(conn, batch)
+        if batch.job_id is not None:
+            out["job_done"] = int(validation_jobs.complete(conn, batch.target, batch.job_id))
+        return out
+
+
+@router.post("/validations/jobs", summary="Queue validation work for the target's agents (one job per request)")
+def queue_validation(body: ValidateJobIn, request: Request, _p: Principal = Writer) -> Dict[str, Any]:
+    """An agent claims it like an op job once the op jobs before it are done, times the networks
+    against the server's LUT, posts the validations naming the job and (``calibrate``) refits."""
+    with request.app.state.db.write() as conn:
+        return validation_jobs.enqueue(conn, body, request.app.state.settings.max_attempts)
 
 
 @router.get("/validations", summary="Validation results with their errors, summary and calibration")

@@ -6,6 +6,7 @@ from lutcore.spaces.architectures import (
     get_arch,
     make_arch,
     paper_figures,
+    parse_arch_list,
     published_names,
     random_arch,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "load_space_file",
     "make_arch",
     "paper_figures",
+    "parse_arch_list",
     "parse_resolution",
     "published_names",
     "random_arch",

@@ -123,3 +123,32 @@ def get_arch(name: str, resolution: Union[str, Resolution, None] = None) -> Arch
 
 def make_arch(space: Space, choices: List[str], name: str = "custom") -> Arch:
     return Arch(name, space, tuple(choices))
+
+
+def parse_arch_list(spec: str, space: str, seed: int = 0, limit: Optional[int] = None) -> List[str]:
+    """``published,random:20,squeezenas-small:random:3`` -> architecture names of ``space``.
+
+    ``published`` keeps the published networks of that space; ``random:N`` adds N random
+    architectures seeded ``seed, seed+1, ...``; anything else is taken as a name. More than
+    ``limit`` architectures is an error (checked before any list is built).
+    """
+    names: List[str] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        if part == "published":
+            names += [n for n in published_names() if "squeezenas-" + n.rsplit("-", 1)[1] == space]
+        elif part.startswith("random:"):
+            try:
+                n = int(part.split(":", 1)[1])
+            except ValueError:
+                raise ValueError(f"--archs item {part!r}: random:N needs an integer N") from None
+            if n < 0 or (limit is not None and len(names) + n > limit):
+                raise ValueError(f"--archs item {part!r}: N must be between 0 and {limit if limit else 'any'}"
+                                 + (f" (at most {limit} architectures in all)" if limit else ""))
+            names += [f"{space}:random:{seed + i}" for i in range(n)]
+        else:
+            names.append(part)
+        if limit is not None and len(names) > limit:
+            raise ValueError(f"--archs {spec[:60]!r}: more than {limit} architectures")
+    if not names:
+        raise ValueError(f"--archs {spec!r} names no architecture of {space}")
+    return names

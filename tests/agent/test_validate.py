@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from lutcore.spaces import get_arch
-from profiler_agent.validate import LutMissing, LutValues, parse_arch_list
+from lutcore.spaces import get_arch, parse_arch_list
+from profiler_agent.validate import LutMissing, LutValues
 
 FAST = ["--threads", "1", "--max-time-per-op", "0.05", "--max-time-per-net", "0.1", "--rounds", "2",
         "--ci", "0.05", "--min-samples", "3", "--max-warmup", "0.02"]
@@ -42,7 +42,7 @@ def test_prediction_is_the_sum_of_deployed_ops_and_missing_is_explicit():
 
 def test_validate_offline_json_lines(tmp_path):
     r = agent("validate", "--space", "squeezenas-small", "-r", "64x128", "--archs", "published,random:4",
-              "--measure-lut", "--calibrate", "--json", "-q", *FAST)
+              "--measure-lut", "--calibrate", "--speed-ref", "--json", "-q", *FAST)
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     archs, summary = lines[:-1], lines[-1]
@@ -51,8 +51,9 @@ def test_validate_offline_json_lines(tmp_path):
         assert a["predicted_ms"] > 0 and a["measured_ms"] > 0 and len(a["rounds"]) == 2
         assert a["error"] == pytest.approx((a["predicted_ms"] - a["measured_ms"]) / a["measured_ms"])
     assert summary["summary"] is True and summary["raw"]["n"] == 6
-    assert summary["target"] == "cpu-x86/pytorch-cpu/fp32@threads=1" or summary["target"].endswith("@threads=1")
+    assert summary["target"].endswith("@speed=ref,threads=1")  # speed-corrected numbers are their own target
     assert {"a", "b"} <= set(summary["calibration"]) and summary["calibrated"]["n"] == 6
+    assert summary["calibration"]["model"] in summary["calibration"]["cv_error"]
     assert 0 < summary["calibrated_heldout"]["n"] < 6  # published and unfitted random archs only
 
 

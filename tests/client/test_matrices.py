@@ -15,6 +15,7 @@ from search_client import (
     ClientError,
     LUTClient,
     MissingEntriesError,
+    StaleCalibrationWarning,
     mac_matrix,
     masked_softmax,
     param_matrix,
@@ -142,6 +143,17 @@ def test_predict_latency_with_calibration(space, lut_file):
     n_ops = len(arch.all_ops())
     per_op = client.predict_latency(space, arch, calibration=Calibration(a=1.0, b=0.0, c=0.01))
     assert per_op.n_ops == n_ops and per_op.ms == pytest.approx(expect + 0.01 * n_ops)
+
+
+def test_a_stale_calibration_still_applies_but_warns(tmp_path, space):
+    cal = {"a": 1.2, "b": 0.5, "stale": True, "fitted_at": "2026-01-01T00:00:00Z", "fitted_lut_version": 3}
+    p = tmp_path / "lut.json"
+    p.write_text(json.dumps(export_doc(space, calibration=cal)))
+    client = LUTClient.from_file(p)
+    arch = get_arch("squeezenas-small:random:11", RES)
+    with pytest.warns(StaleCalibrationWarning, match="fitted at 2026-01-01.*validate --server URL --calibrate"):
+        pred = client.predict_latency(space, arch)
+    assert pred.ms == pytest.approx(1.2 * pred.lut_ms + 0.5)
 
 
 def test_predict_rejects_invalid_choices(tmp_path):

@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from lut_server.app import create_app
 from lut_server.config import Settings
 from lutcore.calibration import Calibration
-from tests.server.helpers import DEVICE
+from lutcore.spaces import get_space
+from tests.server.helpers import DEVICE, batch, item
 
 TARGET = "cpu-x86/pytorch-cpu/fp32@threads=1"
 SPACE, RES = "squeezenas-small", "64x128"
@@ -145,6 +146,8 @@ def test_fit_refuses_too_few_and_bad_features(api):
     assert r.status_code == 422 and "need at least 3 random" in r.text and "have 2" in r.text
     r = api.c.post("/api/v1/calibrations/fit", json={**base, "features": ["scale", "magic"]}, headers=api.agent)
     assert r.status_code == 422 and "magic" in r.text
+    r = api.c.post("/api/v1/calibrations/fit", json={**base, "model": "magic"}, headers=api.agent)
+    assert r.status_code == 422 and "unknown model 'magic'" in r.text
     r = api.c.post("/api/v1/calibrations/fit", json={**base, "fit_share": 0}, headers=api.agent)
     assert r.status_code == 422 and "fit_share" in r.text
     assert api.c.post("/api/v1/calibrations/fit", json=base).status_code == 401
@@ -157,6 +160,14 @@ def test_calibration_flows_into_cost_matrix_and_status(api):
     api.post("/calibrations/fit", {"target": TARGET, "space": SPACE, "resolution": RES})
     cal = api.post("/cost-matrix", cm_body)["calibration"]  # ... yet a new fit is seen at once
     assert cal["a"] == pytest.approx(A_TRUE) and cal["b"] == pytest.approx(B_TRUE, abs=1e-9)
+    assert cal["model"] == "affine" and cal["cv_error"]["identity"] > 0.05  # chosen by cross-validation
+    assert cal["stale"] is False and cal["fitted_at"]
+    # re-measuring one of the space's ops makes the calibration stale (it corrected other sums)
+    op = next(iter(get_space(SPACE, RES).unique_ops().values()))
+    target = {"device": "cpu-x86", "backend": "pytorch-cpu", "precision": "fp32", "batch": 1,
+              "settings": {"threads": "1"}}
+    api.post("/measurements", batch([item(op, 1.5)], target=target))
+    assert api.post("/cost-matrix", cm_body)["calibration"]["stale"] is True
     st = api.get("/status")
     [v] = st["validations"]
     assert (v["space"], v["resolution"], v["target"], v["n"]) == (SPACE, RES, TARGET, 14)
@@ -191,3 +202,34 @@ def test_export_import_is_lossless(api, tmp_path):
         r = other.post("/api/v1/import", json=bad, headers={"Authorization": "Bearer adm"})
         assert r.status_code == 422 and "targets[0].validations[3]" in r.text and "measured_ms" in r.text
     app.state.db.dispose()
+
+
+def test_validate_jobs_queue_claim_and_complete(api):
+    req = {"target": TARGET, "space": SPACE, "resolution": RES, "archs": "published,random:3", "rounds": 2}
+    first = api.post("/validations/jobs", req)
+    assert first["created"] and first["architectures"] == 5 and first["status"] == "queued"
+    assert first["calibrate"] is True and first["rounds"] == 2
+    again = api.post("/validations/jobs", req)  # the same request while open: the same job
+    assert again["id"] == first["id"] and not again["created"]
+    [job] = api.post("/jobs/claim", {"target": TARGET, "n": 5, "lease_s": 60})["jobs"]
+    assert (job["id"], job["kind"], job["op"]) == (first["id"], "validate", None)
+    assert job["payload"]["archs"] == "published,random:3" and job["payload"]["space"] == SPACE
+    out = api.post("/validations", body(population(3), job_id=job["id"]))
+    assert out == {"accepted": 5, "duplicates": 0, "job_done": 1}
+    assert api.post("/jobs/claim", {"target": TARGET, "n": 5, "lease_s": 60})["jobs"] == []
+    assert api.post("/validations/jobs", req)["created"]  # done: asking again queues new work
+
+
+def test_validate_jobs_refuse_bad_requests(api):
+    base = {"target": TARGET, "space": SPACE, "resolution": RES}
+    r = api.c.post("/api/v1/validations/jobs", json={**base, "archs": "random:x"}, headers=api.agent)
+    assert r.status_code == 422 and "random:N needs an integer" in r.text
+    r = api.c.post("/api/v1/validations/jobs", json={**base, "archs": "random:501"}, headers=api.agent)
+    assert r.status_code == 422 and "at most 500" in r.text
+    r = api.c.post("/api/v1/validations/jobs", json={**base, "archs": "tfnas:random:1"}, headers=api.agent)
+    assert r.status_code == 422 and "not of squeezenas-small" in r.text
+    r = api.c.post("/api/v1/validations/jobs", json={**base, "space": "no-such-space"}, headers=api.agent)
+    assert r.status_code == 422 and "no-such-space" in r.text
+    r = api.c.post("/api/v1/validations/jobs", json={**base, "rounds": 0}, headers=api.agent)
+    assert r.status_code == 422 and "rounds" in r.text
+    assert api.c.post("/api/v1/validations/jobs", json=base).status_code == 401
