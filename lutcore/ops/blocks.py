@@ -49,6 +49,8 @@ class InvertedResidual(OpSpec):
         self._check_int("groups", positive=True)
         if isinstance(self.expansion, bool) or not isinstance(self.expansion, (int, float)) or not self.expansion > 0:
             self._fail("expansion", "must be a positive number")
+        if self.hidden < 1:
+            self._fail("expansion", f"gives a hidden width of {self.hidden} channels for c_in={self.c_in} (below 1)")
         if isinstance(self.se, bool) or not isinstance(self.se, (int, float)) or self.se < 0:
             self._fail("se", "must be a number >= 0")
         if self.se and self.se_hidden < 1:

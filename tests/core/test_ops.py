@@ -82,3 +82,10 @@ def test_skip_modes_are_validated():
     with pytest.raises(SpecError, match="skip.h=31.*even"):
         Skip(16, 31, 32, 32, stride=2, mode="factorized_reduce")
     assert Skip(16, 32, 32, 16).macs() == 0 and Skip(16, 32, 32, 16).is_identity
+
+
+def test_ir_expansion_below_one_channel_is_refused():
+    # found by the hypothesis shape test: torch cannot build a 0-channel hidden conv
+    with pytest.raises(SpecError, match="ir.expansion=0.5: gives a hidden width of 0 channels"):
+        InvertedResidual(1, 4, 4, 1, expansion=0.5)
+    assert InvertedResidual(2, 4, 4, 2, expansion=0.5).hidden == 1
