@@ -52,7 +52,7 @@ def run_one(backend_name: str, opts: Dict[str, Any], space: str, res: str, args:
     t0 = time.monotonic()
     with get_backend(backend_name, **opts) as backend:
         if args.speed_ref:
-            backend.use_speed_reference().sensitivity = args.sensitivity
+            backend.use_speed_reference(sensitivity=args.sensitivity)
         target = backend.target("cpu")
         session = ProfileSession(backend, op_protocol, canary_every=20, drift_tol=0.05, seed=args.seed)
         lut, results = validate_interleaved(sp.name, res, names, backend, session, net_protocol,

@@ -47,8 +47,12 @@ def fit(conn: Connection, body: FitIn) -> Dict[str, Any]:
         raise BadInput(f"model: unknown model {body.model!r}; known: auto, {', '.join(MODELS)}")
     last = val.latest(val.rows_for(conn, body.target, name, res))
     rnd = [r for r in last if r["kind"] == "random"]
-    what = body.features or (body.model if body.model != "auto" else "a model chosen by cross-validation")
-    need = len(body.features) + 1 if body.features else 3 if body.model == "auto" else len(MODELS[body.model]) + 1
+    if body.features:
+        what, need = str(body.features), len(body.features) + 1
+    elif body.model == "auto":
+        what, need = "a model chosen by cross-validation", 3
+    else:
+        what, need = body.model, len(MODELS[body.model]) + 1
     if len(rnd) < need:
         raise BadInput(f"need at least {need} random architectures validated for {name}@{res} on {body.target} "
                        f"to fit {what}; have {len(rnd)} (run `profiler-agent validate --archs random:20`)")

@@ -152,7 +152,7 @@ def _calibration(conn: Connection, tid: str, sp: Space, target_id: Optional[int]
     ``stale`` is true when one of the space's LUT entries changed after the fit: the sums the
     calibration corrected are not the sums it will now be applied to (re-run validate --calibrate).
     """
-    from lut_server.calibrations import stored
+    from lut_server.calibrations import stamp, stored
 
     rec = stored(conn, tid, sp.name, sp.resolution_str)
     if rec is None:
@@ -164,15 +164,9 @@ def _calibration(conn: Connection, tid: str, sp: Space, target_id: Optional[int]
         v = conn.execute(q).scalar()
         if v is not None:
             newest = max(newest or v, v)
-    fitted = _epoch(rec["created_at"])
+    fitted = stamp(conn, tid, sp.name, sp.resolution_str)
     return {**rec["calibration"], "fitted_at": rec["created_at"], "fitted_lut_version": rec["lut_version"],
             "stale": newest is not None and fitted is not None and newest > fitted}
-
-
-def _epoch(iso_time: Optional[str]) -> Optional[float]:
-    from datetime import datetime
-
-    return None if not iso_time else datetime.fromisoformat(iso_time.replace("Z", "+00:00")).timestamp()
 
 
 def registered(conn: Connection) -> List[Dict[str, Any]]:

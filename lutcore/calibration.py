@@ -153,7 +153,7 @@ class Calibration:
             if sq:
                 cv[name] = math.sqrt(sum(sq) / len(sq))
         if not cv:
-            raise ValueError(f"need at least 3 validations to choose a calibration, got {len(vs)}")
+            raise ValueError(f"{len(vs)} validations are too few for leave-one-out on {list(models)}")
         least = min(cv.values())
         best = next(m for m in cv if cv[m] <= least * (1 + 1e-9) + 1e-12)  # ties go to the simplest
         return dataclasses.replace(cls.fit_model(vs, best), cv_error=cv)

@@ -302,11 +302,10 @@ def _backend(args: argparse.Namespace) -> Any:
             backend.close()
             raise UsageError(f"--speed-sensitivity {args.speed_sensitivity} must be between 0 and 2")
         try:
-            ref = backend.use_speed_reference()
+            ref = backend.use_speed_reference(sensitivity=args.speed_sensitivity)
         except BackendUnavailable as e:
             backend.close()
             raise UsageError(f"--speed-ref: {e}") from None
-        ref.sensitivity = args.speed_sensitivity
         log.info("speed reference %s: %.3f ms per sample", ref.name, 1e3 * (ref.base_s or 0.0))
     return backend
 

@@ -96,7 +96,6 @@ class TimingResult:
     stop_reason: str
     slowdown: Optional[float] = None  # median machine slowdown during sampling, with a SpeedReference
 
-
     @property
     def ci_rel(self) -> Optional[float]:
         """Relative half-width of the median's CI (the larger side), None when n is too small."""
@@ -285,9 +284,8 @@ class SpeedReference:
 
     def factor(self, before_s: float, after_s: float) -> float:
         """The reference's slowdown between two of its samples (1.0 = as fast as calibrated)."""
-        if self.base_s is None:
-            self.calibrate()
-        return 0.5 * (before_s + after_s) / self.base_s  # type: ignore[operator]
+        assert self.base_s is not None, "calibrate() the reference first"
+        return 0.5 * (before_s + after_s) / self.base_s
 
     def correction(self, factor: float) -> float:
         """What to divide a sample by, given the reference's slowdown around it."""
@@ -382,6 +380,7 @@ def measure(
         reference.calibrate()
     before = reference.sample() if reference is not None else 0.0
     pending: List[float] = []  # raw samples since the last reference sample
+    pending_ms = 0.0  # their total time
     while True:
         x = _sample(fn, iters, t) * 1e3
         timed_ms += x
@@ -389,12 +388,13 @@ def measure(
             samples.append(x)
         else:
             pending.append(x)
-            if math.fsum(pending) * iters < reference.every_s * 1e3 and clock() < deadline:
+            pending_ms += x * iters
+            if pending_ms < reference.every_s * 1e3 and clock() < deadline:
                 continue
             after = reference.sample()
             factors.append(reference.factor(before, after))
             samples += [y / reference.correction(factors[-1]) for y in pending]
-            pending, before = [], after
+            pending, pending_ms, before = [], 0.0, after
         n = len(samples)
         if n >= next_check:
             rel = ci_half_width_rel(samples)

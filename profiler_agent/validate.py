@@ -216,8 +216,8 @@ def validation_body(run_id: str, target: str, device_name: str, space: Any, lut_
     body: Dict[str, Any] = {
         "run_id": run_id, "target": target, "device_name": device_name, "space": space.name,
         "resolution": space.resolution_str, "lut_version": lut_version,
-        "results": [{k: r.to_dict()[k] for k in ("arch", "kind", "predicted_ms", "measured_ms", "n_ops", "rounds")}
-                    for r in results],
+        "results": [{k: d[k] for k in ("arch", "kind", "predicted_ms", "measured_ms", "n_ops", "rounds")}
+                    for d in (r.to_dict() for r in results)],
     }
     if job_id is not None:
         body["job_id"] = job_id

@@ -141,14 +141,15 @@ def parse_arch_list(spec: str, space: str, seed: int = 0, limit: Optional[int] =
                 n = int(part.split(":", 1)[1])
             except ValueError:
                 raise ValueError(f"--archs item {part!r}: random:N needs an integer N") from None
-            if n < 0 or (limit is not None and len(names) + n > limit):
-                raise ValueError(f"--archs item {part!r}: N must be between 0 and {limit if limit else 'any'}"
-                                 + (f" (at most {limit} architectures in all)" if limit else ""))
+            if n < 0:
+                raise ValueError(f"--archs item {part!r}: N must not be negative")
+            if limit is not None and len(names) + n > limit:  # refuse before building a huge list
+                raise ValueError(f"--archs item {part!r}: at most {limit} architectures in all")
             names += [f"{space}:random:{seed + i}" for i in range(n)]
         else:
             names.append(part)
         if limit is not None and len(names) > limit:
-            raise ValueError(f"--archs {spec[:60]!r}: more than {limit} architectures")
+            raise ValueError(f"--archs {spec[:60]!r}: at most {limit} architectures in all")
     if not names:
         raise ValueError(f"--archs {spec!r} names no architecture of {space}")
     return names

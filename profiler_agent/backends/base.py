@@ -58,13 +58,13 @@ class Backend(abc.ABC):
         """One forward pass of ``REFERENCE_OP`` on this runtime (CPU backends only)."""
         raise BackendUnavailable(f"backend {self.name!r} has no speed reference (it is for CPU backends)")
 
-    def use_speed_reference(self, seconds: float = 3.0) -> SpeedReference:
+    def use_speed_reference(self, seconds: float = 3.0, sensitivity: float = 0.5) -> SpeedReference:
         """Divide every later sample by the machine's slowdown around it (see ``SpeedReference``).
 
         For shared machines whose speed wanders; a dedicated board does not need it. The target
         records ``speed=ref`` so corrected and uncorrected numbers never mix in one LUT.
         """
-        ref = SpeedReference(self.reference_workload(), name=REFERENCE_OP.key)
+        ref = SpeedReference(self.reference_workload(), sensitivity=sensitivity, name=REFERENCE_OP.key)
         ref.calibrate(seconds)
         self.reference = ref
         return ref
