@@ -21,6 +21,14 @@ MODELS: Dict[str, Tuple[str, ...]] = {
     "affine": ("scale", "offset"),
     "affine+per_op": ("scale", "offset", "per_op"),
 }
+# Validations a model needs before ``select`` lets it compete: three per fitted coefficient. With
+# fewer, the leave-one-out error on the fitting set is too noisy to choose by (a six-architecture
+# fit on the 2-core test VM chose an affine model that doubled the held-out error).
+PER_COEFFICIENT = 3
+
+
+def min_validations(model: str) -> int:
+    return max(3, PER_COEFFICIENT * len(MODELS[model]))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +78,7 @@ class Calibration:
     fit_error: Optional[Dict[str, Any]] = None
     model: str = ""  # which of MODELS, when chosen by ``select``
     cv_error: Optional[Dict[str, float]] = None  # leave-one-out RMS relative error per candidate
+    skipped: Optional[Dict[str, str]] = None  # candidates ``select`` left out, and why
 
     def apply(self, lut_sum_ms: float, n_ops: int = 0) -> float:
         return self.a * lut_sum_ms + self.b + self.c * n_ops
@@ -89,6 +98,7 @@ class Calibration:
             fit_error=d.get("fit_error"),
             model=str(d.get("model", "")),
             cv_error=d.get("cv_error"),
+            skipped=d.get("skipped"),
         )
 
     @classmethod
@@ -137,10 +147,12 @@ class Calibration:
         if len(vs) < 3:
             raise ValueError(f"need at least 3 validations to choose a calibration, got {len(vs)}")
         cv: Dict[str, float] = {}
+        skipped: Dict[str, str] = {}
         for name in models:
             feats = MODELS[name]
-            if len(vs) < len(feats) + 2:
-                continue  # leave-one-out needs one more validation than the fit itself
+            if len(vs) < min_validations(name):
+                skipped[name] = f"needs {min_validations(name)} validations, has {len(vs)}"
+                continue
             sq = []
             for i in range(len(vs)):
                 rest = vs[:i] + vs[i + 1:]
@@ -156,7 +168,16 @@ class Calibration:
             raise ValueError(f"{len(vs)} validations are too few for leave-one-out on {list(models)}")
         least = min(cv.values())
         best = next(m for m in cv if cv[m] <= least * (1 + 1e-9) + 1e-12)  # ties go to the simplest
-        return dataclasses.replace(cls.fit_model(vs, best), cv_error=cv)
+        return dataclasses.replace(cls.fit_model(vs, best), cv_error=cv, skipped=skipped or None)
+
+    def describe(self) -> str:
+        """One line for people: the model, its coefficients, and the candidates too few validations kept out."""
+        text = f"{self.model or 'fixed'}: a={self.a:.4f}, b={self.b:.4f} ms"
+        text += (f", c={self.c:.4f} ms/op" if self.c else "") + f" (fitted on {self.n_fit})"
+        if self.skipped:
+            text += "; not tried: " + "; ".join(f"{m} ({why})" for m, why in self.skipped.items())
+            text += ". Validate more architectures (random:N) to let them compete."
+        return text
 
     @classmethod
     def fit_model(cls, validations: Sequence[Validation], model: str) -> Calibration:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from lutcore.cli.table import render
 from lutcore.errors import LutError
+from profiler_agent.rounds import ESTIMATORS
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -121,6 +122,17 @@ def _add_measuring(p: argparse.ArgumentParser) -> None:
     g.add_argument("--root", default="/", help="filesystem root to probe (fixtures in tests)")
 
 
+def _add_rounds(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("rounds (each op timed in several shuffled passes over the batch)")
+    g.add_argument("--rounds", type=int, default=5,
+                   help="passes per op; its time budget is split between them (default 5; 1: one block per op)")
+    g.add_argument("--estimator", choices=list(ESTIMATORS), default="fast-half",
+                   help="how an op's rounds combine: the faster half (default), the fastest, or all")
+    g.add_argument("--spread-tol", type=float, default=0.10,
+                   help="an op whose kept rounds differ by more than this (relative) gets an extra round (0.10)")
+    g.add_argument("--max-extra-rounds", type=int, default=2, help="extra rounds at most per op (default 2)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="profiler-agent",
@@ -137,9 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(r)
     _add_server(r)
     _add_measuring(r)
+    _add_rounds(r)
     g = r.add_argument_group("daemon")
     g.add_argument("--exit-when-idle", action="store_true", help="exit once the queue for the target is empty")
-    g.add_argument("--claim", type=int, default=8, help="jobs claimed at a time (default 8)")
+    g.add_argument("--claim", type=int, default=32,
+                   help="jobs claimed at a time; their ops share the rounds (default 32)")
     g.add_argument("--lease", type=float, default=300.0, help="lease in seconds, renewed by heartbeats (300)")
     g.add_argument("--poll", type=float, default=5.0, help="first wait when the queue is empty (doubles to 60s)")
     g.add_argument("--term-grace", type=float, default=30.0,
@@ -150,12 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("profile", help="offline: time every unique op of a space into a JSONL run file")
     _add_common(pr)
     _add_measuring(pr)
+    _add_rounds(pr)
     pr.add_argument("--space", required=True, help="a built-in space name or a YAML/JSON space file")
     pr.add_argument("--resolution", "-r", help="HxW, e.g. 256x512 (default: the space's own)")
     pr.add_argument("-o", "--output", required=True, help="the run file to write (JSONL)")
     pr.add_argument("--resume", action="store_true", help="continue an interrupted run file")
     pr.add_argument("--limit", type=int, default=None, help="time only the first N ops (smoke tests)")
     pr.add_argument("--json", action="store_true", help="print the summary as JSON")
+    g = pr.add_argument_group("server (optional)")
+    g.add_argument("--server", default=None,
+                   help="skip the ops this LUT server already has for the target (re-timing them would only "
+                        "move values a calibration rests on); the run file holds the rest, for `sync`")
+    g.add_argument("--token", default=_env("LUT_TOKEN"), help="token for --server, if it requires one to read")
+    g.add_argument("--remeasure", action="store_true", help="with --server: time the ops the server has too")
     pr.set_defaults(func=cmd_profile)
 
     sy = sub.add_parser("sync", help="upload a run file written by `profile` (safe to repeat)")
@@ -343,8 +364,21 @@ def _session(backend: Any, args: argparse.Namespace, progress: Callable[[int, in
 
     return ProfileSession(
         backend, _protocol(args), root=args.root, canary_every=args.canary_every,
-        drift_tol=args.drift_tol, seed=args.seed, progress=progress,
+        drift_tol=args.drift_tol, seed=args.seed, progress=progress, plan=_plan(args),
     )
+
+
+def _plan(args: argparse.Namespace) -> Any:
+    """Op rounds for run/profile; validate times networks in rounds of its own (one pass per op there)."""
+    from profiler_agent.rounds import RoundPlan
+
+    if not hasattr(args, "spread_tol"):
+        return None
+    try:
+        return RoundPlan(rounds=args.rounds, estimator=args.estimator, spread_tol=args.spread_tol,
+                         max_extra=args.max_extra_rounds)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _print_json(obj: Any) -> None:
@@ -426,6 +460,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     backend = _backend(args)
     try:
         target = _target(backend, args, device_class)
+        if args.server and not args.remeasure:
+            ops = _drop_known(ops, target.id, args)
         full = _probe(args, args.backend)
         name = sanitize_name(args.name) if args.name else default_device_name()
         header = make_header(new_run_id(), target, name, wire_fingerprint(full), space.name,
@@ -448,6 +484,21 @@ def cmd_profile(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(_render_profile(summary, measured))
     return EXIT_OK
+
+
+def _drop_known(ops: Dict[str, Any], target_id: str, args: argparse.Namespace) -> Dict[str, Any]:
+    """The ops the server has no entry for (``profile --server``)."""
+    from profiler_agent.api import ApiError, LutApi
+
+    try:
+        with LutApi(args.server, args.token, retries=2) as api:
+            have = set(api.lookup(target_id, sorted(ops)).get("values", {}))
+    except ApiError as e:
+        raise UsageError(f"--server {args.server}: cannot look up the LUT: {e}") from None
+    if have:
+        log.warning("skipping %d of %d op(s) the server already has for %s (--remeasure times them anyway)",
+                    len(have & set(ops)), len(ops), target_id)
+    return {k: v for k, v in ops.items() if k not in have}
 
 
 def _load_space(name: str, resolution: Optional[str]) -> Any:
@@ -662,8 +713,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(render(["arch", "kind", "LUT sum ms", "measured ms", "error"], rows))
             _print_error_summary("raw", summary["raw"])
             if "calibrated" in summary:
-                c = summary["calibration"]
-                _print_error_summary(f"calibrated ({c['model']}: a={c['a']:.4f}, b={c['b']:.4f} ms)",
+                _print_error_summary(f"calibrated ({Calibration.from_dict(summary['calibration']).describe()})",
                                      summary["calibrated"])
                 _print_error_summary("calibrated, held-out architectures", summary["calibrated_heldout"])
         return EXIT_OK

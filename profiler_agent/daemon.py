@@ -294,6 +294,7 @@ class Agent:
 
         Nothing is spooled: if the post fails the lease runs out and the job is timed again.
         """
+        from lutcore.calibration import Calibration
         from lutcore.spaces import get_space, parse_arch_list
         from profiler_agent.validate import LutValues, validate, validation_body
 
@@ -332,7 +333,8 @@ class Agent:
                     out = self.api.request("POST", "/calibrations/fit", json={
                         "target": self.target.id, "space": space.name, "resolution": space.resolution_str,
                         "seed": seed})
-                    log.info("calibration refitted: %s", (out or {}).get("calibration"))
+                    log.info("calibration of %s@%s refitted: %s", space.name, space.resolution_str,
+                             Calibration.from_dict((out or {}).get("calibration")).describe())
             except RequestRejected as e:
                 log.warning("validate job %d: %s", job.id, e)
             except ServerUnavailable as e:

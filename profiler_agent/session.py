@@ -21,6 +21,7 @@ from lutcore.ops import OpSpec
 from lutcore.records import Measurement, OpRecord
 from profiler_agent.backends.base import Backend
 from profiler_agent.probe import clock_warnings, read_clocks
+from profiler_agent.rounds import RoundPlan, merge, rounds_env
 from profiler_agent.timing import TimingProtocol, TimingResult
 
 
@@ -65,7 +66,10 @@ class ProfileSession:
         drift_tol: float = 0.05,
         seed: int = 0,
         progress: Optional[Callable[[int, int, str], None]] = None,
+        plan: Optional[RoundPlan] = None,
     ) -> None:
+        """``plan``: time each op in several shuffled rounds over the batch (``profiler_agent.rounds``);
+        None or one round keeps the single pass with canary re-timing."""
         if canary_every < 0:
             raise ValueError(f"canary_every={canary_every} must be >= 0 (0 turns the canary off)")
         if drift_tol <= 0:
@@ -77,6 +81,7 @@ class ProfileSession:
         self.drift_tol = drift_tol
         self.rng = random.Random(seed)
         self.progress = progress
+        self.plan = plan or RoundPlan(rounds=1)
         self.canary: Optional[OpSpec] = None
         self.canary_baseline_ms: Optional[float] = None
         self.canary_history: List[Dict[str, Any]] = []
@@ -85,9 +90,9 @@ class ProfileSession:
         self._since_check = 0
 
     # -- helpers ---------------------------------------------------------------------------
-    def _time(self, spec: OpSpec) -> Tuple[TimingResult, str]:
+    def _time(self, spec: OpSpec, protocol: Optional[TimingProtocol] = None) -> Tuple[TimingResult, str]:
         at = utc_now()
-        return self.backend.time_op(spec, self.protocol), at
+        return self.backend.time_op(spec, protocol or self.protocol), at
 
     def _check_canary(self) -> Optional[float]:
         """Re-time the canary; its relative drift from the baseline (None before a baseline exists)."""
@@ -119,6 +124,8 @@ class ProfileSession:
             return []
         order = list(unique.values())
         self.rng.shuffle(order)
+        if self.plan.rounds > 1:
+            return self._run_rounds(order, unique, job_ids)
         position = {s.key: i for i, s in enumerate(order)}
         total = len(order)
         if self.canary is None and self.canary_every:
@@ -169,12 +176,67 @@ class ProfileSession:
             batch = []
             clocks_before = clocks_after
 
+        return self._measurements(unique, timed, env, job_ids)
+
+    def _run_rounds(
+        self, order: List[OpSpec], unique: Dict[str, OpSpec], job_ids: Dict[str, int]
+    ) -> List[Measurement]:
+        """Every op in ``plan.rounds`` shuffled passes, then extra rounds for the ops whose kept
+        rounds disagree; no canary (every op already sees the whole batch's span of time)."""
+        plan = self.plan
+        proto = plan.round_protocol(self.protocol)
+        rounds: Dict[str, List[TimingResult]] = {s.key: [] for s in order}
+        first_at: Dict[str, str] = {}
+        extra = {s.key: 0 for s in order}
+        total, done = plan.rounds * len(order), 0
+        clocks_before = read_clocks(self.root)
+        todo = list(order)
+        for r in range(plan.rounds + plan.max_extra):
+            if r >= plan.rounds:
+                todo = [s for s in order if plan.needs_more([x.stats.median_ms for x in rounds[s.key]], extra[s.key])]
+                if not todo:
+                    break
+                total += len(todo)
+            self.rng.shuffle(todo)
+            for spec in todo:
+                res, at = self._time(spec, proto)
+                rounds[spec.key].append(res)
+                first_at.setdefault(spec.key, at)
+                if r >= plan.rounds:
+                    extra[spec.key] += 1
+                    self.remeasured += 1
+                done += 1
+                self._notify(done, total, spec.key)
+        clocks_after = read_clocks(self.root)
+        flags = ["clock_warnings"] if clock_warnings(clocks_after) else []
+        timed: Dict[str, Tuple[TimingResult, str]] = {}
+        env: Dict[str, Dict[str, Any]] = {}
+        for i, spec in enumerate(order):
+            timed[spec.key] = (merge(rounds[spec.key], plan.estimator, self.protocol.outlier_iqr), first_at[spec.key])
+            env[spec.key] = {
+                "clocks_before": clocks_before,
+                "clocks_after": clocks_after,
+                "flags": list(flags),
+                "order": i,
+                "rounds": rounds_env(rounds[spec.key], plan.estimator, extra[spec.key]),
+            }
+        return self._measurements(unique, timed, env, job_ids)
+
+    def _measurements(
+        self,
+        unique: Dict[str, OpSpec],
+        timed: Dict[str, Tuple[TimingResult, str]],
+        env: Dict[str, Dict[str, Any]],
+        job_ids: Dict[str, int],
+    ) -> List[Measurement]:
         out: List[Measurement] = []
         for key, spec in unique.items():
             res, at = timed[key]
             self.results[key] = res
             e = dict(env[key])
             e["timing"] = timing_env(res)
+            if "rounds" in e:
+                e["timing"]["rounds"] = e.pop("rounds")
             e["backend"] = self.backend.name
             out.append(
                 Measurement(

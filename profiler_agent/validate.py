@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-import statistics
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -21,23 +20,8 @@ from lutcore.calibration import Calibration, Validation, summarize
 from lutcore.errors import LutError
 from lutcore.spaces import Arch, get_arch, get_space, published_names
 from profiler_agent.backends.base import Backend
+from profiler_agent.rounds import combine
 from profiler_agent.timing import TimingProtocol
-
-ESTIMATORS = ("fast-half", "min", "median")
-
-
-def aggregate(values: Sequence[float], estimator: str) -> float:
-    """Round medians -> one value. Slowdowns on a shared machine cover whole rounds and only ever
-    add time, so the fast rounds are the least disturbed: ``min`` keeps the fastest, ``fast-half``
-    averages the faster half (as robust to a lucky round as to a slow one; the default)."""
-    if estimator == "min":
-        return min(values)
-    if estimator == "fast-half":
-        fast = sorted(values)[: (len(values) + 1) // 2]
-        return sum(fast) / len(fast)
-    if estimator == "median":
-        return statistics.median(values)
-    raise ValueError(f"estimator {estimator!r} must be one of {', '.join(ESTIMATORS)}")
 
 
 class LutMissing(LutError):
@@ -122,7 +106,7 @@ def validate_interleaved(
             step = lambda done, _total, name, base=r * len(archs): progress(base + done, total, name)  # noqa: E731
         for name, times in time_networks(archs, backend, net_protocol, 1, seed + r, step).items():
             net_rounds[name] += times
-    lut = LutValues({k: aggregate(v, estimator) for k, v in op_rounds.items()}, target)
+    lut = LutValues({k: combine(v, estimator) for k, v in op_rounds.items()}, target)
     return lut, _results(sp, archs, {a.name: lut.prediction(a) for a in archs}, net_rounds, estimator)
 
 
@@ -203,7 +187,7 @@ def _results(
 ) -> List[ArchResult]:
     return [
         ArchResult(
-            a.name, sp.name, sp.resolution_str, predictions[a.name], aggregate(rounds[a.name], estimator),
+            a.name, sp.name, sp.resolution_str, predictions[a.name], combine(rounds[a.name], estimator),
             len(a.all_ops()), rounds[a.name], _kind(a.name),
         )
         for a in archs

@@ -54,3 +54,25 @@ def test_sync_errors_are_clear(live_server, tmp_path: Path, capsys) -> None:
     assert "server unreachable" in capsys.readouterr().err
     assert cli.main(["sync", str(tmp_path / "missing.jsonl"), "--server", live_server.url, "--token", other]) == 1
     assert "no such run file" in capsys.readouterr().err
+
+
+def test_profile_with_server_skips_ops_the_server_has(live_server, tmp_path: Path, capsys) -> None:
+    first = tmp_path / "first.jsonl"
+    assert cli.main(profile_argv(space_file(tmp_path), first, "--limit", "2")) == cli.EXIT_OK
+    token = live_server.agent_token("box-1")
+    assert cli.main(["sync", str(first), "--server", live_server.url, "--token", token]) == cli.EXIT_OK
+    capsys.readouterr()
+    second = tmp_path / "second.jsonl"
+    argv = profile_argv(space_file(tmp_path), second, "--server", live_server.url, "--json")
+    assert cli.main(argv) == cli.EXIT_OK
+    out = capsys.readouterr()
+    assert json.loads(out.out)["ops"] == len(tiny_keys()) - 2
+    assert f"skipping 2 of {len(tiny_keys())} op(s)" in out.err
+    timed = {json.loads(line)["op"]["key"] for line in second.read_text().splitlines()[1:]}
+    assert timed == set(tiny_keys()) - set(measurement_counts(live_server.url, TID))
+    again = tmp_path / "again.jsonl"
+    assert cli.main(profile_argv(space_file(tmp_path), again, "--server", live_server.url, "--remeasure",
+                                 "--json")) == cli.EXIT_OK
+    assert json.loads(capsys.readouterr().out)["ops"] == len(tiny_keys())
+    assert cli.main(profile_argv(space_file(tmp_path), tmp_path / "x.jsonl", "--server", dead_url())) == 2
+    assert "cannot look up the LUT" in capsys.readouterr().err

@@ -68,3 +68,13 @@ def test_select_and_fit_model_refuse_bad_input():
     with pytest.raises(ValueError, match="at least 3"):
         Calibration.select(synthetic(2, 1, 0, 0, 0.01, 7))
     assert Calibration.fit_model(synthetic(5, 1.1, 0, 0, 0, 8), "scale").a == pytest.approx(1.1)
+
+
+def test_select_keeps_rich_models_out_until_there_are_enough_validations():
+    few = Calibration.select(synthetic(5, 1.2, 0.5, 0.0, 0.0, 9))
+    assert few.model in ("identity", "scale") and set(few.skipped) == {"affine", "affine+per_op"}
+    assert "needs 6 validations, has 5" in few.skipped["affine"]
+    assert "not tried: affine" in few.describe() and "random:N" in few.describe()
+    assert Calibration.from_dict(few.to_dict()) == few
+    enough = Calibration.select(synthetic(12, 1.2, 0.5, 0.0, 0.0, 9))
+    assert enough.skipped is None and enough.model == "affine" and "not tried" not in enough.describe()

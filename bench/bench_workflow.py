@@ -1,0 +1,202 @@
+"""LUT truth where users get it: the product's own path, end to end, as separate commands.
+
+For each configuration (backend, threads) and space, on one real LUT server (``lut serve`` over
+SQLite, the embedded default) shared by the whole run, exactly what a user does:
+
+1. fill the LUT with the agent: ``profiler-agent profile --server URL`` (ops the server already
+   has are skipped) then ``profiler-agent sync``;
+2. calibrate: ``profiler-agent validate --archs random:N --seed A --calibrate --server URL``
+   (the server fits and stores the calibration);
+3. time other architectures: ``profiler-agent validate --archs random:M --seed B --server URL``;
+4. predict those architectures through ``search_client.LUTClient.predict_latency`` (the server's
+   calibration applied) and compare with their measured latency.
+
+Figures: raw (LUT sum) and calibrated |error| per held-out architecture, median and max, and
+wall time per step. ``--runs 3`` repeats the whole matrix on a fresh server each time.
+
+    python bench/bench_workflow.py                        # 3 configs x 3 spaces, one run
+    python bench/bench_workflow.py --runs 3 --json bench/results/workflow_cpu.json
+    python bench/bench_workflow.py --quick                # a smoke run (~3 min)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = [("pytorch-cpu", 1), ("pytorch-cpu", 2), ("onnxruntime", 1)]
+SPACES = [("squeezenas-small", "256x512"), ("squeezenas-large", "256x512"), ("tfnas", "224x224")]
+DEVICE_CLASS = "cpu-bench"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """``lut serve`` on a fresh SQLite file, with an admin token and one agent token."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.admin = "bench-admin-" + secrets.token_urlsafe(24)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, LUT_ADMIN_TOKEN=self.admin, PYTHONPATH=str(REPO))
+        self.log = open(workdir / "server.log", "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lutcore", "serve", "--db", f"sqlite:///{workdir / 'lut.db'}",
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=str(REPO), env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"lut serve did not start; see {workdir / 'server.log'}")
+            time.sleep(0.3)
+        self.token = self.create_token("bench-board")
+
+    def create_token(self, device: str) -> str:
+        body = {"role": "agent", "device": device, "device_class": DEVICE_CLASS}
+        r = httpx.post(self.url + "/api/v1/tokens", json=body, headers={"Authorization": f"Bearer {self.admin}"})
+        if r.status_code == 422 and "device_class" in r.text:  # a server without device-bound tokens
+            body.pop("device_class")
+            r = httpx.post(self.url + "/api/v1/tokens", json=body, headers={"Authorization": f"Bearer {self.admin}"})
+        r.raise_for_status()
+        return str(r.json()["token"])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def agent(args: List[str], server: Server, cwd: Path) -> Tuple[str, float]:
+    """Run ``profiler-agent ARGS`` as a user would; its stdout and wall seconds."""
+    env = dict(os.environ, LUT_SERVER=server.url, LUT_TOKEN=server.token, PYTHONPATH=str(REPO))
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "profiler_agent", *args], cwd=str(cwd), env=env,
+                       capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"profiler-agent {' '.join(args)} exited {p.returncode}:\n{p.stderr[-3000:]}")
+    return p.stdout, wall
+
+
+def one(server: Server, backend: str, threads: int, space: str, res: str, args: argparse.Namespace,
+        workdir: Path) -> Dict[str, Any]:
+    measuring = ["--device", DEVICE_CLASS, "--name", "bench-board", "--backend", backend, "--threads", str(threads),
+                 "-q"]
+    if args.speed_ref:
+        measuring.append("--speed-ref")
+    run_file = workdir / f"{backend}-{threads}-{space}-{res}.jsonl"
+    _, t_profile = agent(["profile", "--space", space, "-r", res, "-o", str(run_file), "--server", server.url,
+                          "--max-time-per-op", str(args.op_time), "--rounds", str(args.op_rounds), *measuring],
+                         server, workdir)
+    _, t_sync = agent(["sync", str(run_file), "-q"] if run_file.stat().st_size > 0 else ["--version"], server, workdir)
+    fit_out, t_cal = agent(["validate", "--space", space, "-r", res, "--archs", f"random:{args.fit}",
+                            "--seed", str(args.seed), "--calibrate", "--json", *measuring], server, workdir)
+    held_out, t_held = agent(["validate", "--space", space, "-r", res, "--archs", f"random:{args.held}",
+                              "--seed", str(args.seed + 1), "--json", *measuring], server, workdir)
+    fit_summary = json.loads(fit_out.strip().splitlines()[-1])
+    measured = [json.loads(line) for line in held_out.strip().splitlines()[:-1]]
+    target = json.loads(held_out.strip().splitlines()[-1])["target"]
+
+    import warnings
+
+    from search_client import LUTClient
+
+    rows = []
+    with LUTClient(server.url) as client, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for m in measured:
+            from lutcore.spaces import get_arch
+
+            arch = get_arch(m["arch"], res)
+            pred = client.predict_latency(space, arch, target=target, resolution=res)
+            rows.append({"arch": m["arch"], "measured_ms": m["measured_ms"], "lut_ms": pred.lut_ms,
+                         "predicted_ms": pred.ms, "raw_error": pred.lut_ms / m["measured_ms"] - 1,
+                         "error": pred.ms / m["measured_ms"] - 1})
+    cal = (fit_summary.get("server_calibration") or {}).get("calibration") or {}
+    raw = [abs(r["raw_error"]) for r in rows]
+    err = [abs(r["error"]) for r in rows]
+    out = {
+        "target": target, "space": space, "resolution": res, "held_out": len(rows),
+        "raw_median": statistics.median(raw), "raw_max": max(raw),
+        "cal_median": statistics.median(err), "cal_max": max(err),
+        "within_10pct": sum(e <= 0.10 for e in err) / len(err),
+        "model": cal.get("model"), "a": cal.get("a"), "b": cal.get("b"),
+        "stale_warnings": sum(1 for w in caught if "Stale" in type(w.message).__name__),
+        "seconds": {"profile": round(t_profile, 1), "sync": round(t_sync, 1), "calibrate": round(t_cal, 1),
+                    "held_out": round(t_held, 1)},
+        "rows": rows,
+    }
+    print(f"   {target:40s} {space:17s} raw {100 * out['raw_median']:5.2f}% / {100 * out['raw_max']:5.2f}%  "
+          f"cal {100 * out['cal_median']:5.2f}% / {100 * out['cal_max']:5.2f}% ({out['model']})  "
+          f"profile {t_profile:5.0f}s, calibrate {t_cal:4.0f}s, held-out {t_held:4.0f}s", flush=True)
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=1, help="repeat the whole matrix this many times (fresh server each)")
+    p.add_argument("--config", action="append", help="only these, e.g. pytorch-cpu:1 onnxruntime:1")
+    p.add_argument("--space", action="append", help="only these spaces")
+    p.add_argument("--fit", type=int, default=20, help="random architectures the calibration is fitted on (20)")
+    p.add_argument("--held", type=int, default=12, help="held-out random architectures (12)")
+    p.add_argument("--seed", type=int, default=5000)
+    p.add_argument("--op-time", type=float, default=2.0, help="profile --max-time-per-op (the agent's default, 2)")
+    p.add_argument("--op-rounds", type=int, default=5, help="profile --rounds (the agent's default, 5)")
+    p.add_argument("--no-speed-ref", dest="speed_ref", action="store_false")
+    p.add_argument("--quick", action="store_true", help="pytorch-cpu:1 on squeezenas-small at 128x256, 6+4 archs")
+    p.add_argument("--json", help="write every figure to this file")
+    args = p.parse_args(argv)
+    configs = [(b, t) for b, t in CONFIGS if not args.config or f"{b}:{t}" in args.config]
+    spaces = [(s, r) for s, r in SPACES if not args.space or s in args.space]
+    if args.quick:
+        configs, spaces = configs[:1], [("squeezenas-small", "128x256")]
+        args.fit, args.held, args.op_time = 6, 4, 0.5
+    runs: List[Dict[str, Any]] = []
+    for run in range(1, args.runs + 1):
+        t0 = time.monotonic()
+        print(f"== run {run}/{args.runs}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="lut-workflow-") as tmp:
+            server = Server(Path(tmp))
+            try:
+                results = [one(server, b, t, s, r, args, Path(tmp)) for b, t in configs for s, r in spaces]
+            finally:
+                server.stop()
+        wall = time.monotonic() - t0
+        ok = all(r["cal_median"] <= 0.03 and r["cal_max"] <= 0.10 for r in results)
+        print(f"   run {run}: {wall / 60:.1f} min, goal (calibrated median <= 3%, max <= 10%) "
+              f"{'met' if ok else 'MISSED'} in {sum(r['cal_median'] <= 0.03 and r['cal_max'] <= 0.10 for r in results)}"
+              f"/{len(results)}", flush=True)
+        runs.append({"run": run, "wall_s": round(wall, 1), "goal_met": ok, "results": results})
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
