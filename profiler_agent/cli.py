@@ -124,8 +124,9 @@ def _add_measuring(p: argparse.ArgumentParser) -> None:
 
 def _add_rounds(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("rounds (each op timed in several shuffled passes over the batch)")
-    g.add_argument("--rounds", type=int, default=5,
-                   help="passes per op; its time budget is split between them (default 5; 1: one block per op)")
+    g.add_argument("--rounds", type=int, default=None,
+                   help="passes per op; its time budget is split between them (default: the backend's, 5 on "
+                        "CPU backends whose machine's speed wanders, 1 on GPU backends; 1: one block per op)")
     g.add_argument("--estimator", choices=list(ESTIMATORS), default="fast-half",
                    help="how an op's rounds combine: the faster half (default), the fastest, or all")
     g.add_argument("--spread-tol", type=float, default=0.10,
@@ -364,18 +365,19 @@ def _session(backend: Any, args: argparse.Namespace, progress: Callable[[int, in
 
     return ProfileSession(
         backend, _protocol(args), root=args.root, canary_every=args.canary_every,
-        drift_tol=args.drift_tol, seed=args.seed, progress=progress, plan=_plan(args),
+        drift_tol=args.drift_tol, seed=args.seed, progress=progress, plan=_plan(args, backend),
     )
 
 
-def _plan(args: argparse.Namespace) -> Any:
+def _plan(args: argparse.Namespace, backend: Any) -> Any:
     """Op rounds for run/profile; validate times networks in rounds of its own (one pass per op there)."""
     from profiler_agent.rounds import RoundPlan
 
     if not hasattr(args, "spread_tol"):
         return None
+    rounds = args.rounds if args.rounds is not None else getattr(backend, "default_rounds", 5)
     try:
-        return RoundPlan(rounds=args.rounds, estimator=args.estimator, spread_tol=args.spread_tol,
+        return RoundPlan(rounds=rounds, estimator=args.estimator, spread_tol=args.spread_tol,
                          max_extra=args.max_extra_rounds)
     except ValueError as e:
         raise UsageError(str(e)) from None

@@ -156,3 +156,23 @@ def test_extra_rounds_stop_at_the_cap():
     assert b.calls.count(ops[0].key) == 3
     rounds = ms[0].env["timing"]["rounds"]
     assert rounds["extra"] == 0 and rounds["spread"] > 0.3  # the disagreement is kept for audits
+
+
+def test_cli_rounds_default_to_the_backends_own():
+    from profiler_agent import cli
+
+    args = cli.build_parser().parse_args(["profile", "--space", "x", "-o", "y"])
+    assert args.rounds is None and args.estimator == "fast-half"
+
+    class Gpu:
+        default_rounds = 1
+
+    assert cli._plan(args, Gpu()).rounds == 1
+    assert cli._plan(args, object()).rounds == 5
+    args.rounds = 3
+    assert cli._plan(args, Gpu()).rounds == 3
+    args.rounds = 0
+    with pytest.raises(cli.UsageError, match="rounds=0"):
+        cli._plan(args, Gpu())
+    validate = cli.build_parser().parse_args(["validate", "--space", "x"])
+    assert cli._plan(validate, Gpu()) is None  # networks have rounds of their own there
