@@ -149,11 +149,23 @@ def _bearer(scope: Scope) -> Optional[str]:
     return None
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap it), not the one at start."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def _configure_access_logger() -> logging.Logger:
     """Lines to stderr, beside uvicorn's, unless the embedding process configured the logger itself."""
     log = logging.getLogger(ACCESS_LOGGER)
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
