@@ -1,20 +1,25 @@
 """LUT server throughput on this machine: ingest, cost matrix, lookup and claim, against real HTTP.
 
-    eval "$(.ci/start-postgres.sh)"; python bench/bench_server.py [--db URL] [--workers N]
+    eval "$(.ci/start-postgres.sh)"; python bench/bench_server.py [--db URL] [--workers 2] [--space NAME]
 
-Prints figures (no pass/fail). Goals from issue 3: ingest >= 2,000 measurements/s with 8 posting
-agents; p99 of the squeezenas-xlarge (22 x 13) cost matrix <= 25 ms under 32 concurrent readers.
-The same matrix built from a local export file (search_client's offline path) is timed for comparison.
+Runs `lut serve --workers N` (default 2) on a fresh PostgreSQL database and prints p50, p99 and
+req/s per phase (no pass/fail); the figures are kept as JSON under bench/results/. The cost matrix
+is read by 1 and by 32 concurrent readers, plainly and, when the server answers with an ETag,
+conditionally (`If-None-Match`, counting the 304s). Goals (issues 3 and 13): ingest >= 2,000
+measurements/s with 8 posting agents; p99 of the squeezenas-xlarge (22 x 13) cost matrix <= 25 ms under
+32 concurrent readers with 2 workers. The same matrix built from a local export file (search_client's
+offline path) is timed for comparison. `--space squeezenas-small --seconds 2` is a quick check.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import platform
 import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,11 +27,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
 sys.path.insert(0, str(REPO))
 
 from lutcore.spaces import get_space  # noqa: E402
@@ -49,29 +55,41 @@ def pg_url() -> str:
     return base.rsplit("/", 1)[0] + "/" + name
 
 
-def start(db: str, workers: int) -> tuple:
+def start(db: str, workers: int, log_path: Path) -> Tuple[subprocess.Popen, str, str]:
+    """`lut serve` as a user runs it (its access log on, written to ``log_path``)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    admin = "bench_" + secrets.token_hex(8)
+    admin = "bench_" + secrets.token_hex(16)
     env = dict(os.environ, LUT_ADMIN_TOKEN=admin, PYTHONPATH=str(REPO))
+    log = open(log_path, "wb")  # noqa: SIM115 - the server's for its lifetime
     proc = subprocess.Popen([sys.executable, "-m", "lutcore", "serve", "--db", db, "--port", str(port),
-                             "--workers", str(workers)], env=env, cwd=str(REPO))
+                             "--workers", str(workers)], env=env, cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise SystemExit(f"lut serve exited with {proc.returncode}:\n{tail}")
         try:
             if httpx.get(url + "/healthz").status_code == 200:
-                break
+                return proc, url, admin
         except httpx.HTTPError:
-            time.sleep(0.1)
-    return proc, url, admin
+            pass
+        time.sleep(0.1)
+    proc.terminate()
+    raise SystemExit(f"lut serve did not answer within 60 s; log in {log_path}")
 
 
 def token(url: str, admin: str, device: str) -> str:
-    r = httpx.post(url + "/api/v1/tokens", json={"role": "agent", "device": device},
-                   headers={"Authorization": f"Bearer {admin}"})
+    """An agent token for ``device``, bound to the xavier class where the server knows classes."""
+    headers = {"Authorization": f"Bearer {admin}"}
+    r = httpx.post(url + "/api/v1/tokens", json={"role": "agent", "device": device, "device_class": "xavier"},
+                   headers=headers)
+    if r.status_code == 422:  # a server without device classes on tokens
+        r = httpx.post(url + "/api/v1/tokens", json={"role": "agent", "device": device}, headers=headers)
     r.raise_for_status()
-    return r.json()["token"]
+    return str(r.json()["token"])
 
 
 def stats(m: float) -> Dict[str, Any]:
@@ -79,8 +97,8 @@ def stats(m: float) -> Dict[str, Any]:
             "p90_ms": 1.1 * m, "n": 100}
 
 
-def concurrently(n: int, fn: Callable[[int], List[float]]) -> List[float]:
-    out: List[List[float]] = [[] for _ in range(n)]
+def concurrently(n: int, fn: Callable[[int], List[Any]]) -> List[Any]:
+    out: List[List[Any]] = [[] for _ in range(n)]
     barrier = threading.Barrier(n)
 
     def run(i: int) -> None:
@@ -100,29 +118,69 @@ def pct(xs: List[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
+def figures(lat: List[float], seconds: float) -> Dict[str, Any]:
+    return {"requests": len(lat), "p50_ms": round(1e3 * pct(lat, 0.5), 2), "p99_ms": round(1e3 * pct(lat, 0.99), 2),
+            "req_per_s": round(len(lat) / seconds, 1)}
+
+
+def line(what: str, f: Dict[str, Any]) -> str:
+    return f"{what}: p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms, {f['req_per_s']:,.0f} req/s"
+
+
+def timed_reads(api: str, seconds: float, path: str, payload: Dict[str, Any],
+                etag: Optional[str] = None) -> Callable[[int], List[Tuple[float, int]]]:
+    """One reader: posts ``payload`` for ``seconds``; with ``etag``, as a conditional request."""
+    headers = {"If-None-Match": etag} if etag else {}
+
+    def go(_i: int) -> List[Tuple[float, int]]:
+        out = []
+        end = time.perf_counter() + seconds
+        with httpx.Client(base_url=api, timeout=60, headers=headers) as c:
+            while time.perf_counter() < end:
+                t0 = time.perf_counter()
+                r = c.post(path, json=payload)
+                out.append((time.perf_counter() - t0, r.status_code))
+                assert r.status_code in ((200, 304) if etag else (200,)), (r.status_code, r.text[:300])
+        return out
+    return go
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", help="database URL (default: a fresh PostgreSQL database)")
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2, help="`lut serve --workers` (default 2)")
     ap.add_argument("--agents", type=int, default=8)
     ap.add_argument("--readers", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=8.0, help="duration of each read phase")
+    ap.add_argument("--space", default="squeezenas-xlarge", help="space of the matrix (default squeezenas-xlarge)")
+    ap.add_argument("--batches", type=int, default=3, help="measurement batches per agent (default 3)")
+    ap.add_argument("--out", type=Path, help="JSON results (default bench/results/bench_server_<space>_w<N>.json)")
     args = ap.parse_args()
     db = args.db or pg_url()
-    proc, url, admin = start(db, args.workers)
+    out_path = args.out or RESULTS / f"bench_server_{args.space}_w{args.workers}.json"
+    log_path = Path(tempfile.gettempdir()) / f"bench_server_{os.getpid()}.log"
+    proc, url, admin = start(db, args.workers, log_path)
     api = url + "/api/v1"
-    print(f"server {url}, db {db.split('@')[-1]}, workers {args.workers}, {os.cpu_count()} cpus")
+    admin_h = {"Authorization": f"Bearer {admin}"}
+    dialect = db.split(":", 1)[0].split("+")[0]
+    print(f"server {url}, db {dialect}, workers {args.workers}, {os.cpu_count()} cpus, server log {log_path}")
+    res: Dict[str, Any] = {
+        "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "db": dialect, "workers": args.workers, "space": args.space, "seconds_per_read_phase": args.seconds,
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=str(REPO), capture_output=True,
+                                 text=True).stdout.strip(),
+    }
     try:
-        sp = get_space("squeezenas-xlarge")
+        sp = get_space(args.space)
         ops = list(sp.unique_ops().values())
-        # -- ingest: 8 agents, each posting its own runs of every op of the space
+        # -- ingest: N agents, each posting its own runs of every op of the space
         toks = [token(url, admin, f"board-{i}") for i in range(args.agents)]
-        batches_per_agent = 3
 
         def post(i: int) -> List[float]:
             lat = []
             with httpx.Client(base_url=api, headers={"Authorization": f"Bearer {toks[i]}"}, timeout=120) as c:
-                for b in range(batches_per_agent):
+                for b in range(args.batches):
                     items = [{"op": {"key": o.key, "spec": o.to_dict()}, "stats": stats(0.1 + 0.001 * (k % 97))}
                              for k, o in enumerate(ops)]
                     body = {"run_id": f"bench-{i}-{b}-{uuid.uuid4().hex[:8]}", "target": TARGET,
@@ -136,81 +194,96 @@ def main() -> None:
         t0 = time.perf_counter()
         lat = concurrently(args.agents, post)
         dt = time.perf_counter() - t0
-        n = args.agents * batches_per_agent * len(ops)
-        print(f"ingest: {n} measurements in {dt:.2f}s = {n / dt:,.0f} measurements/s "
-              f"({args.agents} agents, batches of {len(ops)}, p50 batch {1e3 * statistics.median(lat):.0f} ms)")
+        n = args.agents * args.batches * len(ops)
+        res["ingest"] = {"agents": args.agents, "batch_items": len(ops), **figures(lat, dt),
+                         "measurements": n, "measurements_per_s": round(n / dt, 1)}
+        print(line(f"ingest ({args.agents} agents, batches of {len(ops)})", res["ingest"])
+              + f" = {n / dt:,.0f} measurements/s")
 
-        # -- cost matrix under concurrent readers
-        body = {"space": "squeezenas-xlarge", "target": TID}
-        cm = httpx.post(api + "/cost-matrix", json=body).json()
+        # -- cost matrix under 1 and N concurrent readers, plain and conditional
+        body = {"space": args.space, "target": TID}
+        first = httpx.post(api + "/cost-matrix", json=body, timeout=60)
+        cm = first.json()
         assert cm["coverage"]["fraction"] == 1.0, cm["coverage"]
-
-        def reader(path: str, payload: Dict[str, Any]) -> Callable[[int], List[float]]:
-            def go(_i: int) -> List[float]:
-                out = []
-                end = time.perf_counter() + args.seconds
-                with httpx.Client(base_url=api, timeout=60) as c:
-                    while time.perf_counter() < end:
-                        t0 = time.perf_counter()
-                        r = c.post(path, json=payload)
-                        out.append(time.perf_counter() - t0)
-                        assert r.status_code == 200, (r.status_code, r.text[:300])
-                return out
-            return go
-
+        etag = first.headers.get("etag")
+        shape = f"{cm['layers']}x{len(cm['candidates'])} at {cm['resolution']}"
+        res["cost_matrix"] = {"shape": shape, "bytes": len(first.content), "etag": bool(etag)}
         for readers in (1, args.readers):
-            lat = concurrently(readers, reader("/cost-matrix", body))
-            print(f"cost matrix squeezenas-xlarge {cm['layers']}x{len(cm['candidates'])} at {cm['resolution']}, "
-                  f"{readers} readers: p50 {1e3 * pct(lat, 0.5):.1f} ms, p99 {1e3 * pct(lat, 0.99):.1f} ms, "
-                  f"{len(lat) / args.seconds:,.0f} req/s")
+            runs = {"plain": None, "conditional": etag}
+            for mode, tag in runs.items():
+                if mode == "conditional" and not tag:
+                    continue
+                got = concurrently(readers, timed_reads(api, args.seconds, "/cost-matrix", body, tag))
+                f = figures([t for t, _ in got], args.seconds)
+                if tag:
+                    f["not_modified_304"] = sum(1 for _, st in got if st == 304)
+                res["cost_matrix"][f"{mode}_{readers}_readers"] = f
+                extra = f", {f['not_modified_304']} x 304" if tag else ""
+                print(line(f"cost matrix {args.space} {shape}, {readers} readers, {mode}", f) + extra)
+        if not etag:
+            print("cost matrix: no ETag from this server, so no conditional figures")
 
         keys = [o.key for o in ops][:100]
-        lat = concurrently(8, reader("/lookup", {"target": TID, "keys": keys}))
-        print(f"lookup of {len(keys)} keys, 8 readers: p50 {1e3 * pct(lat, 0.5):.1f} ms, "
-              f"p99 {1e3 * pct(lat, 0.99):.1f} ms, {len(lat) / args.seconds:,.0f} lookups/s "
-              f"= {len(lat) * len(keys) / args.seconds:,.0f} keys/s")
+        got = concurrently(8, timed_reads(api, args.seconds, "/lookup", {"target": TID, "keys": keys}))
+        res["lookup"] = {"keys": len(keys), "readers": 8, **figures([t for t, _ in got], args.seconds)}
+        print(line(f"lookup of {len(keys)} keys, 8 readers", res["lookup"])
+              + f" = {len(got) * len(keys) / args.seconds:,.0f} keys/s")
 
         # -- the same matrix from a local JSON export
         doc = httpx.get(api + "/export", params={"target": TID}, timeout=120).json()
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(doc, f)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+            json.dump(doc, fh)
         t0 = time.perf_counter()
-        with open(f.name) as fh:
-            table = {e["key"]: e["value_ms"] for e in json.load(fh)["targets"][0]["entries"]}
+        with open(fh.name) as f2:
+            table = {e["key"]: e["value_ms"] for e in json.load(f2)["targets"][0]["entries"]}
         load = time.perf_counter() - t0
         times = []
         for _ in range(200):
             t0 = time.perf_counter()
             _m = [[table.get(k) if k else None for k in row] for row in sp.key_matrix()]
             times.append(time.perf_counter() - t0)
-        os.unlink(f.name)
+        os.unlink(fh.name)
+        res["local_json"] = {"entries": len(table), "load_ms": round(1e3 * load, 2),
+                             "p50_ms": round(1e3 * pct(times, 0.5), 3), "p99_ms": round(1e3 * pct(times, 0.99), 3)}
         print(f"local JSON file ({len(table)} entries): load {1e3 * load:.1f} ms once, matrix "
               f"p50 {1e3 * pct(times, 0.5):.2f} ms, p99 {1e3 * pct(times, 0.99):.2f} ms")
 
-        # -- claims: seed jobs by registering the space at other resolutions, then drain with 8 claimers
+        # -- claims: seed jobs by registering the space at other resolutions, then drain with N claimers
         total = 0
-        for res in ("256x512", "512x1024", "128x256"):
-            total += httpx.post(api + "/spaces", json={"space": "squeezenas-xlarge", "resolution": res,
-                                                       "target": TID}, timeout=120).json()["enqueued"]
+        for res_hw in ("256x512", "512x1024", "128x256"):
+            r = httpx.post(api + "/spaces", json={"space": args.space, "resolution": res_hw, "target": TID},
+                           headers=admin_h, timeout=120)
+            r.raise_for_status()
+            total += r.json()["enqueued"]
 
-        def claimer(i: int) -> List[float]:
+        def claimer(i: int) -> List[Tuple[float, int]]:
             got = []
             with httpx.Client(base_url=api, headers={"Authorization": f"Bearer {toks[i]}"}, timeout=60) as c:
                 while True:
-                    r = c.post("/jobs/claim", json={"target": TID, "n": 4, "lease_s": 600}).json()["jobs"]
-                    if not r:
+                    t0 = time.perf_counter()
+                    r = c.post("/jobs/claim", json={"target": TID, "n": 4, "lease_s": 600})
+                    dt_i = time.perf_counter() - t0
+                    assert r.status_code == 200, r.text[:300]
+                    jobs = r.json()["jobs"]
+                    if not jobs:
                         return got
-                    got.extend(float(j["id"]) for j in r)
+                    got.extend((dt_i, int(j["id"])) for j in jobs)
 
         t0 = time.perf_counter()
         claimed = concurrently(args.agents, claimer)
         dt = time.perf_counter() - t0
-        assert len(claimed) == len(set(claimed)) == total
-        print(f"claim: {total} jobs by {args.agents} claimers (n=4) in {dt:.2f}s = {total / dt:,.0f} jobs/s, "
-              "each exactly once")
+        ids = [j for _, j in claimed]
+        assert len(ids) == len(set(ids)) == total, (len(ids), len(set(ids)), total)
+        res["claim"] = {"jobs": total, "claimers": args.agents, "n_per_claim": 4, "seconds": round(dt, 3),
+                        "jobs_per_s": round(total / dt, 1), **figures([t for t, _ in claimed], dt)}
+        print(line(f"claim: {total} jobs by {args.agents} claimers (n=4) in {dt:.2f}s = {total / dt:,.0f} jobs/s, "
+                   "each exactly once; per claim", res["claim"]))
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(res, indent=2) + "\n")
+    print(f"results in {out_path}")
 
 
 if __name__ == "__main__":

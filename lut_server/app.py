@@ -34,7 +34,7 @@ def create_app(settings: Optional[Settings] = None, db: Optional[Database] = Non
             ensure_token(conn, settings.admin_token, "admin")
 
     app = FastAPI(title="nas-lut server", version=__version__, description=DESCRIPTION,
-                  default_response_class=SafeJSONResponse)
+                  default_response_class=SafeJSONResponse, docs_url=None, redoc_url=None)
     app.state.db = db
     app.state.settings = settings
     from lut_server.api.spaces import MatrixCache
@@ -60,6 +60,11 @@ def create_app(settings: Optional[Settings] = None, db: Optional[Database] = Non
     for r in (admin.router, lut.router, spaces.router, jobs.router, validations.router):
         app.include_router(r, prefix="/api/v1")
     install_metrics(app)
+    from lut_server.docs import install_docs
+    from lut_server.middleware import install_middleware
+
+    install_docs(app)
+    install_middleware(app, settings)
 
     @app.get("/healthz", tags=["health"], summary="Liveness and database reachability")
     def healthz() -> Dict[str, Any]:

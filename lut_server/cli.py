@@ -7,11 +7,13 @@ database is the administrator); export/import/status also work over REST with `-
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, Optional
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Optional
 
 from lut_server.db import default_url
 from lutcore.cli.table import render
@@ -33,7 +35,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="reads need a token too (also $LUT_READ_TOKEN_REQUIRED=1)")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
-    p.set_defaults(func=cmd_serve)
+    p.add_argument("--max-body-mb", type=_positive_mb, default=None,
+                   help="largest request body in MiB; larger ones get 413 (default $LUT_MAX_BODY_MB or 8)")
+    p.add_argument("--no-access-log", action="store_true",
+                   help="no access-log lines (also $LUT_ACCESS_LOG=0); uvicorn's own access log stays off")
+    p.set_defaults(func=_guarded(cmd_serve))
 
     t = sub.add_parser("token", help="create, list or revoke API tokens (works on the database directly)")
     tsub = t.add_subparsers(dest="token_cmd", metavar="ACTION")
@@ -46,15 +52,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tc.add_argument("--note", default="", help="free text shown by `lut token list`")
     tc.add_argument("--db", help=db_help)
     tc.add_argument("--json", action="store_true", help="print a JSON object instead of the bare secret")
-    tc.set_defaults(func=cmd_token_create)
+    tc.add_argument("--create", action="store_true",
+                    help="create the database when it does not exist yet (else a mistyped --db is refused)")
+    tc.set_defaults(func=_guarded(cmd_token_create))
     tl = tsub.add_parser("list", help="list tokens (secrets are never shown)")
     tl.add_argument("--db", help=db_help)
     tl.add_argument("--json", action="store_true")
-    tl.set_defaults(func=cmd_token_list)
+    tl.set_defaults(func=_guarded(cmd_token_list))
     tr = tsub.add_parser("revoke", help="revoke a token by id, prefix or secret")
     tr.add_argument("token", help="token id (from `lut token list`), its shown prefix, or the secret")
     tr.add_argument("--db", help=db_help)
-    tr.set_defaults(func=cmd_token_revoke)
+    tr.set_defaults(func=_guarded(cmd_token_revoke))
 
     e = sub.add_parser("export", help="write the LUT (one target or all) as nas-lut/1 JSON, YAML or JSON lines")
     _source(e, db_help)
@@ -62,17 +70,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e.add_argument("--format", default="nas-lut", choices=["nas-lut", "proxyless-yaml", "fbnet-jsonl"],
                    help="nas-lut: our lossless JSON; proxyless-yaml: key -> {mean,count,var}; fbnet-jsonl")
     e.add_argument("-o", "--output", help="file to write (default stdout)")
-    e.set_defaults(func=cmd_export)
+    e.set_defaults(func=_guarded(cmd_export))
 
     i = sub.add_parser("import", help="merge a nas-lut/1 JSON document into a server or database")
     i.add_argument("file", help="export document (JSON); '-' reads stdin")
     _source(i, db_help)
-    i.set_defaults(func=cmd_import)
+    i.set_defaults(func=_guarded(cmd_import))
 
     s = sub.add_parser("status", help="targets, coverage per registered space, queue depth, parked jobs")
     _source(s, db_help)
     s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_status)
+    s.set_defaults(func=_guarded(cmd_status))
 
     g = sub.add_parser("register", help="enqueue every op of a space the LUT lacks for a target (idempotent)")
     g.add_argument("space", help="a built-in space name, or a YAML/JSON space file (sent as its definition)")
@@ -86,7 +94,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     g.add_argument("--seed", type=int, default=0, help="seed of the first random architecture (default 0)")
     g.add_argument("--json", action="store_true")
     _source(g, db_help)
-    g.set_defaults(func=cmd_register)
+    g.set_defaults(func=_guarded(cmd_register))
 
     r = sub.add_parser("report", help="one self-contained HTML page (and PNGs) on a target's LUT for a space")
     r.add_argument("--target", required=True, help="target id, e.g. cpu-x86/pytorch-cpu/fp32@threads=1")
@@ -94,7 +102,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("--resolution", help="HxW (default: the space's own)")
     r.add_argument("-o", "--output", default="report.html", help="HTML file; plots go beside it as <stem>_*.png")
     _source(r, db_help)
-    r.set_defaults(func=cmd_report)
+    r.set_defaults(func=_guarded(cmd_report))
 
 
 def _source(p: argparse.ArgumentParser, db_help: str) -> None:
@@ -102,6 +110,55 @@ def _source(p: argparse.ArgumentParser, db_help: str) -> None:
     g.add_argument("--server", help="LUT server URL, e.g. http://lut:8000 (else --db)")
     g.add_argument("--db", help=db_help)
     p.add_argument("--token", default=os.environ.get("LUT_TOKEN"), help="bearer token for --server ($LUT_TOKEN)")
+
+
+def _positive_mb(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of MiB") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of MiB")
+    return value
+
+
+def _guarded(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Failures a user can cause (database, network, files, a closed pipe) become one `lut: error:` line."""
+
+    @functools.wraps(cmd)
+    def run(args: argparse.Namespace) -> int:
+        import httpx
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            code = cmd(args)
+            sys.stdout.flush()  # here, so that a reader that went away is reported like any other error
+            return code
+        except BrokenPipeError:
+            _drop_stdout()
+            raise CliError("the output was closed before everything was written (broken pipe)") from None
+        except SQLAlchemyError as e:
+            raise CliError(f"database: {_first_line(e)}") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as e:
+            raise CliError(f"server: {_first_line(e)}") from None
+        except OSError as e:
+            raise CliError(_first_line(e)) from None
+
+    return run
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else type(e).__name__
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail on the closed pipe too."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 @contextmanager
@@ -115,12 +172,41 @@ def _spinner(text: str) -> Iterator[None]:
         yield
 
 
-def _database(url: Optional[str]):  # type: ignore[no-untyped-def]
-    from lut_server.db import Database
+def _database(url: Optional[str], must_exist: bool = False):  # type: ignore[no-untyped-def]
+    """The database at ``url``, schema upgraded. ``must_exist``: refuse a URL that holds no LUT database
+    (a mistyped SQLite path would otherwise become a new, empty file)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
 
-    db = Database(url or default_url())
+    from lut_server.db import Database, normalize_url
+
+    raw = url or default_url()
+    try:
+        parsed = make_url(normalize_url(raw))
+    except Exception:  # sqlalchemy's ArgumentError, or ValueError for a bad port
+        raise CliError("--db: not a database URL (sqlite:///lut.db, postgresql://user@host/db)") from None
+    where = parsed.render_as_string(hide_password=True)
+    fix = "check --db (or $LUT_DB), or create it with `lut serve --db URL`"
+    if must_exist and parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if path in ("", ":memory:") or not Path(path).is_file():
+            raise CliError(f"no LUT database at {path or where}: {fix}")
+    db = Database(raw)
+    if must_exist and not inspect(db.read_engine).has_table("tokens"):
+        db.dispose()
+        raise CliError(f"{where} holds no LUT database (no tokens table): {fix}")
     db.upgrade()
     return db
+
+
+def _check_output(path: str) -> None:
+    """Refuse an output file that cannot be written before any work is done."""
+    out = Path(path)
+    if out.is_dir():
+        raise CliError(f"-o {path}: is a folder; name a file in it")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise CliError(f"-o {path}: folder {parent} does not exist")
 
 
 def _rest(args: argparse.Namespace, method: str, path: str, body: Any = None,
@@ -131,11 +217,15 @@ def _rest(args: argparse.Namespace, method: str, path: str, body: Any = None,
     url = args.server.rstrip("/") + "/api/v1" + path
     try:
         r = httpx.request(method, url, json=body, params=params, headers=headers, timeout=300)
-    except httpx.HTTPError as e:
-        raise CliError(f"cannot reach {args.server}: {e}") from None
+    except (httpx.HTTPError, httpx.InvalidURL) as e:
+        raise CliError(f"cannot reach {args.server}: {_first_line(e)}") from None
     if r.status_code >= 400:
         raise CliError(f"{method} {path} -> {r.status_code}: {r.text[:500]}")
-    return r.json()
+    try:
+        return r.json()
+    except ValueError:
+        raise CliError(f"{args.server} answered {method} {path} with something other than JSON; "
+                       "is it a LUT server?") from None
 
 
 # -- serve -------------------------------------------------------------------------------------
@@ -145,7 +235,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lut_server.app import create_app
     from lut_server.config import Settings
 
-    settings = Settings.from_env(args.db, args.read_token_required)
+    try:
+        settings = Settings.from_env(args.db, args.read_token_required, args.max_body_mb)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    settings.access_log = settings.access_log and not args.no_access_log
     app = create_app(settings)  # upgrades the schema once, before any worker starts
     print(f"lut server on http://{args.host}:{args.port} (db {app.state.db.safe_url()}); docs at /docs",
           file=sys.stderr, flush=True)
@@ -153,6 +247,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app.state.db.dispose()
         os.environ["LUT_DB"] = settings.db_url
         os.environ["LUT_READ_TOKEN_REQUIRED"] = "1" if settings.read_token_required else "0"
+        os.environ["LUT_MAX_BODY_MB"] = repr(settings.max_body_mb)
+        os.environ["LUT_ACCESS_LOG"] = "1" if settings.access_log else "0"
         uvicorn.run("lut_server.app:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level, access_log=False)
         return 0
@@ -166,7 +262,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     from lut_server.util import BadInput
 
     role = "admin" if args.admin else "read" if args.read else "agent"
-    db = _database(args.db)
+    db = _database(args.db, must_exist=not args.create)
     try:
         with db.write() as conn:
             tok = create_token(conn, role, args.device, args.note)
@@ -184,7 +280,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 def cmd_token_list(args: argparse.Namespace) -> int:
     from lut_server.tokens import list_tokens
 
-    with _database(args.db).read() as conn:
+    with _database(args.db, must_exist=True).read() as conn:
         toks = list_tokens(conn)
     if args.json:
         print(json.dumps(toks, indent=2))
@@ -198,7 +294,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     from lut_server.tokens import revoke_token
 
-    with _database(args.db).write() as conn:
+    with _database(args.db, must_exist=True).write() as conn:
         n = revoke_token(conn, args.token)
     if not n:
         raise CliError(f"no active token matches {args.token!r} (see `lut token list`)")
@@ -210,18 +306,23 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from lut_server import exchange
 
+    if args.output:
+        _check_output(args.output)
     with _spinner("exporting"):
         if args.server:
             doc = _rest(args, "GET", "/export", params={"target": args.target} if args.target else None)
         else:
-            with _database(args.db).read() as conn:
+            with _database(args.db, must_exist=True).read() as conn:
                 doc = exchange.export_doc(conn, args.target)
                 if args.target and not doc["targets"]:
                     raise CliError(f"unknown target {args.target!r}")
     text = exchange.render(doc, args.format)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            raise CliError(f"cannot write {args.output}: {e.strerror or e}") from None
         n = sum(len(t["entries"]) for t in doc["targets"])
         print(f"wrote {n} entries of {len(doc['targets'])} target(s) to {args.output} ({args.format})",
               file=sys.stderr)
@@ -263,7 +364,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.server:
         st = _rest(args, "GET", "/status")
     else:
-        with _database(args.db).read() as conn:
+        with _database(args.db, must_exist=True).read() as conn:
             st = status.status(conn)
     if args.json:
         print(json.dumps(st, indent=2))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any, Iterator
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+
+from lut_server.auth import reader
 
 
 class _QueueCollector:
@@ -59,6 +61,7 @@ def install_metrics(app: FastAPI) -> None:
         m.requests.labels(request.method, route, str(response.status_code)).observe(time.perf_counter() - t0)
         return response
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics (a token under --read-token-required)",
+             response_class=Response, dependencies=[Depends(reader)])
     def metrics() -> Response:
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -65,4 +65,4 @@ def test_read_token_required(start_server) -> None:
     assert httpx.get(srv.api + "/status").status_code == 401
     assert httpx.post(srv.api + "/lookup", json=look, headers=_bearer(srv.read_token())).status_code == 200
     assert httpx.get(srv.url + "/healthz").status_code == 200
-    assert httpx.get(srv.url + "/metrics").status_code == 200
+    assert httpx.get(srv.url + "/metrics").status_code == 401  # /metrics follows the read rule (issue 13)

@@ -99,7 +99,7 @@ def test_cli_export_import_over_rest_and_db(live_server, tmp_path: Path) -> None
 
 def test_cli_status_and_tokens(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 's.db'}"
-    r = _lut("token", "create", "--device", "xavier-01", "--db", db, "--note", "bench")
+    r = _lut("token", "create", "--device", "xavier-01", "--db", db, "--note", "bench", "--create")
     assert r.returncode == 0 and r.stdout.startswith("lut_"), r.stderr
     r = _lut("token", "list", "--db", db)
     assert "xavier-01" in r.stdout and "bench" in r.stdout and r.stdout.count("lut_") == 1
