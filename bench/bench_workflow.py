@@ -115,7 +115,7 @@ def one(server: Server, backend: str, threads: int, space: str, res: str, args: 
                          server, workdir)
     _, t_sync = agent(["sync", str(run_file), "-q"] if run_file.stat().st_size > 0 else ["--version"], server, workdir)
     fit_out, t_cal = agent(["validate", "--space", space, "-r", res, "--archs", f"random:{args.fit}",
-                            "--seed", str(args.seed), "--calibrate", "--json", *measuring], server, workdir)
+                            "--seed", str(args.seed), "--calibrate", "--fit-share", str(args.fit_share), "--json", *measuring], server, workdir)
     held_out, t_held = agent(["validate", "--space", space, "-r", res, "--archs", f"random:{args.held}",
                               "--seed", str(args.seed + 1), "--json", *measuring], server, workdir)
     fit_summary = json.loads(fit_out.strip().splitlines()[-1])
@@ -164,6 +164,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--space", action="append", help="only these spaces")
     p.add_argument("--fit", type=int, default=20, help="random architectures the calibration is fitted on (20)")
     p.add_argument("--held", type=int, default=12, help="held-out random architectures (12)")
+    p.add_argument("--fit-share", type=float, default=1.0,
+                   help="validate --fit-share: the calibration rests on all the seed-A archs by default, since "
+                        "the held-out seed-B archs score it")
     p.add_argument("--seed", type=int, default=5000)
     p.add_argument("--op-time", type=float, default=2.0, help="profile --max-time-per-op (the agent's default, 2)")
     p.add_argument("--op-rounds", type=int, default=5, help="profile --rounds (the agent's default, 5)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 FEATURES = ("scale", "offset", "per_op")
@@ -59,6 +60,18 @@ def summarize(errors: Sequence[float]) -> Dict[str, Any]:
         "within_5pct": sum(e <= 0.05 for e in a) / len(a),
         "within_10pct": sum(e <= 0.10 for e in a) / len(a),
     }
+
+
+def fit_split(names: Sequence[str], fit_share: float, seed: int, minimum: int = 3) -> List[str]:
+    """The architectures a calibration is fitted on: a seeded share of ``names`` (the rest score it).
+
+    One rule for the agent's local fit and the server's, so the same seed fits the same set.
+    """
+    if not 0 < fit_share <= 1:
+        raise ValueError(f"fit_share={fit_share} must be in (0, 1]")
+    order = sorted(set(names))
+    random.Random(seed).shuffle(order)
+    return order[: min(len(order), max(minimum, round(fit_share * len(order))))]
 
 
 def _median(xs: Sequence[float]) -> float:

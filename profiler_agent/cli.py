@@ -223,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--calibrate", action="store_true",
                     help="fit a calibration (identity, scale or affine, chosen by leave-one-out) on half the "
                          "random archs and score it on the rest")
+    va.add_argument("--fit-share", type=float, default=0.5,
+                    help="with --calibrate: share of the random archs the calibration is fitted on; the rest "
+                         "score it (default 0.5; 1.0 fits on all, scored by leave-one-out only)")
     va.add_argument("--json", action="store_true", help="JSON lines: one object per architecture, then a summary")
     va.set_defaults(func=cmd_validate)
 
@@ -661,6 +664,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     if args.rounds < 1:
         raise UsageError("--rounds must be at least 1")
+    if not 0 < args.fit_share <= 1:
+        raise UsageError(f"--fit-share {args.fit_share} must be in (0, 1]")
     device_class = args.device or guess_device_class(args.root)
     space = _load_space(args.space, args.resolution)
     try:
@@ -688,7 +693,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             bar.close()
         calibration, held = None, None
         if args.calibrate:
-            fit, held = split_for_calibration(results, seed=args.seed)
+            fit, held = split_for_calibration(results, fit_share=args.fit_share, seed=args.seed)
             try:
                 calibration = Calibration.select([r.validation() for r in fit])
             except ValueError as e:
@@ -704,7 +709,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if args.calibrate:
                 summary["server_calibration"] = api.request("POST", "/calibrations/fit", json={
                     "target": target.id, "space": space.name, "resolution": space.resolution_str,
-                    "seed": args.seed})
+                    "seed": args.seed, "fit_share": args.fit_share})
         if args.json:
             for r in results:
                 print(json.dumps(r.to_dict(), sort_keys=True))

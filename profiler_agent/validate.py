@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from lutcore.calibration import Calibration, Validation, summarize
+from lutcore.calibration import Calibration, Validation, fit_split, summarize
 from lutcore.errors import LutError
 from lutcore.spaces import Arch, get_arch, get_space, published_names
 from profiler_agent.backends.base import Backend
@@ -209,13 +209,11 @@ def validation_body(run_id: str, target: str, device_name: str, space: Any, lut_
 
 
 def split_for_calibration(results: Sequence[ArchResult], fit_share: float = 0.5, seed: int = 0):
-    """Random architectures split into fit/held-out; published ones are always held out."""
-    rnd = [r for r in results if r.kind == "random"]
-    rng = random.Random(seed)
-    rng.shuffle(rnd)
-    k = max(3, int(round(len(rnd) * fit_share)))
-    fit = rnd[:k]
-    held = [r for r in results if r not in fit]
+    """Random architectures split into fit/held-out as the server splits them (``fit_split``);
+    published and named ones are always held out."""
+    fit_names = set(fit_split([r.arch for r in results if r.kind == "random"], fit_share, seed))
+    fit = [r for r in results if r.arch in fit_names]
+    held = [r for r in results if r.arch not in fit_names]
     return fit, held
 
 

@@ -78,3 +78,16 @@ def test_select_keeps_rich_models_out_until_there_are_enough_validations():
     assert Calibration.from_dict(few.to_dict()) == few
     enough = Calibration.select(synthetic(12, 1.2, 0.5, 0.0, 0.0, 9))
     assert enough.skipped is None and enough.model == "affine" and "not tried" not in enough.describe()
+
+
+def test_fit_split_is_one_seeded_rule_whatever_the_order():
+    from lutcore.calibration import fit_split
+
+    names = [f"s:random:{i}" for i in range(20)]
+    a = fit_split(names, 0.5, seed=3)
+    assert len(a) == 10 and set(a) <= set(names)
+    assert fit_split(list(reversed(names)), 0.5, seed=3) == a  # input order does not matter
+    assert fit_split(names, 0.5, seed=4) != a
+    assert len(fit_split(names, 1.0, seed=3)) == 20 and len(fit_split(names[:4], 0.1, seed=3, minimum=3)) == 3
+    with pytest.raises(ValueError, match="fit_share"):
+        fit_split(names, 0.0, seed=3)
