@@ -115,7 +115,8 @@ def one(server: Server, backend: str, threads: int, space: str, res: str, args: 
                          server, workdir)
     _, t_sync = agent(["sync", str(run_file), "-q"] if run_file.stat().st_size > 0 else ["--version"], server, workdir)
     fit_out, t_cal = agent(["validate", "--space", space, "-r", res, "--archs", f"random:{args.fit}",
-                            "--seed", str(args.seed), "--calibrate", "--fit-share", str(args.fit_share), "--json", *measuring], server, workdir)
+                            "--seed", str(args.seed), "--calibrate", "--fit-share", str(args.fit_share),
+                            "--json", *measuring], server, workdir)
     held_out, t_held = agent(["validate", "--space", space, "-r", res, "--archs", f"random:{args.held}",
                               "--seed", str(args.seed + 1), "--json", *measuring], server, workdir)
     fit_summary = json.loads(fit_out.strip().splitlines()[-1])
