@@ -113,7 +113,7 @@ def one(server: Server, backend: str, threads: int, space: str, res: str, args: 
     _, t_profile = agent(["profile", "--space", space, "-r", res, "-o", str(run_file), "--server", server.url,
                           "--max-time-per-op", str(args.op_time), "--rounds", str(args.op_rounds), *measuring],
                          server, workdir)
-    _, t_sync = agent(["sync", str(run_file), "-q"] if run_file.stat().st_size > 0 else ["--version"], server, workdir)
+    _, t_sync = agent(["sync", str(run_file), "-q"], server, workdir)
     fit_out, t_cal = agent(["validate", "--space", space, "-r", res, "--archs", f"random:{args.fit}",
                             "--seed", str(args.seed), "--calibrate", "--fit-share", str(args.fit_share),
                             "--json", *measuring], server, workdir)
