@@ -3,15 +3,15 @@ session's rounds mode against a machine whose speed changes while the LUT is fil
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Dict, List
 
 import pytest
 
 from lutcore.ops import InvertedResidual, OpSpec
-from profiler_agent.backends.base import Backend, check_timeable
 from profiler_agent.rounds import RoundPlan, chosen_rounds, combine, merge, spread
 from profiler_agent.session import ProfileSession
-from profiler_agent.timing import TimingProtocol, TimingResult, measure
+from profiler_agent.timing import TimingProtocol, TimingResult
+from tests.agent.test_session import SyntheticBackend
 
 P = TimingProtocol(ci=0.01, max_time_s=1.0, min_sample_time_s=0.0)
 
@@ -62,44 +62,30 @@ def test_merge_pools_only_the_kept_rounds():
     assert merge(rounds[:1], "fast-half") is rounds[0]
 
 
-class PhasedBackend(Backend):
+class PhasedBackend(SyntheticBackend):
     """A virtual machine whose speed changes with the number of ops timed so far.
 
     ``slow_calls``: indices of time_op calls that run 1.6x slower (a busy neighbour for a while);
     ``noisy``: op keys whose every other call is 1.5x slower (a bimodal op).
     """
 
-    name = "pytorch-cpu"
-
     def __init__(self, slow_calls: range = range(0), noisy: tuple = ()) -> None:
-        super().__init__("fp32")
+        super().__init__()
         self.slow_calls = slow_calls
         self.noisy = set(noisy)
-        self.calls: List[str] = []
         self.seen: Dict[str, int] = {}
-        self.now = 0.0
 
     @staticmethod
     def true_ms(spec: OpSpec) -> float:
         return 1.0 + spec.c_out / 100
 
-    def time_op(self, spec: OpSpec, protocol: TimingProtocol) -> TimingResult:
-        check_timeable(spec)
+    def cost_ms(self, spec: OpSpec) -> float:
         factor = 1.6 if len(self.calls) in self.slow_calls else 1.0
         k = self.seen.get(spec.key, 0)
         self.seen[spec.key] = k + 1
         if spec.key in self.noisy and k % 2 == 0:
             factor *= 1.5
-        self.calls.append(spec.key)
-        ms = self.true_ms(spec) * factor
-
-        def fn() -> None:
-            self.now += ms / 1e3
-
-        return measure(fn, protocol, timer=lambda: self.now)
-
-    def time_network(self, arch: Any, protocol: TimingProtocol) -> TimingResult:
-        raise NotImplementedError
+        return self.true_ms(spec) * factor
 
 
 def specs(n: int) -> List[OpSpec]:

@@ -35,11 +35,15 @@ class SyntheticBackend(Backend):
         self.calls: List[str] = []
         self.now = 0.0
 
+    def cost_ms(self, spec: OpSpec) -> float:
+        """The op's time on this call (``calls`` does not hold it yet)."""
+        self.factor = self.slow.get(len(self.calls), self.factor)
+        return (1 + getattr(spec, "kernel", 1) / 10 + spec.c_out / 1000) * self.factor
+
     def time_op(self, spec: OpSpec, protocol: TimingProtocol) -> TimingResult:
         check_timeable(spec)
-        self.factor = self.slow.get(len(self.calls), self.factor)
+        ms = self.cost_ms(spec)
         self.calls.append(spec.key)
-        ms = (1 + getattr(spec, "kernel", 1) / 10 + spec.c_out / 1000) * self.factor
 
         def fn() -> None:
             self.now += ms / 1e3
