@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     who.add_argument("--device", help="agent token that writes only for this device name")
     who.add_argument("--admin", action="store_true", help="admin token (tokens over REST, import)")
     who.add_argument("--read", action="store_true", help="read-only token (for --read-token-required servers)")
+    who.add_argument("--search", action="store_true", help="search-job token (registers spaces, requests validations)")
+    tc.add_argument("--device-class", help="with --device: the target class it writes for (xavier)")
     tc.add_argument("--note", default="", help="free text shown by `lut token list`")
     tc.add_argument("--db", help=db_help)
     tc.add_argument("--json", action="store_true", help="print a JSON object instead of the bare secret")
@@ -165,18 +167,18 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     from lut_server.tokens import create_token
     from lut_server.util import BadInput
 
-    role = "admin" if args.admin else "read" if args.read else "agent"
+    role = "admin" if args.admin else "read" if args.read else "search" if args.search else "agent"
     db = _database(args.db)
     try:
         with db.write() as conn:
-            tok = create_token(conn, role, args.device, args.note)
+            tok = create_token(conn, role, args.device, args.note, device_class=args.device_class, origin="cli")
     except BadInput as e:
         raise CliError(str(e)) from None
     if args.json:
         print(json.dumps(tok))
     else:
         print(tok["token"])
-        scope = f"device {tok['device']}" if tok["device"] else role
+        scope = f"device {tok['device']}, class {tok['device_class']}" if tok["device"] else role
         print(f"token {tok['id']} ({scope}); store it now, it is not shown again", file=sys.stderr)
     return 0
 

@@ -14,12 +14,12 @@ from sqlalchemy import Connection, select, update
 
 from lut_server.devices import import_device, list_devices
 from lut_server.ingest import describe
-from lut_server.lut import refresh_entries
 from lut_server.registry import ensure_ops, ensure_target
 from lut_server.schema import lut_entries, measurements, ops, targets
+from lut_server.store.entries import refresh_entries
 from lut_server.tokens import check_device_name
 from lut_server.truth_exchange import export_sections, import_sections
-from lut_server.util import BadInput, clean_text, dump_json, insert_ignore, now
+from lut_server.util import BadInput, bounded_json, clean_text, dump_json, insert_returning, now
 from lutcore.ops import spec_from_dict
 from lutcore.records import OpRecord, Target, TimingStats
 
@@ -110,7 +110,7 @@ def import_doc(conn: Connection, doc: Dict[str, Any]) -> Dict[str, Any]:
                              "median_ms": stats.median_ms, "mean_ms": stats.mean_ms, "p10_ms": stats.p10_ms,
                              "p90_ms": stats.p90_ms, "stats": dump_json(stats.model_dump(), f"{mw}.stats"),
                              "measured_at": None if measured_at is None else clean_text(measured_at, mw, 64),
-                             "env": dump_json(m.get("env") or {}, f"{mw}.env"), "job_id": None})
+                             "env": bounded_json(m.get("env") or {}, f"{mw}.env"), "job_id": None})
         n_entries += len(entries)
         ids = ensure_ops(conn, specs)
         t = now()
@@ -118,10 +118,8 @@ def import_doc(conn: Connection, doc: Dict[str, Any]) -> Dict[str, Any]:
             r["op_id"] = ids[r.pop("key")]
             r["target_id"] = target_id
             r["received_at"] = t
-        before = _count(conn, target_id)
-        insert_ignore(conn, measurements, sorted(rows, key=lambda r: (r["op_id"], r["run_id"])),
-                      ["target_id", "op_id", "run_id"])
-        n_new = _count(conn, target_id) - before
+        n_new = len(insert_returning(conn, measurements, sorted(rows, key=lambda r: (r["op_id"], r["run_id"])),
+                                     ["target_id", "op_id", "run_id"], measurements.c.id))
         added += n_new
         dups += len(rows) - n_new
         refresh_entries(conn, target_id, {r["op_id"] for r in rows})
@@ -134,13 +132,6 @@ def import_doc(conn: Connection, doc: Dict[str, Any]) -> Dict[str, Any]:
         vals_added += import_sections(conn, target_id, tdoc, where)
     return {"targets": len(tlist), "entries": n_entries, "measurements_added": added, "duplicates": dups,
             "devices": len(devs), "validations_added": vals_added}
-
-
-def _count(conn: Connection, target_id: int) -> int:
-    from sqlalchemy import func
-
-    return int(conn.execute(select(func.count()).select_from(measurements)
-                            .where(measurements.c.target_id == target_id)).scalar_one())
 
 
 # -- formats that existing NAS code reads ----------------------------------------------------

@@ -8,8 +8,9 @@ from typing import Any, Dict, List
 
 from sqlalchemy import Connection, func, select
 
-from lut_server import jobs, spaces, validations
-from lut_server.schema import lut_entries, targets
+from lut_server import spaces, validations
+from lut_server.schema import JOB_STATES, lut_entries, targets
+from lut_server.store import jobs
 from lut_server.util import BadInput
 
 
@@ -29,6 +30,6 @@ def status(conn: Connection) -> Dict[str, Any]:
             cov.append({"space": row["name"], "resolution": row["resolution"], "target": row["tid"],
                         "error": str(e)})
     depth = jobs.queue_depth(conn)
-    total = {s: sum(d[s] for d in depth.values()) for s in ("queued", "claimed", "done", "parked")}
+    total = {s: sum(d[s] for d in depth.values()) for s in JOB_STATES}
     return {"targets": targets_view(conn), "spaces": cov, "queue": total, "queue_by_target": depth,
             "parked": jobs.parked(conn), "validations": validations.overview(conn)}

@@ -10,7 +10,8 @@ Fixtures
 - ``live_server``: one server over a fresh SQLite file; ``live_server_pg``: over a fresh PostgreSQL db.
 
 A ``LiveServer`` has ``.url``, ``.api`` (``url + "/api/v1"``), ``.db_url``, ``.admin_token`` and
-``.agent_token(device_name)`` / ``.read_token()`` which create tokens through the REST API.
+``.agent_token(device_name, device_class="*")``,
+``.search_token()`` and ``.read_token()`` which create tokens through the REST API.
 """
 
 from __future__ import annotations
@@ -174,17 +175,21 @@ class LiveServer:
     def headers(self, token: Optional[str] = None) -> Dict[str, str]:
         return {"Authorization": f"Bearer {token or self.admin_token}"}
 
-    def _token(self, role: str, device: Optional[str] = None) -> str:
+    def _token(self, role: str, device: Optional[str] = None, device_class: Optional[str] = None) -> str:
         import httpx
 
-        r = httpx.post(self.api + "/tokens", json={"role": role, "device": device, "note": "test"},
-                       headers=self.headers(), timeout=30)
+        r = httpx.post(self.api + "/tokens", json={"role": role, "device": device, "device_class": device_class,
+                                                   "note": "test"}, headers=self.headers(), timeout=30)
         r.raise_for_status()
         return str(r.json()["token"])
 
-    def agent_token(self, device_name: str) -> str:
-        """A new agent token that writes only for ``device_name``."""
-        return self._token("agent", device_name)
+    def agent_token(self, device_name: str, device_class: str = "*") -> str:
+        """A new agent token that writes only for board ``device_name`` and targets of ``device_class``
+        ('*': any class, for tests that are not about authorization)."""
+        return self._token("agent", device_name, device_class)
+
+    def search_token(self) -> str:
+        return self._token("search")
 
     def read_token(self) -> str:
         return self._token("read")

@@ -14,6 +14,8 @@ from lutcore.ops import Conv, OpSpec
 TARGET = "xavier/tensorrt/fp16"
 TARGET_DICT = {"device": "xavier", "backend": "tensorrt", "precision": "fp16", "batch": 1, "settings": {}}
 DEVICE = "xavier-01"
+DEVICE_CLASS = "*"  # the in-process fixture's agent posts for xavier and cpu-x86 targets alike
+ADMIN_SECRET = "lut_admin_T3stS3cr3t-9fQ2xLp7Vw4Rz8Kc"
 
 
 def conv(c_out: int, h: int = 16, w: int = 32) -> OpSpec:

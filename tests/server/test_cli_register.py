@@ -30,7 +30,10 @@ def test_register_a_space_file_over_rest(live_server, tmp_path):
         "name: tiny-cli\ninput: [3, 32, 32]\ncatalogue: fbnet\n"
         "stem: [{op: conv, c_out: 8, kernel: 3, stride: 2}]\nlayers: [{c_out: 8}, {c_out: 16, stride: 2}]\n"
     )
-    r = lut("register", str(f), "--target", "cpu/onnxruntime/fp32", "--server", live_server.url, "--json")
+    args = ["register", str(f), "--target", "cpu/onnxruntime/fp32", "--server", live_server.url, "--json"]
+    r = lut(*args)
+    assert r.returncode == 1 and "401" in r.stderr and "search" in r.stderr  # anonymous registration is refused
+    r = lut(*args, "--token", live_server.search_token())
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["enqueued"] == out["unique_ops"] > 0
