@@ -32,7 +32,7 @@ SPACE_Q = Query(..., min_length=1, max_length=256, description="space name")
 RES_Q = Query(..., max_length=32, description="resolution HxW, e.g. 256x512")
 
 
-@router.post("/validations", response_model=ValidationsPosted,
+@router.post("/validations", response_model=ValidationsPosted, response_model_exclude_none=True,
              summary="Post whole-network timings beside the LUT's predictions (agent)")
 def post_validations(batch: ValidationBatch, p: Principal = Writer, db: Database = Db) -> Dict[str, Any]:
     """Idempotent on (run_id, arch) for a (target, space, resolution): re-posts count as duplicates.

@@ -22,6 +22,8 @@ class Api:
         self.agent = self.token("agent", DEVICE, DEVICE_CLASS)
 
     def token(self, role: str, device: str | None = None, device_class: str | None = None) -> dict:
+        if role == "agent" and device_class is None:
+            device_class = DEVICE_CLASS
         r = self.c.post("/api/v1/tokens", json={"role": role, "device": device, "device_class": device_class},
                         headers=self.admin)
         assert r.status_code == 200, r.text
