@@ -70,7 +70,7 @@ def resolve(conn: Connection, space: Union[str, Dict[str, Any], Space], resoluti
         return _from_definition(row[0], resolution)
     except BadInput:
         raise
-    except (LutError, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+    except (LutError, ValueError) as e:  # bad input only: anything else is a server bug and stays a 500
         raise BadInput(f"space: {e}") from None
 
 
