@@ -133,9 +133,11 @@ def server_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
 class LiveServer:
     """A `lut serve` subprocess; stop() terminates it."""
 
-    def __init__(self, db_url: str, log_dir: Path, read_token_required: bool = False) -> None:
+    def __init__(self, db_url: str, log_dir: Path, read_token_required: bool = False,
+                 admin_token: Optional[str] = None) -> None:
         self.db_url = db_url
-        self.admin_token = "lut_admin_" + secrets.token_urlsafe(18)
+        # servers on one database share LUT_ADMIN_TOKEN: a different one would revoke it (rotation)
+        self.admin_token = admin_token or "lut_admin_" + secrets.token_urlsafe(18)
         self.read_token_required = read_token_required
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -212,6 +214,7 @@ class LiveServer:
 def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LiveServer]]:
     """Factory: ``start_server(db_url=None, read_token_required=False)``; None = a fresh SQLite file."""
     started: List[LiveServer] = []
+    admin_of: Dict[str, str] = {}
 
     def start(db_url: Optional[str] = None, read_token_required: bool = False) -> LiveServer:
         d = tmp_path_factory.mktemp("lutserver")
@@ -219,13 +222,14 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         last: Optional[Exception] = None
         for _ in range(3):  # the free port may be taken between probing and binding
             try:
-                srv = LiveServer(url, d, read_token_required)
+                srv = LiveServer(url, d, read_token_required, admin_of.get(url))
             except RuntimeError as e:
                 last = e
                 if "address already in use" not in str(e).lower():
                     raise
                 continue
             started.append(srv)
+            admin_of[url] = srv.admin_token
             return srv
         raise RuntimeError(f"could not start lut serve: {last}")
 
