@@ -98,6 +98,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _source(r, db_help)
     r.set_defaults(func=cmd_report)
 
+    a = sub.add_parser("audit", help="admin actions (who, what, when), newest first")
+    _source(a, db_help)
+    a.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    a.add_argument("--action", help="only this action, e.g. run.quarantine")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_audit)
+
 
 def _source(p: argparse.ArgumentParser, db_help: str) -> None:
     g = p.add_mutually_exclusive_group()
@@ -378,3 +385,26 @@ def _validation_row(v: Dict[str, Any]) -> list:
     return [v["space"], v["resolution"], v["target"], v["n"], pct(v["median_abs_error"]), pct(v["max_abs_error"]),
             pct(v["within_5pct"]), pct(v["within_10pct"]), pct(c.get("median_abs_error")),
             pct(c.get("max_abs_error")), pct(c.get("within_5pct")), pct(c.get("within_10pct"))]
+
+
+# -- audit -------------------------------------------------------------------------------------
+def cmd_audit(args: argparse.Namespace) -> int:
+    """`lut audit`: the admin actions recorded by the server (an admin token with --server)."""
+    if not 1 <= args.limit <= 10_000:
+        raise CliError("--limit must be between 1 and 10000")
+    if args.server:
+        params = {"limit": str(args.limit), **({"action": args.action} if args.action else {})}
+        rows = _rest(args, "GET", "/audit", params=params)
+    else:
+        from lut_server.store.audit import listing
+
+        with _database(args.db).read() as conn:
+            rows = listing(conn, args.limit, args.action)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no admin actions recorded")
+    else:
+        print(render(["at", "actor", "action", "subject", "detail"],
+                     [[r["at"], r["actor"], r["action"], r["subject"], json.dumps(r["detail"])[:80]] for r in rows]))
+    return 0
