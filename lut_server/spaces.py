@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Union
 from sqlalchemy import Connection, func, select
 
 from lut_server.registry import ensure_ops, ensure_target, parse_target, target_row
-from lut_server.schema import lut_entries, ops, space_definitions, spaces
+from lut_server.schema import lut_entries, ops, space_definitions, spaces, targets
 from lut_server.space_bounds import check_definition, check_resolution
 from lut_server.store import calibrations, jobs
 from lut_server.store.entries import METRIC_COLUMN, entries_by_key, measured_op_ids
@@ -205,8 +205,6 @@ def _calibration(conn: Connection, tid: str, sp: Space, target_id: Optional[int]
 
 def registered(conn: Connection) -> List[Dict[str, Any]]:
     """Registered (space, resolution, target) triples, for status."""
-    from lut_server.schema import targets
-
     q = (select(spaces.c.name, spaces.c.resolution, spaces.c.definition, spaces.c.priority, targets.c.tid)
          .join(targets, targets.c.id == spaces.c.target_id).order_by(targets.c.tid, spaces.c.name))
     return [dict(r) for r in conn.execute(q).mappings()]

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select
 
 from lut_server import spaces
 from lut_server.registry import ensure_target, parse_target, target_row
-from lut_server.schema import validations
+from lut_server.schema import targets, validations
 from lut_server.schemas import ValidationBatch
 from lut_server.store import calibrations, jobs
 from lut_server.tokens import check_device_name
@@ -105,8 +105,6 @@ def report(conn: Connection, tid: str, space: str, resolution: Optional[str]) ->
 
 def overview(conn: Connection) -> List[Dict[str, Any]]:
     """Per (space, resolution, target) with validations: the figures `lut status` shows."""
-    from lut_server.schema import targets
-
     q = (select(validations.c.space, validations.c.resolution, targets.c.tid).distinct()
          .join(targets, targets.c.id == validations.c.target_id)
          .order_by(validations.c.space, validations.c.resolution, targets.c.tid))

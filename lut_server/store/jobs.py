@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from sqlalchemy import Connection, func, select, update
 
 from lut_server.schema import JOB_STATES, OPEN_JOB_STATES, OPEN_OP_JOB, jobs, ops, targets
-from lut_server.util import dump_json, iso, now
+from lut_server.util import dump_json, insert_returning, iso, now
 
 TRANSITIONS = {
     "queued": {"claimed", "done", "parked", "cancelled"},
@@ -63,8 +63,6 @@ def _requeue_expired(conn: Connection, target_id: Optional[int], t: float) -> No
 def enqueue_ops(conn: Connection, target_id: int, op_ids: Iterable[int], priority: int, max_attempts: int,
                 payload: Dict[str, Any]) -> int:
     """Queue a job for each op without an open one; returns how many were created (by RETURNING)."""
-    from lut_server.util import insert_returning
-
     t = now()
     text = dump_json(payload)
     rows = [{"target_id": target_id, "op_id": op_id, "kind": "op", "status": "queued", "priority": priority,
