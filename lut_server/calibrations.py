@@ -13,9 +13,9 @@ from typing import Any, Dict
 from sqlalchemy import Connection
 
 from lut_server import validations as val
-from lut_server.registry import parse_target, target_row
 from lut_server.schemas import FitIn
 from lut_server.store.calibrations import save
+from lut_server.store.registry import parse_target, target_row
 from lut_server.util import BadInput, now
 from lutcore.calibration import FEATURES, MODELS, Calibration, summarize
 

@@ -12,11 +12,11 @@ from typing import Any, Dict, List, Optional
 from pydantic import ValidationError
 from sqlalchemy import Connection, select, update
 
-from lut_server.devices import import_device, list_devices
 from lut_server.ingest import describe
-from lut_server.registry import ensure_ops, ensure_target
 from lut_server.schema import lut_entries, measurements, ops, targets
+from lut_server.store.devices import import_device, list_devices
 from lut_server.store.entries import refresh_entries
+from lut_server.store.registry import ensure_ops, ensure_target
 from lut_server.tokens import check_device_name
 from lut_server.truth_exchange import export_sections, import_sections
 from lut_server.util import BadInput, bounded_json, clean_text, dump_json, insert_returning, now

@@ -12,10 +12,10 @@ from typing import Any, Dict, List, Tuple
 from pydantic import ValidationError
 from sqlalchemy import Connection, select, update
 
-from lut_server.devices import ensure_device
-from lut_server.registry import ensure_ops, ensure_target, op_row
 from lut_server.schema import measurements, targets
 from lut_server.store import entries, jobs
+from lut_server.store.devices import ensure_device
+from lut_server.store.registry import ensure_ops, ensure_target, op_row
 from lut_server.tokens import check_device_name
 from lut_server.util import BadInput, bounded_json, clean_text, dump_json, insert_returning, now
 from lutcore.ops import spec_from_dict

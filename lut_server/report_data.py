@@ -17,10 +17,10 @@ def from_db(db_url: Optional[str], target: str, space: str, resolution: Optional
 
     from lut_server import spaces, validations
     from lut_server.db import Database, default_url
-    from lut_server.devices import list_devices
-    from lut_server.registry import target_row
     from lut_server.schema import measurements
     from lut_server.schema import validations as vtable
+    from lut_server.store.devices import list_devices
+    from lut_server.store.registry import target_row
     from lut_server.util import BadInput
 
     db = Database(db_url or default_url())

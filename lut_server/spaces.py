@@ -14,11 +14,11 @@ from typing import Any, Dict, List, Optional, Union
 
 from sqlalchemy import Connection, func, select
 
-from lut_server.registry import ensure_ops, ensure_target, parse_target, target_row
 from lut_server.schema import lut_entries, ops, space_definitions, spaces, targets
 from lut_server.space_bounds import check_definition, check_resolution
 from lut_server.store import calibrations, jobs
 from lut_server.store.entries import METRIC_COLUMN, entries_by_key, measured_op_ids
+from lut_server.store.registry import ensure_ops, ensure_target, parse_target, target_row
 from lut_server.util import BadInput, clean_text, dump_json, insert_ignore, now, upsert
 from lutcore.errors import LutError, UnknownNameError
 from lutcore.ops import OpSpec

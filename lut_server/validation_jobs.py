@@ -12,9 +12,9 @@ from typing import Any, Dict
 from sqlalchemy import Connection
 
 from lut_server import validations as val
-from lut_server.registry import ensure_target, parse_target
 from lut_server.schemas import ValidateJobIn
 from lut_server.store import jobs
+from lut_server.store.registry import ensure_target, parse_target
 from lut_server.util import BadInput, dump_json
 from lutcore.errors import LutError
 from lutcore.spaces import get_arch, parse_arch_list

@@ -12,10 +12,10 @@ from typing import Any, Dict, List, Optional, Tuple
 from sqlalchemy import Connection, select
 
 from lut_server import spaces
-from lut_server.registry import ensure_target, parse_target, target_row
 from lut_server.schema import targets, validations
 from lut_server.schemas import ValidationBatch
 from lut_server.store import calibrations, jobs
+from lut_server.store.registry import ensure_target, parse_target, target_row
 from lut_server.tokens import check_device_name
 from lut_server.util import BadInput, clean_text, dump_json, insert_returning, iso, now
 from lutcore.calibration import Calibration, Validation, summarize

@@ -7,13 +7,13 @@ from typing import Any, Dict, List
 from fastapi import APIRouter, HTTPException, Path
 from sqlalchemy import Connection
 
-from lut_server import devices as devices_svc
 from lut_server import tokens as tokens_svc
 from lut_server.api.deps import Db, ReadConn, write
 from lut_server.auth import Admin, Reader, Writer, require_board
 from lut_server.db import Database
 from lut_server.schemas import DeviceIn, DeviceOut, DeviceView, Revoked, TokenIn, TokenOut, TokenView
 from lut_server.store import audit
+from lut_server.store import devices as devices_svc
 from lut_server.tokens import Principal, check_device_name
 
 router = APIRouter(tags=["devices and tokens"])

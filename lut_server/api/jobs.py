@@ -10,9 +10,9 @@ from sqlalchemy import Connection
 from lut_server.api.deps import Db, write
 from lut_server.auth import Admin, Writer, require_class
 from lut_server.db import Database
-from lut_server.registry import parse_target, target_row
 from lut_server.schemas import ClaimIn, ClaimOut, FailIn, HeartbeatIn, HeartbeatOut, JobState, Requeued, RequeueIn
 from lut_server.store import audit, jobs
+from lut_server.store.registry import parse_target, target_row
 from lut_server.tokens import Principal
 
 router = APIRouter(tags=["jobs"])

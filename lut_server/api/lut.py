@@ -11,10 +11,10 @@ from lut_server import exchange, ingest, status
 from lut_server.api.deps import Db, ReadConn, write
 from lut_server.auth import Admin, Reader, Writer, require_board
 from lut_server.db import Database
-from lut_server.registry import parse_target, target_row
 from lut_server.schemas import ImportOut, IngestOut, LookupIn, LookupOut, StatusOut, TargetView
 from lut_server.store import audit
 from lut_server.store.entries import lookup
+from lut_server.store.registry import parse_target, target_row
 from lut_server.tokens import Principal
 from lutcore.records import MeasurementBatch
 

@@ -11,9 +11,9 @@ from lut_server import ingest, spaces
 from lut_server.api.deps import Db, ReadConn, write
 from lut_server.auth import Admin
 from lut_server.db import Database
-from lut_server.registry import parse_target
 from lut_server.schemas import AuditEntry, Deleted, RunIn, RunOut
 from lut_server.store import audit, runs
+from lut_server.store.registry import parse_target
 from lut_server.tokens import Principal
 
 router = APIRouter(tags=["operations"])

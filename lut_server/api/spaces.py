@@ -12,10 +12,10 @@ from lut_server.api.deps import Db, ReadConn, write
 from lut_server.auth import Reader, Registrar, require_class
 from lut_server.db import Database
 from lut_server.matrix_cache import MatrixCache, etag_matches
-from lut_server.registry import parse_target, target_row
 from lut_server.responses import SafeJSONResponse
 from lut_server.schemas import CostMatrixIn, CostMatrixOut, SpaceIn, SpaceOut
 from lut_server.store import calibrations
+from lut_server.store.registry import parse_target, target_row
 from lut_server.tokens import Principal
 
 router = APIRouter(tags=["spaces"])

@@ -11,7 +11,6 @@ from lut_server import calibrations, validation_jobs, validations
 from lut_server.api.deps import Db, ReadConn, write
 from lut_server.auth import Reader, Registrar, Writer, require_board, require_class
 from lut_server.db import Database
-from lut_server.registry import parse_target
 from lut_server.schemas import (
     CalibrationRecord,
     FitIn,
@@ -23,6 +22,7 @@ from lut_server.schemas import (
     ValidationsPosted,
 )
 from lut_server.store import calibrations as stored_calibrations
+from lut_server.store.registry import parse_target
 from lut_server.tokens import Principal
 
 router = APIRouter(tags=["validation"])

@@ -7,8 +7,8 @@ from typing import Any, Dict, List, Optional
 
 from sqlalchemy import Connection, select
 
-from lut_server.registry import target_row
 from lut_server.schema import calibrations, targets
+from lut_server.store.registry import target_row
 from lut_server.util import dump_json, iso, upsert
 
 

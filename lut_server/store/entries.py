@@ -19,8 +19,8 @@ from typing import Any, Dict, Iterable, List, Tuple
 
 from sqlalchemy import Connection, bindparam, select, text
 
-from lut_server.registry import op_ids, target_row
 from lut_server.schema import lut_entries, measurements, ops
+from lut_server.store.registry import op_ids, target_row
 from lut_server.util import now, upsert
 
 METRIC_COLUMN = {"median_ms": "value_ms", "mean_ms": "mean_ms", "p10_ms": "p10_ms", "p90_ms": "p90_ms"}

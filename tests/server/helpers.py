@@ -6,8 +6,8 @@ import uuid
 from typing import Any, Dict, List, Optional
 
 from lut_server.db import Database
-from lut_server.registry import ensure_ops, ensure_target, parse_target
 from lut_server.schema import jobs
+from lut_server.store.registry import ensure_ops, ensure_target, parse_target
 from lut_server.util import now
 from lutcore.ops import Conv, OpSpec
 

@@ -26,6 +26,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('device_class', sa.String(length=64), nullable=True))
         batch.add_column(sa.Column('origin', sa.String(length=16), nullable=False, server_default='api'))
     op.execute("UPDATE tokens SET origin = 'env' WHERE note = 'from environment'")
+    op.execute("UPDATE tokens SET prefix = substr(prefix, 1, 4) WHERE origin = 'env'")  # a chosen secret's prefix
     with op.batch_alter_table('measurements') as batch:
         batch.add_column(sa.Column('quarantined_at', sa.Float(), nullable=True))
     op.execute(
