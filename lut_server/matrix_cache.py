@@ -43,5 +43,6 @@ def etag_matches(header: Optional[str], etag: str) -> bool:
     """If-None-Match: a list of tags, weak or strong, or '*'."""
     if not header:
         return False
-    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    tags = [t.strip() for t in header.split(",")]
+    tags = [t[2:] if t.startswith("W/") else t for t in tags]
     return "*" in tags or etag in tags
