@@ -77,9 +77,9 @@ def main() -> int:
     server = subprocess.Popen(lut_cmd("serve", "--db", db, "--port", str(port)), env=env)
     try:
         wait_healthy(url, server)
-        print("[2/6] lut token create --device quickstart", flush=True)
+        print("[2/6] lut token create --device quickstart --device-class cpu", flush=True)
         token = subprocess.run(
-            lut_cmd("token", "create", "--device", "quickstart", "--db", db),
+            lut_cmd("token", "create", "--device", "quickstart", "--device-class", "cpu", "--db", db),
             check=True, capture_output=True, text=True, env=env,
         ).stdout.strip()
 
