@@ -87,3 +87,11 @@ def test_lut_audit_lists_admin_actions(live_server) -> None:
     out = subprocess.run(base + ["--server", live_server.url, "--token", tok], capture_output=True, text=True,
                          env=server_env(), cwd=str(REPO))
     assert out.returncode == 1 and "403" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_lut_serve_refuses_a_weak_admin_token(tmp_path) -> None:
+    cmd = [sys.executable, "-m", "lutcore", "serve", "--db", f"sqlite:///{tmp_path / 'w.db'}", "--port", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=server_env({"LUT_ADMIN_TOKEN": "secret"}),
+                         cwd=str(REPO), timeout=60)
+    assert out.returncode == 1 and "LUT_ADMIN_TOKEN refused" in out.stderr and "24" in out.stderr
+    assert "Traceback" not in out.stderr
