@@ -109,10 +109,11 @@ def bind_name(conn: Connection, sp: Space) -> None:
 
 
 def register(conn: Connection, space: Union[str, Dict[str, Any]], resolution: Optional[str], tid: str,
-             priority: int, max_attempts: int) -> Dict[str, Any]:
-    """Record the space for the target and enqueue a job for every unique op it lacks (idempotent)."""
+             priority: int, max_attempts: int, resolved: Optional[Space] = None) -> Dict[str, Any]:
+    """Record the space for the target and enqueue a job for every unique op it lacks (idempotent).
+    ``resolved``: the Space already built from ``space`` outside the write transaction."""
     target = parse_target(tid)
-    sp = resolve(conn, space, resolution)
+    sp = resolved or resolve(conn, space, resolution)
     if sp.definition.batch != target.batch:
         raise BadInput(f"space {sp.name} is timed at batch {sp.definition.batch}, target {tid} at {target.batch}")
     custom = not (isinstance(space, str) and sp.name == space)

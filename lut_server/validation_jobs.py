@@ -7,7 +7,7 @@ when a validation batch that names it arrives.
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
 from sqlalchemy import Connection
 
@@ -22,9 +22,9 @@ from lutcore.spaces import get_arch, parse_arch_list
 MAX_ARCHS = 500
 
 
-def enqueue(conn: Connection, body: ValidateJobIn, max_attempts: int) -> Dict[str, Any]:
-    """One job per distinct request; asking again while it is open returns the open one."""
-    tid = parse_target(body.target)
+def prepare(conn: Connection, body: ValidateJobIn) -> Tuple[Dict[str, Any], int]:
+    """The job's payload and how many networks it names, checked (up to MAX_ARCHS networks built by
+    name) on a read connection, so the write transaction that queues it stays short."""
     name, res = val.canonical(conn, body.space, body.resolution)
     try:
         names = parse_arch_list(body.archs, name, body.seed, limit=MAX_ARCHS)
@@ -34,15 +34,23 @@ def enqueue(conn: Connection, body: ValidateJobIn, max_attempts: int) -> Dict[st
                 raise ValueError(f"{n} is an architecture of {arch.space.name}, not of {name}")
     except (ValueError, LutError) as e:
         raise BadInput(f"archs: {e}") from None
-    target_id = ensure_target(conn, tid)
     payload = {"space": name, "resolution": res, "archs": body.archs, "seed": body.seed, "rounds": body.rounds,
                "max_time_per_net": body.max_time_per_net, "calibrate": body.calibrate}
+    return payload, len(names)
+
+
+def enqueue(conn: Connection, body: ValidateJobIn, max_attempts: int,
+            prepared: Optional[Tuple[Dict[str, Any], int]] = None) -> Dict[str, Any]:
+    """One job per distinct request; asking again while it is open returns the open one."""
+    tid = parse_target(body.target)
+    payload, n_archs = prepared or prepare(conn, body)
+    target_id = ensure_target(conn, tid)
     text = dump_json(payload, "payload")
     got = jobs.open_validate_job(conn, target_id, text)
     if got is not None:
-        return {**got, "created": False, "architectures": len(names), **payload}
+        return {**got, "created": False, "architectures": n_archs, **payload}
     new_id = jobs.enqueue_validate(conn, target_id, text, body.priority, max_attempts)
-    return {"id": new_id, "status": "queued", "created": True, "architectures": len(names), **payload}
+    return {"id": new_id, "status": "queued", "created": True, "architectures": n_archs, **payload}
 
 
-__all__ = ["ValidateJobIn", "enqueue"]
+__all__ = ["ValidateJobIn", "enqueue", "prepare"]

@@ -29,7 +29,10 @@ def register_space(body: SpaceIn, request: Request, p: Principal = Registrar, db
     if p.role == "agent":
         require_class(p, target.device)
     attempts = request.app.state.settings.max_attempts
-    return write(db, lambda c: spaces.register(c, body.space, body.resolution, body.target, body.priority, attempts))
+    with db.read() as conn:  # bounds checked and the space built before the write lock
+        sp = spaces.resolve(conn, body.space, body.resolution)
+    return write(db, lambda c: spaces.register(c, body.space, body.resolution, body.target, body.priority, attempts,
+                                               resolved=sp))
 
 
 @router.post("/cost-matrix", response_model=CostMatrixOut,

@@ -50,7 +50,9 @@ def queue_validation(body: ValidateJobIn, request: Request, p: Principal = Regis
     if p.role == "agent":
         require_class(p, parse_target(body.target).device)
     attempts = request.app.state.settings.max_attempts
-    return write(db, lambda c: validation_jobs.enqueue(c, body, attempts))
+    with db.read() as conn:  # build and check the networks before the write lock
+        prepared = validation_jobs.prepare(conn, body)
+    return write(db, lambda c: validation_jobs.enqueue(c, body, attempts, prepared))
 
 
 @router.get("/validations", response_model=ValidationReport,
