@@ -15,12 +15,15 @@ from lut_server.schemas import AuditEntry, Deleted, RunIn, RunOut
 from lut_server.store import audit, runs
 from lut_server.store.registry import parse_target
 from lut_server.tokens import Principal
+from lut_server.util import clean_text
 
 router = APIRouter(tags=["operations"])
 
 
 def _run(body: RunIn, p: Principal, db: Database, on: bool) -> Dict[str, Any]:
     parse_target(body.target)
+    clean_text(body.run_id, "run_id", 64)
+    clean_text(body.reason, "reason", 1000)
 
     def tx(c: Connection) -> Dict[str, Any]:
         target_id = runs.target_id_of(c, body.target)
@@ -77,4 +80,4 @@ def delete_space(name: str = Path(max_length=256), p: Principal = Admin, db: Dat
 @router.get("/audit", response_model=List[AuditEntry], summary="Admin actions, newest first (admin)")
 def get_audit(limit: int = Query(200, ge=1, le=10_000), action: Optional[str] = Query(None, max_length=40),
               _p: Principal = Admin, conn: Connection = ReadConn) -> List[Dict[str, Any]]:
-    return audit.listing(conn, limit, action)
+    return audit.listing(conn, limit, None if action is None else clean_text(action, "action", 40))
