@@ -183,6 +183,9 @@ def test_requeue_cancel_quarantine_restore_delete_and_audit(api) -> None:
     assert _entry(api, key)["n_runs"] == 2
     r = api.c.post("/api/v1/runs/quarantine", json={"target": TARGET, "run_id": "nope"}, headers=api.admin)
     assert r.status_code == 404
+    r = api.c.post("/api/v1/runs/quarantine", json={"target": TARGET, "run_id": "a\u0000b"}, headers=api.admin)
+    assert r.status_code == 422 and "run_id" in r.text
+    assert api.c.get("/api/v1/audit", params={"action": "a\x00"}, headers=api.admin).status_code == 422
 
     r = api.c.delete("/api/v1/spaces/tiny-shared", headers=api.admin)
     assert r.status_code == 200 and r.json()["rows"]["definitions"] == 1
