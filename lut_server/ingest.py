@@ -10,14 +10,13 @@ from __future__ import annotations
 from typing import Any, Dict, List, Tuple
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
-from lut_server.schema import measurements, targets
-from lut_server.store import entries, jobs
+from lut_server.store import entries, jobs, measurements, registry
 from lut_server.store.devices import ensure_device
 from lut_server.store.registry import ensure_ops, ensure_target, op_row
 from lut_server.tokens import check_device_name
-from lut_server.util import BadInput, bounded_json, clean_text, dump_json, insert_returning, now
+from lut_server.util import BadInput, bounded_json, clean_text, dump_json, now
 from lutcore.ops import spec_from_dict
 from lutcore.records import Measurement, MeasurementBatch
 
@@ -94,7 +93,7 @@ def ingest(conn: Connection, batch: MeasurementBatch, actor: str) -> Dict[str, A
 
     target_id = ensure_target(conn, batch.target)
     if not good:
-        return {"accepted": 0, "duplicates": duplicates, "rejected": rejected, "lut_version": _version(conn, target_id)}
+        return _none(duplicates, rejected, registry.lut_version(conn, target_id))
     jobs.check_completable(conn, target_id, [m.job_id for _, m, _ in good if m.job_id is not None], actor)
 
     digest = ensure_device(conn, batch.device_name, batch.target.device, batch.fingerprint)
@@ -105,24 +104,15 @@ def ingest(conn: Connection, batch: MeasurementBatch, actor: str) -> Dict[str, A
              "p10_ms": m.stats.p10_ms, "p90_ms": m.stats.p90_ms, "stats": x["stats"],
              "measured_at": x["measured_at"], "env": x["env"], "job_id": m.job_id, "received_at": t}
             for _, m, x in good]
-    rows.sort(key=lambda r: r["op_id"])
-    inserted = [int(v) for v in insert_returning(conn, measurements, rows, ["target_id", "op_id", "run_id"],
-                                                 measurements.c.op_id)]
+    inserted = measurements.insert(conn, rows)
     duplicates += len(rows) - len(inserted)
     if not inserted:
-        return {"accepted": 0, "duplicates": duplicates, "rejected": rejected, "lut_version": _version(conn, target_id)}
+        return _none(duplicates, rejected, registry.lut_version(conn, target_id))
     entries.refresh_entries(conn, target_id, inserted)
     jobs.complete_ops(conn, target_id, inserted, actor)
     return {"accepted": len(inserted), "duplicates": duplicates, "rejected": rejected,
-            "lut_version": bump_version(conn, target_id)}
+            "lut_version": registry.bump_version(conn, target_id)}
 
 
-def _version(conn: Connection, target_id: int) -> int:
-    return int(conn.execute(select(targets.c.lut_version).where(targets.c.id == target_id)).scalar_one())
-
-
-def bump_version(conn: Connection, target_id: int) -> int:
-    """Every change of a target's entries bumps its ``lut_version`` (cost-matrix caches key on it)."""
-    return int(conn.execute(update(targets).where(targets.c.id == target_id)
-                            .values(lut_version=targets.c.lut_version + 1).returning(targets.c.lut_version))
-               .scalar_one())
+def _none(duplicates: int, rejected: List[Dict[str, Any]], version: int) -> Dict[str, Any]:
+    return {"accepted": 0, "duplicates": duplicates, "rejected": rejected, "lut_version": version}

@@ -12,14 +12,14 @@ import hashlib
 import json
 from typing import Any, Dict, List, Optional, Union
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
-from lut_server.schema import lut_entries, ops, space_definitions, spaces, targets
 from lut_server.space_bounds import check_definition, check_resolution
-from lut_server.store import calibrations, jobs
+from lut_server.store import calibrations, entries, jobs
+from lut_server.store import spaces as stored_spaces
 from lut_server.store.entries import METRIC_COLUMN, entries_by_key, measured_op_ids
 from lut_server.store.registry import ensure_ops, ensure_target, parse_target, target_row
-from lut_server.util import BadInput, clean_text, dump_json, insert_ignore, now, upsert
+from lut_server.util import BadInput, clean_text, dump_json
 from lutcore.errors import LutError, UnknownNameError
 from lutcore.ops import OpSpec
 from lutcore.spaces import Space, get_space, space_from_dict, space_names
@@ -64,10 +64,10 @@ def resolve(conn: Connection, space: Union[str, Dict[str, Any], Space], resoluti
         clean_text(space, "space", 256)
         if space in builtin_names():  # never a path: get_space would read files on the server
             return _builtin(space, resolution)
-        row = conn.execute(select(space_definitions.c.definition).where(space_definitions.c.name == space)).first()
-        if row is None:
+        text = stored_spaces.definition_of(conn, space)
+        if text is None:
             raise UnknownNameError("space", space, sorted(builtin_names()))
-        return _from_definition(row[0], resolution)
+        return _from_definition(text, resolution)
     except BadInput:
         raise
     except (LutError, ValueError) as e:  # bad input only: anything else is a server bug and stays a 500
@@ -99,9 +99,7 @@ def bind_name(conn: Connection, sp: Space) -> None:
             raise SpaceConflict(f"space name {name!r} is a built-in space with a different definition; "
                                 f"choose a new name (e.g. {name}-custom) or an explicit version ({name}-v2)")
         return
-    insert_ignore(conn, space_definitions, [{"name": name, "digest": mine, "definition": dump_json(
-        sp.definition.to_dict()), "created_at": now()}], ["name"])
-    have = conn.execute(select(space_definitions.c.digest).where(space_definitions.c.name == name)).scalar_one()
+    have = stored_spaces.bind(conn, name, mine, dump_json(sp.definition.to_dict()))
     if have != mine:
         raise SpaceConflict(f"space name {name!r} is already registered with a different definition "
                             f"(digest {have[:12]}, yours {mine[:12]}); register yours under a new name or an "
@@ -122,10 +120,8 @@ def register(conn: Connection, space: Union[str, Dict[str, Any]], resolution: Op
     target_id = ensure_target(conn, target)
     unique = sp.unique_ops()
     ids = ensure_ops(conn, unique.values())
-    upsert(conn, spaces, [{"target_id": target_id, "name": clean_text(sp.name, "space name", 256),
-                           "resolution": sp.resolution_str,
-                           "definition": dump_json(sp.definition.to_dict()) if custom else None,
-                           "priority": priority, "registered_at": now()}], ["target_id", "name", "resolution"])
+    stored_spaces.save_registration(conn, target_id, clean_text(sp.name, "space name", 256), sp.resolution_str,
+                                    dump_json(sp.definition.to_dict()) if custom else None, priority)
     measured = measured_op_ids(conn, target_id, list(unique))
     want = [v for k, v in ids.items() if k not in measured]
     enqueued = jobs.enqueue_ops(conn, target_id, want, priority, max_attempts,
@@ -138,9 +134,7 @@ def delete(conn: Connection, name: str) -> Dict[str, int]:
     """Admin: forget a space name (its definition and its registrations on every target). Jobs already
     queued stay (cancel them with POST /jobs/{id}/cancel); measurements and entries are kept."""
     clean_text(name, "space", 256)
-    regs = conn.execute(spaces.delete().where(spaces.c.name == name)).rowcount or 0
-    defs = conn.execute(space_definitions.delete().where(space_definitions.c.name == name)).rowcount or 0
-    return {"registrations": int(regs), "definitions": int(defs)}
+    return stored_spaces.delete(conn, name)
 
 
 def cost_matrix(conn: Connection, space: Union[str, Dict[str, Any], Space], resolution: Optional[str], tid: str,
@@ -192,13 +186,7 @@ def _calibration(conn: Connection, tid: str, sp: Space, target_id: Optional[int]
     rec = calibrations.stored(conn, tid, sp.name, sp.resolution_str)
     if rec is None:
         return None
-    newest: Optional[float] = None
-    for i in range(0, len(keys), 900):
-        q = (select(func.max(lut_entries.c.updated_at)).join(ops, ops.c.id == lut_entries.c.op_id)
-             .where(lut_entries.c.target_id == target_id, ops.c.key.in_(keys[i:i + 900])))
-        v = conn.execute(q).scalar()
-        if v is not None:
-            newest = max(newest or v, v)
+    newest = None if target_id is None else entries.newest_update(conn, target_id, keys)
     fitted = calibrations.stamp(conn, tid, sp.name, sp.resolution_str)
     return {**rec["calibration"], "fitted_at": rec["created_at"], "fitted_lut_version": rec["lut_version"],
             "stale": newest is not None and fitted is not None and newest > fitted}
@@ -206,9 +194,7 @@ def _calibration(conn: Connection, tid: str, sp: Space, target_id: Optional[int]
 
 def registered(conn: Connection) -> List[Dict[str, Any]]:
     """Registered (space, resolution, target) triples, for status."""
-    q = (select(spaces.c.name, spaces.c.resolution, spaces.c.definition, spaces.c.priority, targets.c.tid)
-         .join(targets, targets.c.id == spaces.c.target_id).order_by(targets.c.tid, spaces.c.name))
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return stored_spaces.registered(conn)
 
 
 def coverage(conn: Connection, row: Dict[str, Any]) -> Dict[str, Any]:

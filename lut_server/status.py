@@ -6,19 +6,18 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from lut_server import spaces, validations
-from lut_server.schema import JOB_STATES, lut_entries, targets
-from lut_server.store import jobs
+from lut_server.schema import JOB_STATES
+from lut_server.store import entries, jobs, registry
 from lut_server.util import BadInput
 
 
 def targets_view(conn: Connection) -> List[Dict[str, Any]]:
-    counts = dict(conn.execute(select(lut_entries.c.target_id, func.count()).group_by(lut_entries.c.target_id)).all())
+    counts = entries.counts_by_target(conn)
     return [{"id": r["tid"], "target": json.loads(r["spec"]), "lut_version": r["lut_version"],
-             "ops_measured": int(counts.get(r["id"], 0))}
-            for r in conn.execute(select(targets).order_by(targets.c.tid)).mappings()]
+             "ops_measured": counts.get(r["id"], 0)} for r in registry.all_targets(conn)]
 
 
 def status(conn: Connection) -> Dict[str, Any]:

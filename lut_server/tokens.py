@@ -21,10 +21,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection
 
-from lut_server.schema import ROLES, tokens
-from lut_server.util import BadInput, clean_text, now
+from lut_server.schema import ROLES
+from lut_server.store import tokens as stored
+from lut_server.util import BadInput, clean_text
 
 DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ANY_CLASS = "*"
@@ -108,9 +109,8 @@ def create_token(conn: Connection, role: str, device: Optional[str] = None, note
     clean_text(note, "note", 500)
     token = secret or "lut_" + secrets.token_urlsafe(24)
     prefix = token[: 4 if origin == "env" else PREFIX_LEN]  # never enough of a chosen secret to guess it
-    row = {"token_hash": hash_token(token), "prefix": prefix, "role": role, "device": device,
-           "device_class": device_class, "origin": origin, "note": note, "created_at": now()}
-    tid = conn.execute(tokens.insert().returning(tokens.c.id), row).scalar_one()
+    tid = stored.insert(conn, {"token_hash": hash_token(token), "prefix": prefix, "role": role, "device": device,
+                               "device_class": device_class, "origin": origin, "note": note})
     return {"id": tid, "token": token, "role": role, "device": device, "device_class": device_class,
             "note": note, "prefix": prefix}
 
@@ -119,21 +119,20 @@ def ensure_admin_from_env(conn: Connection, secret: str) -> int:
     """Make LUT_ADMIN_TOKEN a valid admin token and revoke every earlier one from the environment
     (rotation). Returns how many were revoked. The caller refused a weak secret already."""
     h = hash_token(secret)
-    revoked = conn.execute(update(tokens).where(tokens.c.origin == "env", tokens.c.token_hash != h,
-                                                tokens.c.revoked_at.is_(None)).values(revoked_at=now())).rowcount
-    if conn.execute(select(tokens.c.id).where(tokens.c.token_hash == h)).first() is None:
+    revoked = stored.revoke_env_except(conn, h)
+    if stored.by_hash(conn, h) is None:
         create_token(conn, "admin", note="from environment", secret=secret, origin="env")
-    return int(revoked or 0)
+    return revoked
 
 
 def ensure_token(conn: Connection, secret: str, role: str = "admin") -> None:
     """Make a given secret a valid token (kept for callers that predate ``ensure_admin_from_env``)."""
-    if conn.execute(select(tokens.c.id).where(tokens.c.token_hash == hash_token(secret))).first() is None:
+    if stored.by_hash(conn, hash_token(secret)) is None:
         create_token(conn, role, note="from environment", secret=secret, origin="env")
 
 
 def list_tokens(conn: Connection) -> List[Dict[str, Any]]:
-    rows = conn.execute(select(tokens).order_by(tokens.c.id)).mappings()
+    rows = stored.listing(conn)
     return [{"id": r["id"], "prefix": r["prefix"], "role": r["role"], "device": r["device"],
              "device_class": r["device_class"], "note": r["note"], "created_at": r["created_at"],
              "revoked": r["revoked_at"] is not None} for r in rows]
@@ -141,16 +140,11 @@ def list_tokens(conn: Connection) -> List[Dict[str, Any]]:
 
 def revoke_token(conn: Connection, ident: str) -> int:
     """Revoke by numeric id, by the shown prefix, or by the full secret; returns how many."""
-    cond = [tokens.c.prefix == ident, tokens.c.token_hash == hash_token(ident)]
-    if ident.isdigit() and len(ident) < 18:
-        cond.append(tokens.c.id == int(ident))
-    res = conn.execute(update(tokens).where(or_(*cond), tokens.c.revoked_at.is_(None)).values(revoked_at=now()))
-    return res.rowcount or 0
+    return stored.revoke(conn, ident, hash_token(ident), int(ident) if ident.isdigit() and len(ident) < 18 else None)
 
 
 def lookup_token(conn: Connection, secret: str) -> Optional[Dict[str, Any]]:
-    row = conn.execute(select(tokens).where(tokens.c.token_hash == hash_token(secret))).mappings().first()
-    return dict(row) if row else None
+    return stored.by_hash(conn, hash_token(secret))
 
 
 __all__ = ["ANY_CLASS", "Principal", "admin_secret_problem", "check_device_name", "create_token",

@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Tuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from lut_server import spaces
-from lut_server.schema import targets, validations
 from lut_server.schemas import ValidationBatch
 from lut_server.store import calibrations, jobs
+from lut_server.store import validations as stored
 from lut_server.store.registry import ensure_target, parse_target, target_row
 from lut_server.tokens import check_device_name
-from lut_server.util import BadInput, clean_text, dump_json, insert_returning, iso, now
+from lut_server.util import BadInput, clean_text, dump_json, iso, now
 from lutcore.calibration import Calibration, Validation, summarize
 
 
@@ -42,8 +42,7 @@ def store(conn: Connection, batch: ValidationBatch, actor: str) -> Dict[str, int
              "lut_version": batch.lut_version, "predicted_ms": r.predicted_ms, "measured_ms": r.measured_ms,
              "n_ops": r.n_ops, "rounds": dump_json(r.rounds, f"results[{i}].rounds"), "created_at": t}
             for i, r in enumerate(batch.results)]
-    accepted = len(insert_returning(conn, validations, rows, ["target_id", "space", "resolution", "run_id", "arch"],
-                                    validations.c.id))
+    accepted = stored.insert(conn, rows)
     out = {"accepted": accepted, "duplicates": len(rows) - accepted}
     if batch.job_id is not None:
         out["job_done"] = int(jobs.complete_validate(conn, target_id, batch.job_id, actor))
@@ -55,10 +54,7 @@ def rows_for(conn: Connection, tid: str, space: str, resolution: str) -> List[Di
     got = target_row(conn, tid)
     if got is None:
         return []
-    q = (select(validations).where(validations.c.target_id == got[0], validations.c.space == space,
-                                   validations.c.resolution == resolution)
-         .order_by(validations.c.created_at, validations.c.id))
-    return [_result(r) for r in conn.execute(q).mappings()]
+    return [_result(r) for r in stored.rows_for(conn, got[0], space, resolution)]
 
 
 def _result(r: Any) -> Dict[str, Any]:
@@ -91,12 +87,12 @@ def report(conn: Connection, tid: str, space: str, resolution: Optional[str]) ->
     name, res = canonical(conn, space, resolution)
     results = rows_for(conn, tid, name, res)
     last = latest(results)
-    stored = calibrations.stored(conn, tid, name, res)
+    rec = calibrations.stored(conn, tid, name, res)
     cal_dict = None
     cal_summary = None
-    if stored is not None:
-        cal_dict = stored["calibration"]
-        held = [r for r in last if r["arch"] not in set(stored.get("fit_archs") or [])]
+    if rec is not None:
+        cal_dict = rec["calibration"]
+        held = [r for r in last if r["arch"] not in set(rec.get("fit_archs") or [])]
         cal_summary = summarize(calibrated_errors(Calibration.from_dict(cal_dict), held))
     return {"target": tid, "space": name, "resolution": res, "results": results,
             "summary": summarize([r["error"] for r in last]), "calibration": cal_dict,
@@ -105,11 +101,8 @@ def report(conn: Connection, tid: str, space: str, resolution: Optional[str]) ->
 
 def overview(conn: Connection) -> List[Dict[str, Any]]:
     """Per (space, resolution, target) with validations: the figures `lut status` shows."""
-    q = (select(validations.c.space, validations.c.resolution, targets.c.tid).distinct()
-         .join(targets, targets.c.id == validations.c.target_id)
-         .order_by(validations.c.space, validations.c.resolution, targets.c.tid))
     out = []
-    for space, res, tid in conn.execute(q).all():
+    for space, res, tid in stored.triples(conn):
         try:
             rep = report(conn, tid, space, res)
         except BadInput as e:  # a custom space whose definition is gone

@@ -7,12 +7,12 @@ from typing import Any, Dict, List, Optional
 from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy import Connection
 
-from lut_server import ingest, spaces
+from lut_server import spaces
 from lut_server.api.deps import Db, ReadConn, write
 from lut_server.auth import Admin
 from lut_server.db import Database
 from lut_server.schemas import AuditEntry, Deleted, RunIn, RunOut
-from lut_server.store import audit, runs
+from lut_server.store import audit, registry, runs
 from lut_server.store.registry import parse_target
 from lut_server.tokens import Principal
 from lut_server.util import clean_text
@@ -30,7 +30,7 @@ def _run(body: RunIn, p: Principal, db: Database, on: bool) -> Dict[str, Any]:
         op_ids = [] if target_id is None else runs.set_quarantine(c, target_id, body.run_id, on)
         if not op_ids:
             raise HTTPException(404, f"no run {body.run_id!r} on {body.target}")
-        version = ingest.bump_version(c, target_id)  # type: ignore[arg-type]
+        version = registry.bump_version(c, target_id)  # type: ignore[arg-type]
         audit.record(c, p.who, "run.quarantine" if on else "run.restore", f"{body.target} run {body.run_id}",
                      {"reason": body.reason, "measurements": len(op_ids)})
         return {"target": body.target, "run_id": body.run_id, "measurements": len(op_ids),

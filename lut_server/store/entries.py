@@ -15,9 +15,9 @@ SQLite has one writer), so the aggregate reads every run committed before it: no
 from __future__ import annotations
 
 import statistics
-from typing import Any, Dict, Iterable, List, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, bindparam, func, select, text
 
 from lut_server.schema import lut_entries, measurements, ops
 from lut_server.store.registry import op_ids, target_row
@@ -147,3 +147,29 @@ def measured_op_ids(conn: Connection, target_id: int, keys: List[str]) -> Dict[s
     return {k: v for k, v in ids.items() if v in have}
 
 
+
+
+def counts_by_target(conn: Connection) -> Dict[int, int]:
+    """Ops with an entry, per target row id."""
+    return {int(t): int(n) for t, n in conn.execute(select(lut_entries.c.target_id, func.count())
+                                                    .group_by(lut_entries.c.target_id)).all()}
+
+
+def with_ops(conn: Connection, target_id: int) -> List[Dict[str, Any]]:
+    """The target's entries joined with their op rows, by key (export)."""
+    q = (select(ops, lut_entries.c.value_ms, lut_entries.c.spread_pct, lut_entries.c.n_runs)
+         .join(lut_entries, lut_entries.c.op_id == ops.c.id)
+         .where(lut_entries.c.target_id == target_id).order_by(ops.c.key))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def newest_update(conn: Connection, target_id: int, keys: List[str]) -> Optional[float]:
+    """When the newest entry among these keys last changed (None: none has an entry)."""
+    newest: Optional[float] = None
+    for i in range(0, len(keys), 900):
+        q = (select(func.max(lut_entries.c.updated_at)).join(ops, ops.c.id == lut_entries.c.op_id)
+             .where(lut_entries.c.target_id == target_id, ops.c.key.in_(keys[i:i + 900])))
+        v = conn.execute(q).scalar()
+        if v is not None:
+            newest = max(newest or v, v)
+    return newest
