@@ -178,7 +178,8 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     db = _database(args.db)
     try:
         with db.write() as conn:
-            tok = create_token(conn, role, args.device, args.note, device_class=args.device_class, origin="cli")
+            tok = create_token(conn, role, args.device, args.note, device_class=args.device_class, origin="cli",
+                               actor=_cli_actor())
     except BadInput as e:
         raise CliError(str(e)) from None
     if args.json:
@@ -198,9 +199,9 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(toks, indent=2))
         return 0
-    print(render(["id", "prefix", "role", "device", "revoked", "note"],
-                 [[t["id"], t["prefix"] + "...", t["role"], t["device"], "yes" if t["revoked"] else "", t["note"]]
-                  for t in toks]))
+    print(render(["id", "prefix", "role", "device", "class", "revoked", "note"],
+                 [[t["id"], t["prefix"] + "...", t["role"], t["device"], t.get("device_class"),
+                   "yes" if t["revoked"] else "", t["note"]] for t in toks]))
     return 0
 
 
@@ -208,7 +209,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     from lut_server.tokens import revoke_token
 
     with _database(args.db).write() as conn:
-        n = revoke_token(conn, args.token)
+        n = revoke_token(conn, args.token, actor=_cli_actor())
     if not n:
         raise CliError(f"no active token matches {args.token!r} (see `lut token list`)")
     print(f"revoked {n} token(s)")
@@ -408,3 +409,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(render(["at", "actor", "action", "subject", "detail"],
                      [[r["at"], r["actor"], r["action"], r["subject"], json.dumps(r["detail"])[:80]] for r in rows]))
     return 0
+
+
+def _cli_actor() -> str:
+    """How the audit trail names an action taken with `lut ... --db` (whoever can open the database)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"

@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import Connection
 
 from lut_server.schema import ROLES
+from lut_server.store import audit
 from lut_server.store import tokens as stored
 from lut_server.util import BadInput, clean_text
 
@@ -91,8 +92,9 @@ class Principal:
 
 def create_token(conn: Connection, role: str, device: Optional[str] = None, note: str = "",
                  secret: Optional[str] = None, device_class: Optional[str] = None,
-                 origin: str = "api") -> Dict[str, Any]:
-    """Store a new token (hash and a short prefix only) and return it with its secret, shown once."""
+                 origin: str = "api", actor: Optional[str] = None) -> Dict[str, Any]:
+    """Store a new token (hash and a short prefix only) and return it with its secret, shown once.
+    With ``actor`` the creation goes to the audit trail."""
     if role not in ROLES:
         raise BadInput(f"role {role!r} must be one of {', '.join(ROLES)}")
     if role == "agent":
@@ -111,6 +113,9 @@ def create_token(conn: Connection, role: str, device: Optional[str] = None, note
     prefix = token[: 4 if origin == "env" else PREFIX_LEN]  # never enough of a chosen secret to guess it
     tid = stored.insert(conn, {"token_hash": hash_token(token), "prefix": prefix, "role": role, "device": device,
                                "device_class": device_class, "origin": origin, "note": note})
+    if actor:
+        audit.record(conn, actor, "token.create", f"token {tid}",
+                     {"role": role, "device": device, "device_class": device_class})
     return {"id": tid, "token": token, "role": role, "device": device, "device_class": device_class,
             "note": note, "prefix": prefix}
 
@@ -138,9 +143,13 @@ def list_tokens(conn: Connection) -> List[Dict[str, Any]]:
              "revoked": r["revoked_at"] is not None} for r in rows]
 
 
-def revoke_token(conn: Connection, ident: str) -> int:
-    """Revoke by numeric id, by the shown prefix, or by the full secret; returns how many."""
-    return stored.revoke(conn, ident, hash_token(ident), int(ident) if ident.isdigit() and len(ident) < 18 else None)
+def revoke_token(conn: Connection, ident: str, actor: Optional[str] = None) -> int:
+    """Revoke by numeric id, by the shown prefix, or by the full secret; returns how many (audited
+    with ``actor``)."""
+    n = stored.revoke(conn, ident, hash_token(ident), int(ident) if ident.isdigit() and len(ident) < 18 else None)
+    if n and actor:
+        audit.record(conn, actor, "token.revoke", f"token {ident}" if ident.isdigit() else "token by prefix/secret")
+    return n
 
 
 def lookup_token(conn: Connection, secret: str) -> Optional[Dict[str, Any]]:

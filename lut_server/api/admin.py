@@ -12,7 +12,6 @@ from lut_server.api.deps import Db, ReadConn, write
 from lut_server.auth import Admin, Reader, Writer, require_board
 from lut_server.db import Database
 from lut_server.schemas import DeviceIn, DeviceOut, DeviceView, Revoked, TokenIn, TokenOut, TokenView
-from lut_server.store import audit
 from lut_server.store import devices as devices_svc
 from lut_server.tokens import Principal, check_device_name
 
@@ -34,13 +33,8 @@ def list_devices(_p: Any = Reader, conn: Connection = ReadConn) -> List[Dict[str
 
 @router.post("/tokens", response_model=TokenOut, summary="Create a token (admin); the secret is shown once")
 def create_token(body: TokenIn, p: Principal = Admin, db: Database = Db) -> Dict[str, Any]:
-    def tx(c: Connection) -> Dict[str, Any]:
-        tok = tokens_svc.create_token(c, body.role, body.device, body.note, device_class=body.device_class)
-        audit.record(c, p.who, "token.create", f"token {tok['id']}",
-                     {"role": body.role, "device": body.device, "device_class": body.device_class})
-        return tok
-
-    return write(db, tx)
+    return write(db, lambda c: tokens_svc.create_token(c, body.role, body.device, body.note,
+                                                       device_class=body.device_class, actor=p.who))
 
 
 @router.get("/tokens", response_model=List[TokenView], summary="List tokens (admin); secrets are never shown")
@@ -50,13 +44,7 @@ def list_tokens(_p: Principal = Admin, conn: Connection = ReadConn) -> List[Dict
 
 @router.delete("/tokens/{token_id}", response_model=Revoked, summary="Revoke a token (admin)")
 def revoke_token(token_id: int = Path(ge=1, le=2**62), p: Principal = Admin, db: Database = Db) -> Dict[str, Any]:
-    def tx(c: Connection) -> int:
-        n = tokens_svc.revoke_token(c, str(token_id))
-        if n:
-            audit.record(c, p.who, "token.revoke", f"token {token_id}")
-        return n
-
-    n = write(db, tx)
+    n = write(db, lambda c: tokens_svc.revoke_token(c, str(token_id), actor=p.who))
     if not n:
         raise HTTPException(404, f"no active token with id {token_id}")
     return {"revoked": n}

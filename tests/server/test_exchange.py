@@ -105,6 +105,10 @@ def test_cli_status_and_tokens(tmp_path: Path) -> None:
     assert r.returncode == 0 and r.stdout.startswith("lut_"), r.stderr
     r = _lut("token", "list", "--db", db)
     assert "xavier-01" in r.stdout and "bench" in r.stdout and r.stdout.count("lut_") == 1
+    assert "class" in r.stdout.splitlines()[0] and "xavier " in r.stdout
+    r = _lut("audit", "--db", db, "--json")
+    rows = json.loads(r.stdout)
+    assert [a["action"] for a in rows] == ["token.create"] and rows[0]["actor"].startswith("cli")
     r = _lut("token", "create", "--device", "bad name!", "--device-class", "xavier", "--db", db)
     assert r.returncode == 1 and "device" in r.stderr
     r = _lut("status", "--db", db)
