@@ -255,3 +255,18 @@ def test_weak_admin_secret_is_refused_and_rotation_revokes(db_url: str) -> None:
         assert all(len(p) <= 4 for p in prefixes) and old not in str(prefixes)
         assert conn.execute(select(jobs.c.id)).first() is None
     db.dispose()
+
+
+def test_a_server_bug_is_a_500_not_a_422(db_url: str, monkeypatch) -> None:
+    """Only bad input becomes 422; an unexpected exception inside resolution stays a server error."""
+    from lut_server import spaces
+
+    def broken(text: str, resolution: object) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(spaces, "_from_definition", broken)
+    app = create_app(Settings(db_url=db_url))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/api/v1/cost-matrix", json={"space": TINY, "target": TARGET})
+        assert r.status_code == 500 and "a bug" not in r.text  # no 422, and no traceback to the user
+    app.state.db.dispose()
