@@ -130,6 +130,7 @@ spaces = Table(
 )
 
 OPEN_OP_JOB = text("op_id IS NOT NULL AND status IN ('queued', 'claimed', 'parked')")
+OPEN_VALIDATE_JOB = text("kind = 'validate' AND status IN ('queued', 'claimed')")
 
 jobs = Table(
     "jobs",
@@ -146,6 +147,7 @@ jobs = Table(
     Column("lease_expires_at", Float, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("payload", Text, nullable=False, default="{}"),
+    Column("dedupe", String(64), nullable=True),  # validate jobs: SHA-256 of the payload
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Index("ix_jobs_claim", "target_id", "status", "priority", "id"),
@@ -153,6 +155,8 @@ jobs = Table(
     # The database, not the registering code, guarantees one open job per (target, op).
     Index("uq_jobs_open_op", "target_id", "op_id", unique=True, postgresql_where=OPEN_OP_JOB,
           sqlite_where=OPEN_OP_JOB),
+    Index("uq_jobs_open_validate", "target_id", "dedupe", unique=True, postgresql_where=OPEN_VALIDATE_JOB,
+          sqlite_where=OPEN_VALIDATE_JOB),
 )
 
 tokens = Table(

@@ -46,11 +46,8 @@ def enqueue(conn: Connection, body: ValidateJobIn, max_attempts: int,
     payload, n_archs = prepared or prepare(conn, body)
     target_id = ensure_target(conn, tid)
     text = dump_json(payload, "payload")
-    got = jobs.open_validate_job(conn, target_id, text)
-    if got is not None:
-        return {**got, "created": False, "architectures": n_archs, **payload}
-    new_id = jobs.enqueue_validate(conn, target_id, text, body.priority, max_attempts)
-    return {"id": new_id, "status": "queued", "created": True, "architectures": n_archs, **payload}
+    got = jobs.enqueue_validate(conn, target_id, text, body.priority, max_attempts)
+    return {**got, "architectures": n_archs, **payload}
 
 
 __all__ = ["ValidateJobIn", "enqueue", "prepare"]

@@ -17,12 +17,13 @@ whole transaction runs under ``BEGIN IMMEDIATE`` (one writer), so the statement 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any, Dict, Iterable, List, Optional
 
 from sqlalchemy import Connection, func, select, update
 
-from lut_server.schema import JOB_STATES, OPEN_JOB_STATES, OPEN_OP_JOB, jobs, ops, targets
+from lut_server.schema import JOB_STATES, OPEN_JOB_STATES, OPEN_OP_JOB, OPEN_VALIDATE_JOB, jobs, ops, targets
 from lut_server.util import dump_json, insert_returning, iso, now
 
 TRANSITIONS = {
@@ -72,19 +73,23 @@ def enqueue_ops(conn: Connection, target_id: int, op_ids: Iterable[int], priorit
                                 where=OPEN_OP_JOB))
 
 
-def open_validate_job(conn: Connection, target_id: int, payload_text: str) -> Optional[Dict[str, Any]]:
-    r = conn.execute(select(jobs.c.id, jobs.c.status).where(
-        jobs.c.target_id == target_id, jobs.c.kind == "validate", jobs.c.payload == payload_text,
-        jobs.c.status.in_(("queued", "claimed")))).first()
-    return None if r is None else {"id": int(r[0]), "status": r[1]}
-
-
-def enqueue_validate(conn: Connection, target_id: int, payload_text: str, priority: int, max_attempts: int) -> int:
+def enqueue_validate(conn: Connection, target_id: int, payload_text: str, priority: int,
+                     max_attempts: int) -> Dict[str, Any]:
+    """Queue a validate job unless the same request is open (queued or claimed): a partial unique
+    index on (target, payload digest) makes that hold under concurrent requests too.
+    Returns {id, status, created}."""
     t = now()
-    return int(conn.execute(jobs.insert().values(
-        target_id=target_id, op_id=None, kind="validate", status="queued", priority=priority, attempts=0,
-        max_attempts=max_attempts, payload=payload_text, created_at=t, updated_at=t).returning(jobs.c.id)
-    ).scalar_one())
+    dedupe = hashlib.sha256(payload_text.encode("utf-8")).hexdigest()
+    got = insert_returning(conn, jobs, [{
+        "target_id": target_id, "op_id": None, "kind": "validate", "status": "queued", "priority": priority,
+        "attempts": 0, "max_attempts": max_attempts, "payload": payload_text, "dedupe": dedupe, "created_at": t,
+        "updated_at": t}], ["target_id", "dedupe"], jobs.c.id, where=OPEN_VALIDATE_JOB)
+    if got:
+        return {"id": int(got[0]), "status": "queued", "created": True}
+    r = conn.execute(select(jobs.c.id, jobs.c.status).where(
+        jobs.c.target_id == target_id, jobs.c.dedupe == dedupe, jobs.c.kind == "validate",
+        jobs.c.status.in_(("queued", "claimed")))).one()
+    return {"id": int(r[0]), "status": r[1], "created": False}
 
 
 def claim(conn: Connection, target_id: int, tid: str, actor: str, n: int, lease_s: float) -> List[Dict[str, Any]]:

@@ -160,3 +160,16 @@ def test_transactions_are_retried_on_deadlock_a_bounded_number_of_times(tmp_path
         db.transact(other)
     assert len(calls) == 1  # only deadlocks and serialization failures are retried
     db.dispose()
+
+
+@pytest.mark.postgres
+def test_concurrent_validation_requests_make_one_job_postgres(start_server, pg_db_url) -> None:
+    servers = [start_server(pg_db_url), start_server(pg_db_url)]
+    n = 12
+    tokens = [servers[0].search_token() for _ in range(n)]
+    body = {"target": "cpu-x86/pytorch-cpu/fp32@threads=1", "space": "squeezenas-small", "resolution": "64x128",
+            "archs": "random:3"}
+    resp = _post_all(servers, [("/validations/jobs", body)] * n, tokens)
+    assert [r.status_code for r in resp] == [200] * n, [r.text for r in resp if r.status_code != 200]
+    assert sum(r.json()["created"] for r in resp) == 1
+    assert len({r.json()["id"] for r in resp}) == 1

@@ -19,6 +19,7 @@ depends_on = None
 
 Id = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 OPEN = "op_id IS NOT NULL AND status IN ('queued', 'claimed', 'parked')"
+OPEN_VALIDATE = "kind = 'validate' AND status IN ('queued', 'claimed')"
 
 
 def upgrade() -> None:
@@ -32,8 +33,13 @@ def upgrade() -> None:
     op.execute(
         "UPDATE jobs SET status = 'cancelled', last_error = 'duplicate open job (migration 0004)' "
         f"WHERE {OPEN} AND id NOT IN (SELECT MIN(id) FROM jobs WHERE {OPEN} GROUP BY target_id, op_id)")
+    with op.batch_alter_table('jobs') as batch:  # before the partial indexes: batch mode may copy the table
+        batch.add_column(sa.Column('dedupe', sa.String(length=64), nullable=True))
     op.create_index('uq_jobs_open_op', 'jobs', ['target_id', 'op_id'], unique=True,
                     postgresql_where=sa.text(OPEN), sqlite_where=sa.text(OPEN))
+    _dedupe_validate_jobs()
+    op.create_index('uq_jobs_open_validate', 'jobs', ['target_id', 'dedupe'], unique=True,
+                    postgresql_where=sa.text(OPEN_VALIDATE), sqlite_where=sa.text(OPEN_VALIDATE))
     op.create_table(
         'space_definitions',
         sa.Column('name', sa.String(length=256), nullable=False),
@@ -56,6 +62,22 @@ def upgrade() -> None:
     _bind_space_names()
 
 
+def _dedupe_validate_jobs() -> None:
+    """Validate jobs get the digest of their payload; of identical open ones the oldest stays."""
+    import hashlib
+
+    conn = op.get_bind()
+    rows = conn.execute(sa.text("SELECT id, target_id, payload, status FROM jobs WHERE kind = 'validate' ORDER BY id"))
+    seen = set()
+    for jid, target_id, payload, status in rows.all():
+        digest = hashlib.sha256((payload or "").encode("utf-8")).hexdigest()
+        dup = status in ("queued", "claimed") and (target_id, digest) in seen
+        if status in ("queued", "claimed"):
+            seen.add((target_id, digest))
+        conn.execute(sa.text("UPDATE jobs SET dedupe = :d" + (", status = 'cancelled'" if dup else "") +
+                             " WHERE id = :i"), {"d": digest, "i": jid})
+
+
 def _bind_space_names() -> None:
     """Existing custom definitions: each name keeps its newest definition."""
     import hashlib
@@ -75,6 +97,9 @@ def downgrade() -> None:
     op.drop_index('ix_audit_at', table_name='audit')
     op.drop_table('audit')
     op.drop_table('space_definitions')
+    op.drop_index('uq_jobs_open_validate', table_name='jobs')
+    with op.batch_alter_table('jobs') as batch:
+        batch.drop_column('dedupe')
     op.drop_index('uq_jobs_open_op', table_name='jobs')
     op.execute("UPDATE jobs SET status = 'done' WHERE status = 'cancelled'")
     with op.batch_alter_table('measurements') as batch:
