@@ -140,6 +140,11 @@ def test_a_space_name_is_bound_to_its_definition(api) -> None:
     assert r.status_code == 409 and "tiny-shared-v2" in r.text and "new name" in r.text
     cm = api.post("/cost-matrix", {"space": "tiny-shared", "target": TARGET}, headers={})
     assert cm["layers"] == 2 and len(cm["matrix"]) == 2 and first["unique_ops"] > 0
+    # an admin frees the name; the new definition is served at once (the matrix cache keys on the digest)
+    assert api.c.delete("/api/v1/spaces/tiny-shared", headers=api.admin).status_code == 200
+    api.post("/spaces", {"space": other, "target": TARGET}, headers=search)
+    cm = api.post("/cost-matrix", {"space": "tiny-shared", "target": TARGET}, headers={})
+    assert cm["layers"] == 1
     r = api.c.post("/api/v1/spaces", json={"space": dict(TINY, name="squeezenas-small"), "target": TARGET},
                    headers=search)
     assert r.status_code == 409 and "built-in" in r.text
