@@ -25,7 +25,7 @@ from lutcore.ops import OpSpec
 from lutcore.spaces import Space, get_space, space_from_dict, space_names
 
 
-class SpaceConflict(Exception):
+class SpaceConflict(ValueError):
     """A custom space name is taken by a different definition (409)."""
 
 
