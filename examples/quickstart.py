@@ -77,13 +77,16 @@ def main() -> int:
     server = subprocess.Popen(lut_cmd("serve", "--db", db, "--port", str(port)), env=env)
     try:
         wait_healthy(url, server)
-        print("[2/6] lut token create --device quickstart", flush=True)
+        print("[2/6] lut token create --device quickstart --device-class cpu", flush=True)
         token = subprocess.run(
-            lut_cmd("token", "create", "--device", "quickstart", "--db", db),
+            lut_cmd("token", "create", "--device", "quickstart", "--device-class", "cpu", "--db", db),
             check=True, capture_output=True, text=True, env=env,
         ).stdout.strip()
 
-        client = LUTClient(url)
+        search_token = subprocess.run(  # registering a space needs a search (or agent/admin) token
+            lut_cmd("token", "create", "--search", "--db", db), check=True, capture_output=True, text=True, env=env,
+        ).stdout.strip()
+        client = LUTClient(url, token=search_token)
         reg = client.register_space(space.name, target, resolution=args.resolution)
         print(f"[3/6] registered {space.name} at {args.resolution} for {target}: "
               f"{reg.get('unique_ops')} unique ops, {reg.get('enqueued')} jobs enqueued", flush=True)

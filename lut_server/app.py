@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Optional
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,9 +10,16 @@ from fastapi.exceptions import RequestValidationError
 from lut_server import __version__
 from lut_server.config import Settings
 from lut_server.db import Database
+from lut_server.matrix_cache import MatrixCache
 from lut_server.responses import SafeJSONResponse, validation_error
+from lut_server.schemas import Health
+from lut_server.tokens import admin_secret_problem, ensure_admin_from_env
 from lut_server.util import BadInput
 from lutcore.errors import LutError
+
+
+class WeakAdminToken(LutError):
+    """LUT_ADMIN_TOKEN is too easy to guess; the server refuses to start with it."""
 
 DESCRIPTION = """Central latency lookup table for hardware-aware NAS.
 
@@ -24,21 +31,18 @@ search clients read lookups and cost matrices. The contract is `docs/api.md`; se
 def create_app(settings: Optional[Settings] = None, db: Optional[Database] = None, upgrade: bool = True) -> FastAPI:
     """Build the app over ``settings.db_url`` (schema upgraded unless ``upgrade`` is False)."""
     settings = settings or Settings.from_env()
+    if settings.admin_token and (why := admin_secret_problem(settings.admin_token)):
+        raise WeakAdminToken(f"LUT_ADMIN_TOKEN refused: {why}")
     db = db or Database(settings.db_url)
     if upgrade:
         db.upgrade()
-    if settings.admin_token:
-        from lut_server.tokens import ensure_token
-
-        with db.write() as conn:
-            ensure_token(conn, settings.admin_token, "admin")
+    if settings.admin_token:  # a new value revokes the one before it
+        db.transact(lambda conn: ensure_admin_from_env(conn, settings.admin_token))  # type: ignore[arg-type]
 
     app = FastAPI(title="nas-lut server", version=__version__, description=DESCRIPTION,
                   default_response_class=SafeJSONResponse, docs_url=None, redoc_url=None)
     app.state.db = db
     app.state.settings = settings
-    from lut_server.api.spaces import MatrixCache
-
     app.state.matrix_cache = MatrixCache()
     from lut_server.spaces import builtin_names
 
@@ -54,10 +58,10 @@ def create_app(settings: Optional[Settings] = None, db: Optional[Database] = Non
     async def _lut_error(_r: Request, exc: LutError) -> SafeJSONResponse:
         return SafeJSONResponse({"detail": str(exc)}, status_code=422)
 
-    from lut_server.api import admin, jobs, lut, spaces, validations
+    from lut_server.api import admin, jobs, lut, operations, spaces, validations
     from lut_server.metrics import install_metrics
 
-    for r in (admin.router, lut.router, spaces.router, jobs.router, validations.router):
+    for r in (admin.router, lut.router, spaces.router, jobs.router, validations.router, operations.router):
         app.include_router(r, prefix="/api/v1")
     install_metrics(app)
     from lut_server.docs import install_docs
@@ -66,11 +70,11 @@ def create_app(settings: Optional[Settings] = None, db: Optional[Database] = Non
     install_docs(app)
     install_middleware(app, settings)
 
-    @app.get("/healthz", tags=["health"], summary="Liveness and database reachability")
-    def healthz() -> Dict[str, Any]:
+    @app.get("/healthz", tags=["health"], response_model=Health, summary="Liveness and database reachability")
+    def healthz() -> Health:
         with db.read() as conn:
             conn.exec_driver_sql("SELECT 1")
-        return {"status": "ok", "db": db.dialect, "version": __version__}
+        return Health(status="ok", db=db.dialect, version=__version__)
 
     return app
 

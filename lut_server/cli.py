@@ -49,6 +49,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     who.add_argument("--device", help="agent token that writes only for this device name")
     who.add_argument("--admin", action="store_true", help="admin token (tokens over REST, import)")
     who.add_argument("--read", action="store_true", help="read-only token (for --read-token-required servers)")
+    who.add_argument("--search", action="store_true", help="search-job token (registers spaces, requests validations)")
+    tc.add_argument("--device-class", help="with --device: the target class it writes for (xavier)")
     tc.add_argument("--note", default="", help="free text shown by `lut token list`")
     tc.add_argument("--db", help=db_help)
     tc.add_argument("--json", action="store_true", help="print a JSON object instead of the bare secret")
@@ -103,6 +105,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("-o", "--output", default="report.html", help="HTML file; plots go beside it as <stem>_*.png")
     _source(r, db_help)
     r.set_defaults(func=_guarded(cmd_report))
+
+    a = sub.add_parser("audit", help="admin actions (who, what, when), newest first")
+    _source(a, db_help)
+    a.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    a.add_argument("--action", help="only this action, e.g. run.quarantine")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_audit)
 
 
 def _source(p: argparse.ArgumentParser, db_help: str) -> None:
@@ -261,18 +270,19 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     from lut_server.tokens import create_token
     from lut_server.util import BadInput
 
-    role = "admin" if args.admin else "read" if args.read else "agent"
+    role = "admin" if args.admin else "read" if args.read else "search" if args.search else "agent"
     db = _database(args.db, must_exist=not args.create)
     try:
         with db.write() as conn:
-            tok = create_token(conn, role, args.device, args.note)
+            tok = create_token(conn, role, args.device, args.note, device_class=args.device_class, origin="cli",
+                               actor=_cli_actor())
     except BadInput as e:
         raise CliError(str(e)) from None
     if args.json:
         print(json.dumps(tok))
     else:
         print(tok["token"])
-        scope = f"device {tok['device']}" if tok["device"] else role
+        scope = f"device {tok['device']}, class {tok['device_class']}" if tok["device"] else role
         print(f"token {tok['id']} ({scope}); store it now, it is not shown again", file=sys.stderr)
     return 0
 
@@ -285,9 +295,9 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(toks, indent=2))
         return 0
-    print(render(["id", "prefix", "role", "device", "revoked", "note"],
-                 [[t["id"], t["prefix"] + "...", t["role"], t["device"], "yes" if t["revoked"] else "", t["note"]]
-                  for t in toks]))
+    print(render(["id", "prefix", "role", "device", "class", "revoked", "note"],
+                 [[t["id"], t["prefix"] + "...", t["role"], t["device"], t.get("device_class"),
+                   "yes" if t["revoked"] else "", t["note"]] for t in toks]))
     return 0
 
 
@@ -295,7 +305,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     from lut_server.tokens import revoke_token
 
     with _database(args.db, must_exist=True).write() as conn:
-        n = revoke_token(conn, args.token)
+        n = revoke_token(conn, args.token, actor=_cli_actor())
     if not n:
         raise CliError(f"no active token matches {args.token!r} (see `lut token list`)")
     print(f"revoked {n} token(s)")
@@ -477,3 +487,36 @@ def _validation_row(v: Dict[str, Any]) -> list:
     return [v["space"], v["resolution"], v["target"], v["n"], pct(v["median_abs_error"]), pct(v["max_abs_error"]),
             pct(v["within_5pct"]), pct(v["within_10pct"]), pct(c.get("median_abs_error")),
             pct(c.get("max_abs_error")), pct(c.get("within_5pct")), pct(c.get("within_10pct"))]
+
+
+# -- audit -------------------------------------------------------------------------------------
+def cmd_audit(args: argparse.Namespace) -> int:
+    """`lut audit`: the admin actions recorded by the server (an admin token with --server)."""
+    if not 1 <= args.limit <= 10_000:
+        raise CliError("--limit must be between 1 and 10000")
+    if args.server:
+        params = {"limit": str(args.limit), **({"action": args.action} if args.action else {})}
+        rows = _rest(args, "GET", "/audit", params=params)
+    else:
+        from lut_server.store.audit import listing
+
+        with _database(args.db, must_exist=True).read() as conn:
+            rows = listing(conn, args.limit, args.action)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no admin actions recorded")
+    else:
+        print(render(["at", "actor", "action", "subject", "detail"],
+                     [[r["at"], r["actor"], r["action"], r["subject"], json.dumps(r["detail"])[:80]] for r in rows]))
+    return 0
+
+
+def _cli_actor() -> str:
+    """How the audit trail names an action taken with `lut ... --db` (whoever can open the database)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"

@@ -8,12 +8,26 @@ with plain ``BEGIN`` so they run beside the writer in WAL mode.
 from __future__ import annotations
 
 import os
+import random
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+T = TypeVar("T")
+RETRY_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+MAX_TRIES = 4
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A transaction the database aborted to break a deadlock or a serialization conflict."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state in RETRY_SQLSTATES
+
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 DEFAULT_DB = "sqlite:///lut.db"
@@ -78,6 +92,21 @@ class Database:
     def write(self) -> Iterator[Connection]:
         with self.write_engine.begin() as conn:
             yield conn
+
+    def transact(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one write transaction; re-run it (bounded, with jitter) when PostgreSQL aborts
+        it for a deadlock or serialization failure. ``fn`` must have no effect outside the database."""
+        from sqlalchemy.exc import DBAPIError
+
+        for attempt in range(1, MAX_TRIES + 1):
+            try:
+                with self.write() as conn:
+                    return fn(conn)
+            except DBAPIError as e:
+                if attempt == MAX_TRIES or not is_retryable(e):
+                    raise
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))
+        raise AssertionError("unreachable")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -10,16 +10,17 @@ import statistics
 from typing import Any, Dict, List, Optional
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
-from lut_server.devices import import_device, list_devices
 from lut_server.ingest import describe
-from lut_server.lut import refresh_entries
-from lut_server.registry import ensure_ops, ensure_target
-from lut_server.schema import lut_entries, measurements, ops, targets
+from lut_server.store import entries as lut_entries
+from lut_server.store import measurements as stored
+from lut_server.store import registry
+from lut_server.store.devices import import_device, list_devices
+from lut_server.store.registry import ensure_ops, ensure_target
 from lut_server.tokens import check_device_name
 from lut_server.truth_exchange import export_sections, import_sections
-from lut_server.util import BadInput, clean_text, dump_json, insert_ignore, now
+from lut_server.util import BadInput, bounded_json, clean_text, dump_json, now
 from lutcore.ops import spec_from_dict
 from lutcore.records import OpRecord, Target, TimingStats
 
@@ -29,26 +30,14 @@ FORMATS = ("nas-lut", "proxyless-yaml", "fbnet-jsonl")
 
 def export_doc(conn: Connection, tid: Optional[str] = None) -> Dict[str, Any]:
     """The whole LUT (or one target's) with every measurement and its provenance."""
-    q = select(targets).order_by(targets.c.tid)
-    if tid is not None:
-        q = q.where(targets.c.tid == tid)
     out_targets = []
     used_devices: set = set()
-    for t in conn.execute(q).mappings().all():
-        ms: Dict[int, List[Dict[str, Any]]] = {}
-        mq = (select(measurements).where(measurements.c.target_id == t["id"])
-              .order_by(measurements.c.op_id, measurements.c.run_id))
-        for m in conn.execute(mq).mappings():
-            used_devices.add(m["device"])
-            ms.setdefault(m["op_id"], []).append({
-                "run_id": m["run_id"], "device": m["device"], "fingerprint_digest": m["fingerprint_digest"],
-                "stats": json.loads(m["stats"]), "measured_at": m["measured_at"], "env": json.loads(m["env"])})
-        eq = (select(ops, lut_entries.c.value_ms, lut_entries.c.spread_pct, lut_entries.c.n_runs)
-              .join(lut_entries, lut_entries.c.op_id == ops.c.id)
-              .where(lut_entries.c.target_id == t["id"]).order_by(ops.c.key))
+    for t in registry.all_targets(conn, tid):
+        ms = stored.by_op(conn, t["id"])
+        used_devices.update(m["device"] for runs in ms.values() for m in runs)
         entries = [{"key": e["key"], "spec": json.loads(e["spec"]), "macs": e["macs"], "params": e["params"],
                     "value_ms": e["value_ms"], "spread_pct": e["spread_pct"], "n_runs": e["n_runs"],
-                    "measurements": ms.get(e["id"], [])} for e in conn.execute(eq).mappings()]
+                    "measurements": ms.get(e["id"], [])} for e in lut_entries.with_ops(conn, t["id"])]
         out_targets.append({"id": t["tid"], "target": json.loads(t["spec"]), "lut_version": t["lut_version"],
                             "entries": entries, **export_sections(conn, t["id"], t["tid"])})
     devs = list_devices(conn, None if tid is None else sorted(used_devices))
@@ -110,7 +99,7 @@ def import_doc(conn: Connection, doc: Dict[str, Any]) -> Dict[str, Any]:
                              "median_ms": stats.median_ms, "mean_ms": stats.mean_ms, "p10_ms": stats.p10_ms,
                              "p90_ms": stats.p90_ms, "stats": dump_json(stats.model_dump(), f"{mw}.stats"),
                              "measured_at": None if measured_at is None else clean_text(measured_at, mw, 64),
-                             "env": dump_json(m.get("env") or {}, f"{mw}.env"), "job_id": None})
+                             "env": bounded_json(m.get("env") or {}, f"{mw}.env"), "job_id": None})
         n_entries += len(entries)
         ids = ensure_ops(conn, specs)
         t = now()
@@ -118,29 +107,19 @@ def import_doc(conn: Connection, doc: Dict[str, Any]) -> Dict[str, Any]:
             r["op_id"] = ids[r.pop("key")]
             r["target_id"] = target_id
             r["received_at"] = t
-        before = _count(conn, target_id)
-        insert_ignore(conn, measurements, sorted(rows, key=lambda r: (r["op_id"], r["run_id"])),
-                      ["target_id", "op_id", "run_id"])
-        n_new = _count(conn, target_id) - before
+        n_new = len(stored.insert(conn, rows))
         added += n_new
         dups += len(rows) - n_new
-        refresh_entries(conn, target_id, {r["op_id"] for r in rows})
-        cur = conn.execute(select(targets.c.lut_version).where(targets.c.id == target_id)).scalar_one()
+        lut_entries.refresh_entries(conn, target_id, {r["op_id"] for r in rows})
+        cur = registry.lut_version(conn, target_id)
         theirs = tdoc.get("lut_version") if isinstance(tdoc.get("lut_version"), int) else 0
         version = max(cur, min(theirs, 2**31 - 1))
         if n_new and cur >= theirs:
             version = cur + 1
-        conn.execute(update(targets).where(targets.c.id == target_id).values(lut_version=version))
+        registry.set_version(conn, target_id, version)
         vals_added += import_sections(conn, target_id, tdoc, where)
     return {"targets": len(tlist), "entries": n_entries, "measurements_added": added, "duplicates": dups,
             "devices": len(devs), "validations_added": vals_added}
-
-
-def _count(conn: Connection, target_id: int) -> int:
-    from sqlalchemy import func
-
-    return int(conn.execute(select(func.count()).select_from(measurements)
-                            .where(measurements.c.target_id == target_id)).scalar_one())
 
 
 # -- formats that existing NAS code reads ----------------------------------------------------

@@ -1,7 +1,8 @@
 """Posting measurements: partial acceptance, idempotent on (target, run_id, key), jobs completed.
 
 Each item is validated alone; the valid ones are stored in one transaction together with the
-refreshed LUT entries, so nothing accepted is lost and nothing half-written is visible.
+refreshed LUT entries (``store.entries``) and the completed jobs (``store.jobs``), so nothing
+accepted is lost and nothing half-written is visible. Counts come from ``INSERT ... RETURNING``.
 """
 
 from __future__ import annotations
@@ -9,14 +10,13 @@ from __future__ import annotations
 from typing import Any, Dict, List, Tuple
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
-from lut_server.devices import ensure_device
-from lut_server.lut import refresh_entries
-from lut_server.registry import ensure_ops, ensure_target, op_row
-from lut_server.schema import jobs, measurements, targets
+from lut_server.store import entries, jobs, measurements, registry
+from lut_server.store.devices import ensure_device
+from lut_server.store.registry import ensure_ops, ensure_target, op_row
 from lut_server.tokens import check_device_name
-from lut_server.util import BadInput, clean_text, dump_json, now
+from lut_server.util import BadInput, bounded_json, clean_text, dump_json, now
 from lutcore.ops import spec_from_dict
 from lutcore.records import Measurement, MeasurementBatch
 
@@ -62,17 +62,19 @@ def check_item(raw: Any, batch_size: int) -> Tuple[Measurement, Dict[str, Any]]:
         raise ValueError(f"job_id={m.job_id} is not a job id")
     try:
         measured_at = None if m.measured_at is None else clean_text(m.measured_at, "measured_at", 64)
-        extras = {"stats": dump_json(st.model_dump(), "stats"), "env": dump_json(m.env, "env"),
+        extras = {"stats": dump_json(st.model_dump(), "stats"), "env": bounded_json(m.env, "env"),
                   "measured_at": measured_at, "row": op_row(spec), "spec": spec}
     except BadInput as e:
         raise ValueError(str(e)) from None
     return m, extras
 
 
-def ingest(conn: Connection, batch: MeasurementBatch) -> Dict[str, Any]:
-    """Store a batch (caller checked the token against ``batch.device_name``)."""
+def ingest(conn: Connection, batch: MeasurementBatch, actor: str) -> Dict[str, Any]:
+    """Store a batch (the caller checked the token against the board and class). ``actor`` is the
+    job holder name of the caller: a ``job_id`` held by someone else refuses the batch (JobConflict)."""
     check_device_name(batch.device_name, "device_name")
     run_id = clean_text(batch.run_id, "run_id", 64)
+    bounded_json(batch.fingerprint, "fingerprint")
     rejected: List[Dict[str, Any]] = []
     good: List[Tuple[int, Measurement, Dict[str, Any]]] = []
     seen = set()
@@ -91,56 +93,26 @@ def ingest(conn: Connection, batch: MeasurementBatch) -> Dict[str, Any]:
 
     target_id = ensure_target(conn, batch.target)
     if not good:
-        version = conn.execute(select(targets.c.lut_version).where(targets.c.id == target_id)).scalar_one()
-        return {"accepted": 0, "duplicates": duplicates, "rejected": rejected, "lut_version": version}
+        return _none(duplicates, rejected, registry.lut_version(conn, target_id))
+    jobs.check_completable(conn, target_id, [m.job_id for _, m, _ in good if m.job_id is not None], actor)
 
     digest = ensure_device(conn, batch.device_name, batch.target.device, batch.fingerprint)
     ids = ensure_ops(conn, [x["spec"] for _, _, x in good])
-    existing = _existing(conn, target_id, run_id, list(ids.values()))
     t = now()
-    rows = []
-    for _, m, x in good:
-        op_id = ids[m.op.key]
-        if op_id in existing:
-            duplicates += 1
-            continue
-        rows.append({"target_id": target_id, "op_id": op_id, "run_id": run_id, "device": batch.device_name,
-                     "fingerprint_digest": digest, "median_ms": m.stats.median_ms, "mean_ms": m.stats.mean_ms,
-                     "p10_ms": m.stats.p10_ms, "p90_ms": m.stats.p90_ms, "stats": x["stats"],
-                     "measured_at": x["measured_at"], "env": x["env"], "job_id": m.job_id, "received_at": t})
-    rows.sort(key=lambda r: r["op_id"])
-    inserted = _insert(conn, rows)
+    rows = [{"target_id": target_id, "op_id": ids[m.op.key], "run_id": run_id, "device": batch.device_name,
+             "fingerprint_digest": digest, "median_ms": m.stats.median_ms, "mean_ms": m.stats.mean_ms,
+             "p10_ms": m.stats.p10_ms, "p90_ms": m.stats.p90_ms, "stats": x["stats"],
+             "measured_at": x["measured_at"], "env": x["env"], "job_id": m.job_id, "received_at": t}
+            for _, m, x in good]
+    inserted = measurements.insert(conn, rows)
     duplicates += len(rows) - len(inserted)
-    if inserted:
-        refresh_entries(conn, target_id, inserted)
-        conn.execute(update(jobs).where(jobs.c.target_id == target_id, jobs.c.op_id.in_(sorted(inserted)),
-                                        jobs.c.status.in_(("queued", "claimed")))
-                     .values(status="done", claimed_by=None, lease_expires_at=None, updated_at=t))
-        version = conn.execute(update(targets).where(targets.c.id == target_id)
-                               .values(lut_version=targets.c.lut_version + 1).returning(targets.c.lut_version)
-                               ).scalar_one()
-    else:
-        version = conn.execute(select(targets.c.lut_version).where(targets.c.id == target_id)).scalar_one()
-    return {"accepted": len(inserted), "duplicates": duplicates, "rejected": rejected, "lut_version": version}
+    if not inserted:
+        return _none(duplicates, rejected, registry.lut_version(conn, target_id))
+    entries.refresh_entries(conn, target_id, inserted)
+    jobs.complete_ops(conn, target_id, inserted, actor)
+    return {"accepted": len(inserted), "duplicates": duplicates, "rejected": rejected,
+            "lut_version": registry.bump_version(conn, target_id)}
 
 
-def _existing(conn: Connection, target_id: int, run_id: str, op_id_list: List[int]) -> set:
-    out = set()
-    for i in range(0, len(op_id_list), 900):
-        q = select(measurements.c.op_id).where(measurements.c.target_id == target_id,
-                                               measurements.c.run_id == run_id,
-                                               measurements.c.op_id.in_(op_id_list[i : i + 900]))
-        out.update(int(r[0]) for r in conn.execute(q))
-    return out
-
-
-def _insert(conn: Connection, rows: List[Dict[str, Any]]) -> List[int]:
-    """Insert, skipping rows a concurrent post of the same run already stored; the op ids inserted."""
-    if not rows:
-        return []
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(measurements).on_conflict_do_nothing(index_elements=["target_id", "op_id", "run_id"])
-    return [int(r[0]) for r in conn.execute(stmt.returning(measurements.c.op_id), rows)]
+def _none(duplicates: int, rejected: List[Dict[str, Any]], version: int) -> Dict[str, Any]:
+    return {"accepted": 0, "duplicates": duplicates, "rejected": rejected, "lut_version": version}

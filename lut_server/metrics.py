@@ -17,7 +17,7 @@ class _QueueCollector:
         self.app = app
 
     def collect(self) -> Iterator[Any]:
-        from lut_server.jobs import queue_depth
+        from lut_server.store.jobs import queue_depth
 
         g = GaugeMetricFamily("lut_jobs", "jobs by target and state", labels=["target", "state"])
         try:

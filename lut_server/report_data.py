@@ -13,14 +13,12 @@ from lutcore.errors import LutError
 
 
 def from_db(db_url: Optional[str], target: str, space: str, resolution: Optional[str]) -> Dict[str, Any]:
-    from sqlalchemy import select
-
     from lut_server import spaces, validations
     from lut_server.db import Database, default_url
-    from lut_server.devices import list_devices
-    from lut_server.registry import target_row
-    from lut_server.schema import measurements
-    from lut_server.schema import validations as vtable
+    from lut_server.store import measurements
+    from lut_server.store import validations as stored_validations
+    from lut_server.store.devices import list_devices
+    from lut_server.store.registry import target_row
     from lut_server.util import BadInput
 
     db = Database(db_url or default_url())
@@ -33,9 +31,7 @@ def from_db(db_url: Optional[str], target: str, space: str, resolution: Optional
             cm = spaces.cost_matrix(conn, sp, None, target)
             vals = validations.report(conn, target, sp.name, sp.resolution_str)
             tid = target_row(conn, target)[0]  # type: ignore[index]
-            names = {r[0] for r in conn.execute(select(measurements.c.device).distinct()
-                                                .where(measurements.c.target_id == tid))}
-            names |= {r[0] for r in conn.execute(select(vtable.c.device).distinct().where(vtable.c.target_id == tid))}
+            names = measurements.devices_of(conn, tid) | stored_validations.devices_of(conn, tid)
             devs = list_devices(conn, sorted(names))
     finally:
         db.dispose()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -95,6 +96,7 @@ measurements = Table(
     Column("env", Text, nullable=False),
     Column("job_id", BigInteger, nullable=True),
     Column("received_at", Float, nullable=False),
+    Column("quarantined_at", Float, nullable=True),  # set by an admin: the run no longer counts in entries
     UniqueConstraint("target_id", "op_id", "run_id", name="uq_measurements_target_op_run"),
 )
 
@@ -127,6 +129,9 @@ spaces = Table(
     UniqueConstraint("target_id", "name", "resolution", name="uq_spaces_target_name_res"),
 )
 
+OPEN_OP_JOB = text("op_id IS NOT NULL AND status IN ('queued', 'claimed', 'parked')")
+OPEN_VALIDATE_JOB = text("kind = 'validate' AND status IN ('queued', 'claimed')")
+
 jobs = Table(
     "jobs",
     metadata,
@@ -142,10 +147,16 @@ jobs = Table(
     Column("lease_expires_at", Float, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("payload", Text, nullable=False, default="{}"),
+    Column("dedupe", String(64), nullable=True),  # validate jobs: SHA-256 of the payload
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Index("ix_jobs_claim", "target_id", "status", "priority", "id"),
     Index("ix_jobs_target_op", "target_id", "op_id"),
+    # The database, not the registering code, guarantees one open job per (target, op).
+    Index("uq_jobs_open_op", "target_id", "op_id", unique=True, postgresql_where=OPEN_OP_JOB,
+          sqlite_where=OPEN_OP_JOB),
+    Index("uq_jobs_open_validate", "target_id", "dedupe", unique=True, postgresql_where=OPEN_VALIDATE_JOB,
+          sqlite_where=OPEN_VALIDATE_JOB),
 )
 
 tokens = Table(
@@ -156,13 +167,39 @@ tokens = Table(
     Column("prefix", String(16), nullable=False),
     Column("role", String(16), nullable=False),
     Column("device", String(64), nullable=True),
+    Column("device_class", String(64), nullable=True),  # agents: the target device class they write for
+    Column("origin", String(16), nullable=False, default="api"),  # api | cli | env (LUT_ADMIN_TOKEN)
     Column("note", Text, nullable=False, default=""),
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
 )
 
-JOB_STATES = ("queued", "claimed", "done", "parked")
-ROLES = ("admin", "agent", "read")
+JOB_STATES = ("queued", "claimed", "done", "parked", "cancelled")
+OPEN_JOB_STATES = ("queued", "claimed", "parked")
+ROLES = ("admin", "agent", "search", "read")
+
+# A custom space name is bound to the digest of its definition, for every target.
+space_definitions = Table(
+    "space_definitions",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("definition", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# Every admin action: who, what, when.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("detail", Text, nullable=False, default="{}"),
+    Index("ix_audit_at", "at"),
+)
 
 # LUT truth (issue 6): whole networks timed end to end beside the LUT's prediction, and the
 # calibration fitted from them. Space and resolution are kept as text: validations refer to a

@@ -1,22 +1,37 @@
-"""Search spaces on the server: resolve a name or definition, enqueue what the LUT lacks, cost matrix."""
+"""Search spaces on the server: resolve a name or definition, enqueue what the LUT lacks, cost matrix.
+
+A custom space name is bound to the digest of its definition (``space_definitions``): registering
+the same definition again is idempotent, a different one under a taken name is a SpaceConflict (409).
+Definitions are bounded (``space_bounds``) before lutcore expands them.
+"""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from typing import Any, Dict, List, Optional, Union
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
-from lut_server.lut import METRIC_COLUMN, entries_by_key, measured_op_ids
-from lut_server.registry import ensure_ops, ensure_target, parse_target, target_row
-from lut_server.schema import jobs, lut_entries, ops, spaces
-from lut_server.util import BadInput, clean_text, dump_json, insert_ignore, now, upsert
+from lut_server.space_bounds import check_definition, check_resolution
+from lut_server.store import calibrations, entries, jobs
+from lut_server.store import spaces as stored_spaces
+from lut_server.store.entries import METRIC_COLUMN, entries_by_key, measured_op_ids
+from lut_server.store.registry import ensure_ops, ensure_target, parse_target, target_row
+from lut_server.util import BadInput, clean_text, dump_json
 from lutcore.errors import LutError, UnknownNameError
 from lutcore.ops import OpSpec
 from lutcore.spaces import Space, get_space, space_from_dict, space_names
 
-OPEN_STATES = ("queued", "claimed", "parked")
+
+class SpaceConflict(ValueError):
+    """A custom space name is taken by a different definition (409)."""
+
+
+def digest(sp: Space) -> str:
+    """What a custom name is bound to: SHA-256 of the canonical definition."""
+    return hashlib.sha256(dump_json(sp.definition.to_dict()).encode("utf-8")).hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
@@ -41,20 +56,21 @@ def resolve(conn: Connection, space: Union[str, Dict[str, Any], Space], resoluti
         return space
     if resolution is not None:
         clean_text(resolution, "resolution", 32)
+        check_resolution(resolution)
     try:
         if isinstance(space, dict):
+            check_definition(space)
             return _from_definition(dump_json(space, "space"), resolution)
         clean_text(space, "space", 256)
         if space in builtin_names():  # never a path: get_space would read files on the server
             return _builtin(space, resolution)
-        row = conn.execute(select(spaces.c.definition).where(spaces.c.name == space, spaces.c.definition.is_not(None))
-                           .order_by(spaces.c.id.desc()).limit(1)).first()
-        if row is None:
+        text = stored_spaces.definition_of(conn, space)
+        if text is None:
             raise UnknownNameError("space", space, sorted(builtin_names()))
-        return _from_definition(row[0], resolution)
+        return _from_definition(text, resolution)
     except BadInput:
         raise
-    except (LutError, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+    except (LutError, ValueError) as e:  # bad input only: anything else is a server bug and stays a 500
         raise BadInput(f"space: {e}") from None
 
 
@@ -74,36 +90,51 @@ def identity_keys(sp: Space) -> set:
     return {c.key for row in sp.grid for c in row if isinstance(c, OpSpec) and c.is_identity}
 
 
+def bind_name(conn: Connection, sp: Space) -> None:
+    """Bind a custom definition's name to its digest, or SpaceConflict if the name is taken by another."""
+    name = clean_text(sp.name, "space name", 256)
+    mine = digest(sp)
+    if name in builtin_names():
+        if digest(_builtin(name, None)) != mine:
+            raise SpaceConflict(f"space name {name!r} is a built-in space with a different definition; "
+                                f"choose a new name (e.g. {name}-custom) or an explicit version ({name}-v2)")
+        return
+    have = stored_spaces.bind(conn, name, mine, dump_json(sp.definition.to_dict()))
+    if have != mine:
+        raise SpaceConflict(f"space name {name!r} is already registered with a different definition "
+                            f"(digest {have[:12]}, yours {mine[:12]}); register yours under a new name or an "
+                            f"explicit version, e.g. {name}-v2")
+
+
 def register(conn: Connection, space: Union[str, Dict[str, Any]], resolution: Optional[str], tid: str,
-             priority: int, max_attempts: int) -> Dict[str, Any]:
-    """Record the space for the target and enqueue a job for every unique op it lacks (idempotent)."""
+             priority: int, max_attempts: int, resolved: Optional[Space] = None) -> Dict[str, Any]:
+    """Record the space for the target and enqueue a job for every unique op it lacks (idempotent).
+    ``resolved``: the Space already built from ``space`` outside the write transaction."""
     target = parse_target(tid)
-    sp = resolve(conn, space, resolution)
-    target_id = ensure_target(conn, target)
+    sp = resolved or resolve(conn, space, resolution)
     if sp.definition.batch != target.batch:
         raise BadInput(f"space {sp.name} is timed at batch {sp.definition.batch}, target {tid} at {target.batch}")
+    custom = not (isinstance(space, str) and sp.name == space)
+    if custom:
+        bind_name(conn, sp)
+    target_id = ensure_target(conn, target)
     unique = sp.unique_ops()
     ids = ensure_ops(conn, unique.values())
-    t = now()
-    upsert(conn, spaces, [{"target_id": target_id, "name": clean_text(sp.name, "space name", 256),
-                           "resolution": sp.resolution_str,
-                           "definition": None if isinstance(space, str) and sp.name == space
-                           else dump_json(sp.definition.to_dict()),
-                           "priority": priority, "registered_at": t}], ["target_id", "name", "resolution"])
+    stored_spaces.save_registration(conn, target_id, clean_text(sp.name, "space name", 256), sp.resolution_str,
+                                    dump_json(sp.definition.to_dict()) if custom else None, priority)
     measured = measured_op_ids(conn, target_id, list(unique))
-    open_ids = set()
-    want = sorted(v for k, v in ids.items() if k not in measured)
-    for i in range(0, len(want), 900):
-        q = select(jobs.c.op_id).where(jobs.c.target_id == target_id, jobs.c.op_id.in_(want[i : i + 900]),
-                                       jobs.c.status.in_(OPEN_STATES))
-        open_ids.update(int(r[0]) for r in conn.execute(q))
-    new = [{"target_id": target_id, "op_id": op_id, "kind": "op", "status": "queued", "priority": priority,
-            "attempts": 0, "max_attempts": max_attempts, "payload": dump_json({"space": sp.name,
-                                                                              "resolution": sp.resolution_str}),
-            "created_at": t, "updated_at": t} for op_id in want if op_id not in open_ids]
-    insert_ignore(conn, jobs, new, ["id"])
+    want = [v for k, v in ids.items() if k not in measured]
+    enqueued = jobs.enqueue_ops(conn, target_id, want, priority, max_attempts,
+                                {"space": sp.name, "resolution": sp.resolution_str})
     return {"space": sp.name, "resolution": sp.resolution_str, "target": tid, "unique_ops": len(unique),
-            "enqueued": len(new), "already_measured": len(measured)}
+            "enqueued": enqueued, "already_measured": len(measured)}
+
+
+def delete(conn: Connection, name: str) -> Dict[str, int]:
+    """Admin: forget a space name (its definition and its registrations on every target). Jobs already
+    queued stay (cancel them with POST /jobs/{id}/cancel); measurements and entries are kept."""
+    clean_text(name, "space", 256)
+    return stored_spaces.delete(conn, name)
 
 
 def cost_matrix(conn: Connection, space: Union[str, Dict[str, Any], Space], resolution: Optional[str], tid: str,
@@ -152,30 +183,18 @@ def _calibration(conn: Connection, tid: str, sp: Space, target_id: Optional[int]
     ``stale`` is true when one of the space's LUT entries changed after the fit: the sums the
     calibration corrected are not the sums it will now be applied to (re-run validate --calibrate).
     """
-    from lut_server.calibrations import stamp, stored
-
-    rec = stored(conn, tid, sp.name, sp.resolution_str)
+    rec = calibrations.stored(conn, tid, sp.name, sp.resolution_str)
     if rec is None:
         return None
-    newest: Optional[float] = None
-    for i in range(0, len(keys), 900):
-        q = (select(func.max(lut_entries.c.updated_at)).join(ops, ops.c.id == lut_entries.c.op_id)
-             .where(lut_entries.c.target_id == target_id, ops.c.key.in_(keys[i:i + 900])))
-        v = conn.execute(q).scalar()
-        if v is not None:
-            newest = max(newest or v, v)
-    fitted = stamp(conn, tid, sp.name, sp.resolution_str)
+    newest = None if target_id is None else entries.newest_update(conn, target_id, keys)
+    fitted = calibrations.stamp(conn, tid, sp.name, sp.resolution_str)
     return {**rec["calibration"], "fitted_at": rec["created_at"], "fitted_lut_version": rec["lut_version"],
             "stale": newest is not None and fitted is not None and newest > fitted}
 
 
 def registered(conn: Connection) -> List[Dict[str, Any]]:
     """Registered (space, resolution, target) triples, for status."""
-    from lut_server.schema import targets
-
-    q = (select(spaces.c.name, spaces.c.resolution, spaces.c.definition, spaces.c.priority, targets.c.tid)
-         .join(targets, targets.c.id == spaces.c.target_id).order_by(targets.c.tid, spaces.c.name))
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return stored_spaces.registered(conn)
 
 
 def coverage(conn: Connection, row: Dict[str, Any]) -> Dict[str, Any]:

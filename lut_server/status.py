@@ -6,18 +6,18 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
-from lut_server import jobs, spaces, validations
-from lut_server.schema import lut_entries, targets
+from lut_server import spaces, validations
+from lut_server.schema import JOB_STATES
+from lut_server.store import entries, jobs, registry
 from lut_server.util import BadInput
 
 
 def targets_view(conn: Connection) -> List[Dict[str, Any]]:
-    counts = dict(conn.execute(select(lut_entries.c.target_id, func.count()).group_by(lut_entries.c.target_id)).all())
+    counts = entries.counts_by_target(conn)
     return [{"id": r["tid"], "target": json.loads(r["spec"]), "lut_version": r["lut_version"],
-             "ops_measured": int(counts.get(r["id"], 0))}
-            for r in conn.execute(select(targets).order_by(targets.c.tid)).mappings()]
+             "ops_measured": counts.get(r["id"], 0)} for r in registry.all_targets(conn)]
 
 
 def status(conn: Connection) -> Dict[str, Any]:
@@ -29,6 +29,6 @@ def status(conn: Connection) -> Dict[str, Any]:
             cov.append({"space": row["name"], "resolution": row["resolution"], "target": row["tid"],
                         "error": str(e)})
     depth = jobs.queue_depth(conn)
-    total = {s: sum(d[s] for d in depth.values()) for s in ("queued", "claimed", "done", "parked")}
+    total = {s: sum(d[s] for d in depth.values()) for s in JOB_STATES}
     return {"targets": targets_view(conn), "spaces": cov, "queue": total, "queue_by_target": depth,
             "parked": jobs.parked(conn), "validations": validations.overview(conn)}

@@ -14,14 +14,14 @@ import json
 from typing import Any, Dict, List
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from lut_server import calibrations
 from lut_server.ingest import describe
-from lut_server.schema import validations
+from lut_server.schemas import ValidationResult
+from lut_server.store import calibrations
+from lut_server.store import validations as stored_validations
 from lut_server.tokens import check_device_name
-from lut_server.util import BadInput, clean_text, dump_json, insert_ignore, iso, now
-from lut_server.validations import ValidationResult
+from lut_server.util import BadInput, clean_text, dump_json, iso, now
 
 FIELDS = ("space", "resolution", "arch", "kind", "run_id", "device_name", "lut_version", "predicted_ms",
           "measured_ms", "n_ops", "rounds", "created_at")
@@ -29,13 +29,11 @@ FIELDS = ("space", "resolution", "arch", "kind", "run_id", "device_name", "lut_v
 
 def export_sections(conn: Connection, target_id: int, tid: str) -> Dict[str, Any]:
     """The sections for one target; empty ones are left out so plain LUT exports look as before."""
-    q = (select(validations).where(validations.c.target_id == target_id)
-         .order_by(validations.c.space, validations.c.resolution, validations.c.created_at, validations.c.id))
     vals = [{"space": r["space"], "resolution": r["resolution"], "arch": r["arch"], "kind": r["kind"],
              "run_id": r["run_id"], "device_name": r["device"], "lut_version": r["lut_version"],
              "predicted_ms": r["predicted_ms"], "measured_ms": r["measured_ms"], "n_ops": r["n_ops"],
              "rounds": json.loads(r["rounds"]), "created_at": iso(r["created_at"])}
-            for r in conn.execute(q).mappings()]
+            for r in stored_validations.for_target(conn, target_id)]
     cals = calibrations.for_target(conn, target_id, tid)
     out: Dict[str, Any] = {}
     if vals:
@@ -93,9 +91,7 @@ def import_sections(conn: Connection, target_id: int, tdoc: Dict[str, Any], wher
                      "lut_version": _version(v.get("lut_version"), f"{vw}.lut_version"),
                      "predicted_ms": r.predicted_ms, "measured_ms": r.measured_ms, "n_ops": r.n_ops,
                      "rounds": dump_json(r.rounds), "created_at": _epoch(v.get("created_at"), f"{vw}.created_at")})
-    before = _count(conn, target_id)
-    insert_ignore(conn, validations, rows, ["target_id", "space", "resolution", "run_id", "arch"])
-    added = _count(conn, target_id) - before
+    added = stored_validations.insert(conn, rows)
     cals = tdoc.get("calibrations") or []
     if not isinstance(cals, list):
         raise BadInput(f"{where}.calibrations: must be a list")
@@ -119,10 +115,3 @@ def import_sections(conn: Connection, target_id: int, tdoc: Dict[str, Any], wher
         calibrations.save(conn, target_id, space, res, record, _version(c.get("lut_version"), f"{cw}.lut_version"),
                           created)
     return added
-
-
-def _count(conn: Connection, target_id: int) -> int:
-    from sqlalchemy import func
-
-    q = select(func.count()).select_from(validations).where(validations.c.target_id == target_id)
-    return int(conn.execute(q).scalar_one())

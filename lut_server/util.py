@@ -35,6 +35,32 @@ def dump_json(obj: Any, where: str = "value") -> str:
         raise BadInput(f"{where}: not storable as strict JSON ({e})") from None
 
 
+MAX_BLOB_BYTES = 16 * 1024
+MAX_BLOB_DEPTH = 8
+
+
+def _too_deep(obj: Any, max_depth: int) -> bool:
+    stack = [(obj, 0)]
+    while stack:
+        o, d = stack.pop()
+        if isinstance(o, (dict, list)):
+            if d >= max_depth:
+                return True
+            stack.extend((v, d + 1) for v in (o.values() if isinstance(o, dict) else o))
+    return False
+
+
+def bounded_json(obj: Any, where: str, max_bytes: int = MAX_BLOB_BYTES, max_depth: int = MAX_BLOB_DEPTH) -> str:
+    """``dump_json`` of a free-form mapping (env, fingerprint) that every export will carry: bounded in
+    size and nesting, so one client cannot make every reader pay for a megabyte blob."""
+    if _too_deep(obj, max_depth):
+        raise BadInput(f"{where}: nested deeper than {max_depth} levels")
+    out = dump_json(obj, where)
+    if len(out) > max_bytes:
+        raise BadInput(f"{where}: {len(out)} bytes as JSON, more than the {max_bytes} allowed")
+    return out
+
+
 def load_json(text: str | None) -> Any:
     return json.loads(text) if text else None
 
@@ -65,6 +91,19 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[Dict[str, Any]]
         return
     stmt = _insert(conn, table).on_conflict_do_nothing(index_elements=keys)
     conn.execute(stmt, list(rows))
+
+
+def insert_returning(conn: Connection, table: Table, rows: Sequence[Dict[str, Any]], keys: List[str],
+                     column: Any, where: Any = None) -> List[Any]:
+    """INSERT ... ON CONFLICT (keys [WHERE partial index]) DO NOTHING RETURNING column: what this
+    transaction inserted, whatever other transactions insert meanwhile."""
+    if not rows:
+        return []
+    stmt = _insert(conn, table).on_conflict_do_nothing(index_elements=keys, index_where=where)
+    out: List[Any] = []
+    for part in chunks(list(rows), 500):
+        out.extend(r[0] for r in conn.execute(stmt.returning(column), list(part)))
+    return out
 
 
 def upsert(conn: Connection, table: Table, rows: Sequence[Dict[str, Any]], keys: List[str]) -> None:

@@ -7,40 +7,24 @@ when a validation batch that names it arrives.
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
 from lut_server import validations as val
-from lut_server.registry import ensure_target, parse_target, target_row
-from lut_server.schema import jobs
-from lut_server.util import BadInput, dump_json, now
+from lut_server.schemas import ValidateJobIn
+from lut_server.store import jobs
+from lut_server.store.registry import ensure_target, parse_target
+from lut_server.util import BadInput, dump_json
 from lutcore.errors import LutError
 from lutcore.spaces import get_arch, parse_arch_list
 
 MAX_ARCHS = 500
 
 
-class ValidateJobIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"target": "cpu-x86/pytorch-cpu/fp32@threads=1", "space": "squeezenas-small", "resolution": "256x512",
-         "archs": "published,random:20", "seed": 0, "rounds": 5, "calibrate": True}]})
-    target: str = Field(max_length=512)
-    space: str = Field(min_length=1, max_length=256)
-    resolution: str = Field(max_length=32)
-    archs: str = Field("published,random:20", min_length=1, max_length=4000,
-                       description="published, random:N and architecture names, comma separated")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of the first random architecture")
-    rounds: int = Field(5, ge=1, le=100)
-    max_time_per_net: float = Field(0.5, gt=0, le=60, allow_inf_nan=False, description="seconds per network per round")
-    calibrate: bool = Field(True, description="fit the calibration once the validations are in")
-    priority: int = Field(-1, ge=-1000, le=1000, description="op jobs have 0 or more, so they go first")
-
-
-def enqueue(conn: Connection, body: ValidateJobIn, max_attempts: int) -> Dict[str, Any]:
-    """One job per distinct request; asking again while it is open returns the open one."""
-    tid = parse_target(body.target)
+def prepare(conn: Connection, body: ValidateJobIn) -> Tuple[Dict[str, Any], int]:
+    """The job's payload and how many networks it names, checked (up to MAX_ARCHS networks built by
+    name) on a read connection, so the write transaction that queues it stays short."""
     name, res = val.canonical(conn, body.space, body.resolution)
     try:
         names = parse_arch_list(body.archs, name, body.seed, limit=MAX_ARCHS)
@@ -50,30 +34,20 @@ def enqueue(conn: Connection, body: ValidateJobIn, max_attempts: int) -> Dict[st
                 raise ValueError(f"{n} is an architecture of {arch.space.name}, not of {name}")
     except (ValueError, LutError) as e:
         raise BadInput(f"archs: {e}") from None
-    target_id = ensure_target(conn, tid)
     payload = {"space": name, "resolution": res, "archs": body.archs, "seed": body.seed, "rounds": body.rounds,
                "max_time_per_net": body.max_time_per_net, "calibrate": body.calibrate}
+    return payload, len(names)
+
+
+def enqueue(conn: Connection, body: ValidateJobIn, max_attempts: int,
+            prepared: Optional[Tuple[Dict[str, Any], int]] = None) -> Dict[str, Any]:
+    """One job per distinct request; asking again while it is open returns the open one."""
+    tid = parse_target(body.target)
+    payload, n_archs = prepared or prepare(conn, body)
+    target_id = ensure_target(conn, tid)
     text = dump_json(payload, "payload")
-    open_q = select(jobs.c.id, jobs.c.status).where(
-        jobs.c.target_id == target_id, jobs.c.kind == "validate", jobs.c.payload == text,
-        jobs.c.status.in_(("queued", "claimed")))
-    got = conn.execute(open_q).first()
-    if got is not None:
-        return {"id": int(got[0]), "status": got[1], "created": False, "architectures": len(names), **payload}
-    t = now()
-    new_id = conn.execute(jobs.insert().values(
-        target_id=target_id, op_id=None, kind="validate", status="queued", priority=body.priority, attempts=0,
-        max_attempts=max_attempts, payload=text, created_at=t, updated_at=t).returning(jobs.c.id)).scalar_one()
-    return {"id": int(new_id), "status": "queued", "created": True, "architectures": len(names), **payload}
+    got = jobs.enqueue_validate(conn, target_id, text, body.priority, max_attempts)
+    return {**got, "architectures": n_archs, **payload}
 
 
-def complete(conn: Connection, tid: str, job_id: int) -> bool:
-    """Mark the validate job done when its results arrive (whoever holds it, like op jobs)."""
-    got = target_row(conn, tid)
-    if got is None:
-        return False
-    res = conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.target_id == got[0],
-                                          jobs.c.kind == "validate", jobs.c.status.in_(("queued", "claimed")))
-                       .values(status="done", claimed_by=None, lease_expires_at=None, updated_at=now())
-                       .returning(jobs.c.id))
-    return res.first() is not None
+__all__ = ["ValidateJobIn", "enqueue", "prepare"]

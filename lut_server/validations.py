@@ -7,60 +7,18 @@ architecture once, by its latest result, so repeated runs do not weigh an archit
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Literal, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Connection, func, select
-from typing_extensions import Annotated
+from sqlalchemy import Connection
 
 from lut_server import spaces
-from lut_server.registry import ensure_target, parse_target, target_row
-from lut_server.schema import validations
+from lut_server.schemas import ValidationBatch
+from lut_server.store import calibrations, jobs
+from lut_server.store import validations as stored
+from lut_server.store.registry import ensure_target, parse_target, target_row
 from lut_server.tokens import check_device_name
-from lut_server.util import BadInput, clean_text, dump_json, insert_ignore, iso, now
+from lut_server.util import BadInput, clean_text, dump_json, iso, now
 from lutcore.calibration import Calibration, Validation, summarize
-
-MAX_MS = 1e7
-PositiveMs = Annotated[float, Field(gt=0, le=MAX_MS, allow_inf_nan=False)]
-
-EXAMPLE = {
-    "run_id": "val-2026-11-23-a", "target": "cpu-x86/pytorch-cpu/fp32@threads=1", "device_name": "cpu-01",
-    "space": "squeezenas-small", "resolution": "256x512", "lut_version": 7,
-    "results": [{"arch": "squeezenas-small:random:3", "kind": "random", "predicted_ms": 41.2,
-                 "measured_ms": 40.1, "n_ops": 31, "rounds": [40.3, 40.1, 39.9]}],
-}
-
-
-class ValidationResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    arch: str = Field(min_length=1, max_length=256)
-    kind: Literal["published", "random", "named"]
-    predicted_ms: PositiveMs
-    measured_ms: PositiveMs
-    n_ops: int = Field(0, ge=0, le=1_000_000)
-    rounds: List[PositiveMs] = Field(default_factory=list, max_length=10_000)
-
-
-class ValidationBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
-    run_id: str = Field(min_length=8, max_length=64)
-    target: str = Field(max_length=512)
-    device_name: str = Field(min_length=1, max_length=64)
-    space: str = Field(min_length=1, max_length=256)
-    resolution: str = Field(max_length=32)
-    lut_version: Optional[int] = Field(None, ge=0, le=2**31 - 1)
-    results: List[ValidationResult] = Field(min_length=1, max_length=10_000)
-    job_id: Optional[int] = Field(None, ge=1, le=2**62, description="the validate job these results complete")
-
-    @field_validator("results")
-    @classmethod
-    def _unique_archs(cls, v: List[ValidationResult]) -> List[ValidationResult]:
-        seen = set()
-        for r in v:
-            if r.arch in seen:
-                raise ValueError(f"architecture {r.arch!r} appears twice in one run")
-            seen.add(r.arch)
-        return v
 
 
 def canonical(conn: Connection, space: str, resolution: Optional[str]) -> Tuple[str, str]:
@@ -69,9 +27,12 @@ def canonical(conn: Connection, space: str, resolution: Optional[str]) -> Tuple[
     return sp.name, sp.resolution_str
 
 
-def store(conn: Connection, batch: ValidationBatch) -> Dict[str, int]:
-    """Insert the batch's results; re-posted (run_id, arch) pairs count as duplicates."""
+def store(conn: Connection, batch: ValidationBatch, actor: str) -> Dict[str, int]:
+    """Insert the batch's results; re-posted (run_id, arch) pairs count as duplicates. The validate job
+    it names is completed when ``actor`` holds it or nobody does (JobConflict when another board does)."""
     target_id = ensure_target(conn, parse_target(batch.target))
+    if batch.job_id is not None:
+        jobs.check_completable(conn, target_id, [batch.job_id], actor)
     name, res = canonical(conn, batch.space, batch.resolution)
     device = check_device_name(batch.device_name, "device_name")
     t = now()
@@ -81,15 +42,11 @@ def store(conn: Connection, batch: ValidationBatch) -> Dict[str, int]:
              "lut_version": batch.lut_version, "predicted_ms": r.predicted_ms, "measured_ms": r.measured_ms,
              "n_ops": r.n_ops, "rounds": dump_json(r.rounds, f"results[{i}].rounds"), "created_at": t}
             for i, r in enumerate(batch.results)]
-    before = _count(conn, target_id)
-    insert_ignore(conn, validations, rows, ["target_id", "space", "resolution", "run_id", "arch"])
-    accepted = _count(conn, target_id) - before
-    return {"accepted": accepted, "duplicates": len(rows) - accepted}
-
-
-def _count(conn: Connection, target_id: int) -> int:
-    q = select(func.count()).select_from(validations).where(validations.c.target_id == target_id)
-    return int(conn.execute(q).scalar_one())
+    accepted = stored.insert(conn, rows)
+    out = {"accepted": accepted, "duplicates": len(rows) - accepted}
+    if batch.job_id is not None:
+        out["job_done"] = int(jobs.complete_validate(conn, target_id, batch.job_id, actor))
+    return out
 
 
 def rows_for(conn: Connection, tid: str, space: str, resolution: str) -> List[Dict[str, Any]]:
@@ -97,10 +54,7 @@ def rows_for(conn: Connection, tid: str, space: str, resolution: str) -> List[Di
     got = target_row(conn, tid)
     if got is None:
         return []
-    q = (select(validations).where(validations.c.target_id == got[0], validations.c.space == space,
-                                   validations.c.resolution == resolution)
-         .order_by(validations.c.created_at, validations.c.id))
-    return [_result(r) for r in conn.execute(q).mappings()]
+    return [_result(r) for r in stored.rows_for(conn, got[0], space, resolution)]
 
 
 def _result(r: Any) -> Dict[str, Any]:
@@ -129,18 +83,16 @@ def calibrated_errors(cal: Calibration, results: List[Dict[str, Any]]) -> List[f
 def report(conn: Connection, tid: str, space: str, resolution: Optional[str]) -> Dict[str, Any]:
     """GET /validations: all results, the raw summary over the latest per architecture, and the stored
     calibration with its summary on the architectures it was not fitted on."""
-    from lut_server import calibrations
-
     parse_target(tid)
     name, res = canonical(conn, space, resolution)
     results = rows_for(conn, tid, name, res)
     last = latest(results)
-    stored = calibrations.stored(conn, tid, name, res)
+    rec = calibrations.stored(conn, tid, name, res)
     cal_dict = None
     cal_summary = None
-    if stored is not None:
-        cal_dict = stored["calibration"]
-        held = [r for r in last if r["arch"] not in set(stored.get("fit_archs") or [])]
+    if rec is not None:
+        cal_dict = rec["calibration"]
+        held = [r for r in last if r["arch"] not in set(rec.get("fit_archs") or [])]
         cal_summary = summarize(calibrated_errors(Calibration.from_dict(cal_dict), held))
     return {"target": tid, "space": name, "resolution": res, "results": results,
             "summary": summarize([r["error"] for r in last]), "calibration": cal_dict,
@@ -149,13 +101,8 @@ def report(conn: Connection, tid: str, space: str, resolution: Optional[str]) ->
 
 def overview(conn: Connection) -> List[Dict[str, Any]]:
     """Per (space, resolution, target) with validations: the figures `lut status` shows."""
-    from lut_server.schema import targets
-
-    q = (select(validations.c.space, validations.c.resolution, targets.c.tid).distinct()
-         .join(targets, targets.c.id == validations.c.target_id)
-         .order_by(validations.c.space, validations.c.resolution, targets.c.tid))
     out = []
-    for space, res, tid in conn.execute(q).all():
+    for space, res, tid in stored.triples(conn):
         try:
             rep = report(conn, tid, space, res)
         except BadInput as e:  # a custom space whose definition is gone

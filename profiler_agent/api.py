@@ -133,7 +133,7 @@ class LutApi:
         if code == 401:
             raise AuthError(
                 f"{what}: 401 unauthorized ({_detail(resp)}): the token is missing or invalid; "
-                "pass --token or set LUT_TOKEN to a token from `lut token create --device NAME`",
+                "pass --token or set LUT_TOKEN to a token from `lut token create --device NAME --device-class CLASS`",
                 code,
             )
         if code == 403:

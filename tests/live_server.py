@@ -10,7 +10,8 @@ Fixtures
 - ``live_server``: one server over a fresh SQLite file; ``live_server_pg``: over a fresh PostgreSQL db.
 
 A ``LiveServer`` has ``.url``, ``.api`` (``url + "/api/v1"``), ``.db_url``, ``.admin_token`` and
-``.agent_token(device_name)`` / ``.read_token()`` which create tokens through the REST API.
+``.agent_token(device_name, device_class="*")``,
+``.search_token()`` and ``.read_token()`` which create tokens through the REST API.
 """
 
 from __future__ import annotations
@@ -132,9 +133,11 @@ def server_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
 class LiveServer:
     """A `lut serve` subprocess; stop() terminates it."""
 
-    def __init__(self, db_url: str, log_dir: Path, read_token_required: bool = False) -> None:
+    def __init__(self, db_url: str, log_dir: Path, read_token_required: bool = False,
+                 admin_token: Optional[str] = None) -> None:
         self.db_url = db_url
-        self.admin_token = "lut_admin_" + secrets.token_urlsafe(18)
+        # servers on one database share LUT_ADMIN_TOKEN: a different one would revoke it (rotation)
+        self.admin_token = admin_token or "lut_admin_" + secrets.token_urlsafe(18)
         self.read_token_required = read_token_required
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -174,17 +177,21 @@ class LiveServer:
     def headers(self, token: Optional[str] = None) -> Dict[str, str]:
         return {"Authorization": f"Bearer {token or self.admin_token}"}
 
-    def _token(self, role: str, device: Optional[str] = None) -> str:
+    def _token(self, role: str, device: Optional[str] = None, device_class: Optional[str] = None) -> str:
         import httpx
 
-        r = httpx.post(self.api + "/tokens", json={"role": role, "device": device, "note": "test"},
-                       headers=self.headers(), timeout=30)
+        r = httpx.post(self.api + "/tokens", json={"role": role, "device": device, "device_class": device_class,
+                                                   "note": "test"}, headers=self.headers(), timeout=30)
         r.raise_for_status()
         return str(r.json()["token"])
 
-    def agent_token(self, device_name: str) -> str:
-        """A new agent token that writes only for ``device_name``."""
-        return self._token("agent", device_name)
+    def agent_token(self, device_name: str, device_class: str = "*") -> str:
+        """A new agent token that writes only for board ``device_name`` and targets of ``device_class``
+        ('*': any class, for tests that are not about authorization)."""
+        return self._token("agent", device_name, device_class)
+
+    def search_token(self) -> str:
+        return self._token("search")
 
     def read_token(self) -> str:
         return self._token("read")
@@ -207,6 +214,7 @@ class LiveServer:
 def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LiveServer]]:
     """Factory: ``start_server(db_url=None, read_token_required=False)``; None = a fresh SQLite file."""
     started: List[LiveServer] = []
+    admin_of: Dict[str, str] = {}
 
     def start(db_url: Optional[str] = None, read_token_required: bool = False) -> LiveServer:
         d = tmp_path_factory.mktemp("lutserver")
@@ -214,13 +222,14 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         last: Optional[Exception] = None
         for _ in range(3):  # the free port may be taken between probing and binding
             try:
-                srv = LiveServer(url, d, read_token_required)
+                srv = LiveServer(url, d, read_token_required, admin_of.get(url))
             except RuntimeError as e:
                 last = e
                 if "address already in use" not in str(e).lower():
                     raise
                 continue
             started.append(srv)
+            admin_of[url] = srv.admin_token
             return srv
         raise RuntimeError(f"could not start lut serve: {last}")
 

@@ -40,7 +40,7 @@ options:
   --mode N          nvpmodel power mode to set (default 0: MAXN on the AGX Xavier)
   --no-clocks       do not run jetson_clocks (now or at each agent start)
   --server URL      LUT server URL for a new env file (LUT_SERVER)
-  --token TOKEN     agent token for a new env file (LUT_TOKEN; from \`lut token create --device NAME\`)
+  --token TOKEN     agent token for a new env file (LUT_TOKEN; from \`lut token create --device NAME --device-class CLASS\`)
   --name NAME       this board's name, the one the token is bound to (LUT_NAME, default: host name)
   --device CLASS    device class of the target (LUT_DEVICE, default: from the module, e.g. xavier)
   --backend NAME    tensorrt | pytorch-cuda | ... (default tensorrt)
@@ -195,7 +195,7 @@ fi
 if [[ -n "$SERVER" || -n "$TOKEN" || ! -e "$ENV_FILE" ]]; then
     missing=""
     [[ -n "$SERVER" ]] || missing="--server URL"
-    [[ -n "$TOKEN" ]] || missing="${missing:+$missing and }--token TOKEN (from \`lut token create --device NAME\` on the server)"
+    [[ -n "$TOKEN" ]] || missing="${missing:+$missing and }--token TOKEN (from \`lut token create --device NAME --device-class CLASS\` on the server)"
     [[ -n "$NAME" ]] || NAME="$(hostname -s 2>/dev/null || hostname)"
     [[ -n "$DEVICE" ]] || DEVICE="$device_class"
     [[ -n "$DEVICE" ]] || die "the module '$model' is not one the agent knows: pass --device CLASS"

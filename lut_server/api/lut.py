@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from sqlalchemy import Connection
 
 from lut_server import exchange, ingest, status
-from lut_server.auth import Admin, Reader, Writer, require_device
-from lut_server.lut import lookup
-from lut_server.models import ImportOut, IngestOut, LookupIn, LookupOut
-from lut_server.registry import parse_target, target_row
+from lut_server.api.deps import Db, ReadConn, write
+from lut_server.auth import Admin, Reader, Writer, require_board
+from lut_server.db import Database
+from lut_server.schemas import ImportOut, IngestOut, LookupIn, LookupOut, StatusOut, TargetView
+from lut_server.store import audit
+from lut_server.store.entries import lookup
+from lut_server.store.registry import parse_target, target_row
 from lut_server.tokens import Principal
 from lutcore.records import MeasurementBatch
 
@@ -31,50 +35,50 @@ BATCH_EXAMPLE = {
 }
 
 
-@router.get("/targets", summary="Known targets with their LUT version and number of measured ops")
-def list_targets(request: Request, _p: Any = Reader) -> List[Dict[str, Any]]:
-    with request.app.state.db.read() as conn:
-        return status.targets_view(conn)
+@router.get("/targets", response_model=List[TargetView], summary="Known targets, LUT version, ops measured")
+def list_targets(_p: Any = Reader, conn: Connection = ReadConn) -> List[Dict[str, Any]]:
+    return status.targets_view(conn)
 
 
 @router.post("/measurements", response_model=IngestOut, summary="Post a batch of measurements (agent)",
              openapi_extra={"requestBody": {"content": {"application/json": {"example": BATCH_EXAMPLE}}}})
-def post_measurements(batch: MeasurementBatch, request: Request, p: Principal = Writer) -> Dict[str, Any]:
+def post_measurements(batch: MeasurementBatch, request: Request, p: Principal = Writer,
+                      db: Database = Db) -> Dict[str, Any]:
     """Partial acceptance: valid items are stored, invalid ones listed with index, key and reason.
-    Re-posting the same (run_id, key) for a target is a no-op counted in `duplicates`."""
-    require_device(p, batch.device_name)
-    db = request.app.state.db
-    with db.write() as conn:
-        out = ingest.ingest(conn, batch)
+    Re-posting the same (run_id, key) for a target is a no-op counted in `duplicates`. 403 for another
+    board or another device class; 409 when an item names a job another board holds."""
+    require_board(p, batch.device_name, batch.target.device)
+    out = write(db, lambda c: ingest.ingest(c, batch, p.actor))
     request.app.state.metrics.accepted(out["accepted"], len(out["rejected"]))
     return out
 
 
 @router.post("/lookup", response_model=LookupOut, summary="LUT values of many keys; unmeasured keys in `missing`")
-def post_lookup(body: LookupIn, request: Request, _p: Any = Reader) -> Dict[str, Any]:
+def post_lookup(body: LookupIn, _p: Any = Reader, conn: Connection = ReadConn) -> Dict[str, Any]:
     parse_target(body.target)
-    with request.app.state.db.read() as conn:
-        return lookup(conn, body.target, body.keys, body.metric)
+    return lookup(conn, body.target, body.keys, body.metric)
 
 
-@router.get("/status", summary="Targets, coverage of registered spaces, queue depth, parked jobs")
-def get_status(request: Request, _p: Any = Reader) -> Dict[str, Any]:
-    with request.app.state.db.read() as conn:
-        return status.status(conn)
+@router.get("/status", response_model=StatusOut, summary="Targets, coverage, queue depth, parked jobs")
+def get_status(_p: Any = Reader, conn: Connection = ReadConn) -> Dict[str, Any]:
+    return status.status(conn)
 
 
-@router.get("/export", summary="The LUT as a `nas-lut/1` document (one target, or all)")
-def get_export(request: Request, target: Optional[str] = Query(None, max_length=512), _p: Any = Reader
-               ) -> Dict[str, Any]:
-    with request.app.state.db.read() as conn:
-        if target is not None:
-            parse_target(target)
-            if target_row(conn, target) is None:
-                raise HTTPException(404, f"unknown target {target!r}")
-        return exchange.export_doc(conn, target)
+@router.get("/export", response_model=Dict[str, Any], summary="The LUT as a `nas-lut/1` document (one target, or all)")
+def get_export(target: Optional[str] = Query(None, max_length=512), _p: Any = Reader,
+               conn: Connection = ReadConn) -> Dict[str, Any]:
+    if target is not None:
+        parse_target(target)
+        if target_row(conn, target) is None:
+            raise HTTPException(404, f"unknown target {target!r}")
+    return exchange.export_doc(conn, target)
 
 
 @router.post("/import", response_model=ImportOut, summary="Merge a `nas-lut/1` document (admin token)")
-def post_import(doc: Dict[str, Any], request: Request, _p: Principal = Admin) -> Dict[str, Any]:
-    with request.app.state.db.write() as conn:
-        return exchange.import_doc(conn, doc)
+def post_import(doc: Dict[str, Any], p: Principal = Admin, db: Database = Db) -> Dict[str, Any]:
+    def tx(c: Connection) -> Dict[str, Any]:
+        out = exchange.import_doc(c, doc)
+        audit.record(c, p.who, "import", f"{out['targets']} target(s)", out)
+        return out
+
+    return write(db, tx)

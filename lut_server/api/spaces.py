@@ -1,69 +1,57 @@
-"""Space registration (enqueues missing ops) and the cost matrix."""
+"""Space registration (enqueues missing ops) and the cost matrix (pre-rendered bytes, ETag, 304)."""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import Connection
 
-from lut_server import calibrations, spaces
-from lut_server.auth import Reader
-from lut_server.models import CostMatrixIn, CostMatrixOut, SpaceIn, SpaceOut
-from lut_server.registry import parse_target, target_row
+from lut_server import spaces
+from lut_server.api.deps import Db, ReadConn, write
+from lut_server.auth import Reader, Registrar, require_class
+from lut_server.db import Database
+from lut_server.matrix_cache import MatrixCache, etag_matches
 from lut_server.responses import SafeJSONResponse
+from lut_server.schemas import CostMatrixIn, CostMatrixOut, SpaceIn, SpaceOut
+from lut_server.store import calibrations
+from lut_server.store.registry import parse_target, target_row
+from lut_server.tokens import Principal
 
 router = APIRouter(tags=["spaces"])
 
 
 @router.post("/spaces", response_model=SpaceOut, summary="Register a space for a target; enqueue the ops it lacks")
-def register_space(body: SpaceIn, request: Request, _p: Any = Reader) -> Dict[str, Any]:
-    """Open to readers: it only adds work to the queue. Idempotent: open jobs are not duplicated."""
-    settings = request.app.state.settings
-    with request.app.state.db.write() as conn:
-        return spaces.register(conn, body.space, body.resolution, body.target, body.priority, settings.max_attempts)
-
-
-@router.post("/cost-matrix", response_model=None, responses={200: {"model": CostMatrixOut}},
-             summary="[layers x candidates] latency matrix, mask, fixed cost and coverage")
-def cost_matrix(body: CostMatrixIn, request: Request, _p: Any = Reader) -> Response:
-    """Answers from a cache keyed by the target's `lut_version`, which every LUT change bumps."""
-    cache: MatrixCache = request.app.state.matrix_cache
-    with request.app.state.db.read() as conn:
-        parse_target(body.target)
+def register_space(body: SpaceIn, request: Request, p: Principal = Registrar, db: Database = Db) -> Dict[str, Any]:
+    """Search, agent (own device class) or admin token. Idempotent: open jobs are not duplicated. A custom
+    name is bound to its definition: another definition under a taken name is a 409."""
+    target = parse_target(body.target)
+    if p.role == "agent":
+        require_class(p, target.device)
+    attempts = request.app.state.settings.max_attempts
+    with db.read() as conn:  # bounds checked and the space built before the write lock
         sp = spaces.resolve(conn, body.space, body.resolution)
-        got = target_row(conn, body.target)
-        # a new calibration changes the answer without a LUT change, so it is part of the cache version
-        version = (got[1] if got else -1, calibrations.stamp(conn, body.target, sp.name, sp.resolution_str))
-        key = (id(sp), body.target, body.metric)
-        hit = cache.get(key, version)
-        if hit is None:
-            doc = spaces.cost_matrix(conn, sp, None, body.target, body.metric)
-            hit = SafeJSONResponse(doc).body
-            cache.put(key, version, hit, sp)
-    return Response(hit, media_type="application/json")
+    return write(db, lambda c: spaces.register(c, body.space, body.resolution, body.target, body.priority, attempts,
+                                               resolved=sp))
 
 
-class MatrixCache:
-    """Rendered cost matrices by (space object, target, metric), valid for one (lut_version, calibration)."""
-
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._d: OrderedDict[Tuple[Any, ...], Tuple[Any, bytes, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Tuple[Any, ...], version: Any) -> Optional[bytes]:
-        with self._lock:
-            got = self._d.get(key)
-            if got is None or got[0] != version:
-                return None
-            self._d.move_to_end(key)
-            return got[1]
-
-    def put(self, key: Tuple[Any, ...], version: Any, body: bytes, space: Any) -> None:
-        with self._lock:  # the space is kept alive so its id() cannot be reused by another space
-            self._d[key] = (version, body, space)
-            self._d.move_to_end(key)
-            while len(self._d) > self.size:
-                self._d.popitem(last=False)
+@router.post("/cost-matrix", response_model=CostMatrixOut,
+             summary="[layers x candidates] latency matrix, mask, fixed cost and coverage")
+def cost_matrix(body: CostMatrixIn, request: Request, _p: Any = Reader, conn: Connection = ReadConn) -> Response:
+    """Served from pre-rendered bytes valid for the target's `lut_version` and calibration; the ETag
+    answers `If-None-Match` with 304."""
+    cache: MatrixCache = request.app.state.matrix_cache
+    parse_target(body.target)
+    sp = spaces.resolve(conn, body.space, body.resolution)
+    got = target_row(conn, body.target)
+    version = (got[1] if got else -1, calibrations.stamp(conn, body.target, sp.name, sp.resolution_str))
+    key = (body.target, sp.name, spaces.digest(sp), sp.resolution_str, body.metric)
+    hit = cache.get(key, version)
+    if hit is None:
+        doc = spaces.cost_matrix(conn, sp, None, body.target, body.metric)
+        hit = cache.put(key, version, SafeJSONResponse(doc).body)
+    body_bytes, etag = hit
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body_bytes, media_type="application/json", headers=headers)

@@ -194,7 +194,8 @@ def test_wait_returns_once_a_real_agent_filled_the_queue(live_server, tmp_path):
             procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
 
     try:
-        with LUTClient(live_server.url, poll_interval=0.5) as client:
+        # "wait" registers the space: a search token (anonymous registration is refused)
+        with LUTClient(live_server.url, poll_interval=0.5, token=live_server.search_token()) as client:
             cm = client.cost_matrix(TINY, target, missing="wait", timeout=240, progress=progress)
             assert cm.complete and cm.coverage["fraction"] == 1.0
             lut = client.lookup(list(space.unique_ops()), target)
@@ -223,7 +224,7 @@ def test_wait_stops_when_agents_gave_up(live_server):
     name = "cpu-client-parked-01"
     auth = {"Authorization": f"Bearer {live_server.agent_token(name)}"}
     httpx.post(live_server.api + "/devices", json={"name": name, "device_class": target.device}, headers=auth)
-    with LUTClient(live_server.url, poll_interval=0.2) as client:
+    with LUTClient(live_server.url, poll_interval=0.2, token=live_server.search_token()) as client:
         client.register_space(TINY, target)
         bad = None
         for attempt in range(3):  # claim and fail one op until the server parks it

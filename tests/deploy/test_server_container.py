@@ -178,7 +178,7 @@ def test_secret_files_and_the_compose_cpu_agent(pg_db_url: str, tmp_path: Path, 
     url = f"http://127.0.0.1:{port}"
     c.wait_healthy(url)
     name = _example_env()["LUT_AGENT_NAME"]
-    body = {"role": "agent", "device": name, "note": "deploy test"}
+    body = {"role": "agent", "device": name, "device_class": _example_env()["LUT_AGENT_DEVICE"], "note": "deploy test"}
     assert httpx.post(url + "/api/v1/tokens", json=body, timeout=10).status_code == 401
     r = httpx.post(url + "/api/v1/tokens", json=body, headers={"Authorization": f"Bearer {admin}"}, timeout=10)
     assert r.status_code == 200, r.text

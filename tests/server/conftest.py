@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from lut_server.app import create_app
 from lut_server.config import Settings
-from tests.server.helpers import DEVICE
+from tests.server.helpers import ADMIN_SECRET, DEVICE, DEVICE_CLASS
 
 
 class Api:
@@ -18,11 +18,14 @@ class Api:
     def __init__(self, client: TestClient, db_url: str) -> None:
         self.c = client
         self.db_url = db_url
-        self.admin = {"Authorization": "Bearer admin-secret-for-tests"}
-        self.agent = self.token("agent", DEVICE)
+        self.admin = {"Authorization": f"Bearer {ADMIN_SECRET}"}
+        self.agent = self.token("agent", DEVICE, DEVICE_CLASS)
 
-    def token(self, role: str, device: str | None = None) -> dict:
-        r = self.c.post("/api/v1/tokens", json={"role": role, "device": device}, headers=self.admin)
+    def token(self, role: str, device: str | None = None, device_class: str | None = None) -> dict:
+        if role == "agent" and device_class is None:
+            device_class = DEVICE_CLASS
+        r = self.c.post("/api/v1/tokens", json={"role": role, "device": device, "device_class": device_class},
+                        headers=self.admin)
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['token']}"}
 
@@ -39,7 +42,7 @@ class Api:
 
 @pytest.fixture
 def api(db_url: str) -> Iterator[Api]:
-    app = create_app(Settings(db_url=db_url, admin_token="admin-secret-for-tests"))
+    app = create_app(Settings(db_url=db_url, admin_token=ADMIN_SECRET))
     with TestClient(app) as client:
         yield Api(client, db_url)
     app.state.db.dispose()

@@ -6,14 +6,16 @@ import uuid
 from typing import Any, Dict, List, Optional
 
 from lut_server.db import Database
-from lut_server.registry import ensure_ops, ensure_target, parse_target
 from lut_server.schema import jobs
+from lut_server.store.registry import ensure_ops, ensure_target, parse_target
 from lut_server.util import now
 from lutcore.ops import Conv, OpSpec
 
 TARGET = "xavier/tensorrt/fp16"
 TARGET_DICT = {"device": "xavier", "backend": "tensorrt", "precision": "fp16", "batch": 1, "settings": {}}
 DEVICE = "xavier-01"
+DEVICE_CLASS = "*"  # the in-process fixture's agent posts for xavier and cpu-x86 targets alike
+ADMIN_SECRET = "lut_admin_T3stS3cr3t-9fQ2xLp7Vw4Rz8Kc"
 
 
 def conv(c_out: int, h: int = 16, w: int = 32) -> OpSpec:

@@ -66,3 +66,32 @@ def test_read_token_required(start_server) -> None:
     assert httpx.post(srv.api + "/lookup", json=look, headers=_bearer(srv.read_token())).status_code == 200
     assert httpx.get(srv.url + "/healthz").status_code == 200
     assert httpx.get(srv.url + "/metrics").status_code == 401  # /metrics follows the read rule (issue 13)
+
+
+def test_lut_audit_lists_admin_actions(live_server) -> None:
+    live_server.agent_token("xavier-01", "xavier")
+    tok = live_server.agent_token("xavier-02", "xavier")
+    tid = next(t["id"] for t in httpx.get(live_server.api + "/tokens", headers=live_server.headers()).json()
+               if t["device"] == "xavier-02")
+    assert httpx.delete(f"{live_server.api}/tokens/{tid}", headers=live_server.headers()).status_code == 200
+    base = [sys.executable, "-m", "lutcore", "audit"]
+    out = subprocess.run(base + ["--server", live_server.url, "--token", live_server.admin_token, "--json"],
+                         capture_output=True, text=True, env=server_env(), cwd=str(REPO))
+    assert out.returncode == 0, out.stderr
+    rows = __import__("json").loads(out.stdout)
+    assert [r["action"] for r in rows] == ["token.revoke", "token.create", "token.create"]
+    assert rows[0]["subject"] == f"token {tid}" and rows[0]["actor"].startswith("admin:")
+    out = subprocess.run(base + ["--db", live_server.db_url, "--action", "token.revoke"], capture_output=True,
+                         text=True, env=server_env(), cwd=str(REPO))
+    assert out.returncode == 0 and "token.revoke" in out.stdout and "token.create" not in out.stdout, out.stderr
+    out = subprocess.run(base + ["--server", live_server.url, "--token", tok], capture_output=True, text=True,
+                         env=server_env(), cwd=str(REPO))
+    assert out.returncode == 1 and "403" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_lut_serve_refuses_a_weak_admin_token(tmp_path) -> None:
+    cmd = [sys.executable, "-m", "lutcore", "serve", "--db", f"sqlite:///{tmp_path / 'w.db'}", "--port", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=server_env({"LUT_ADMIN_TOKEN": "secret"}),
+                         cwd=str(REPO), timeout=60)
+    assert out.returncode == 1 and "LUT_ADMIN_TOKEN refused" in out.stderr and "24" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -13,7 +13,7 @@ import yaml
 from lut_server.app import create_app
 from lut_server.config import Settings
 from tests.live_server import REPO, server_env
-from tests.server.helpers import TARGET, TARGET_DICT, batch, conv, item
+from tests.server.helpers import ADMIN_SECRET, TARGET, TARGET_DICT, batch, conv, item
 
 
 def _fill(api) -> None:
@@ -41,19 +41,19 @@ def test_export_import_round_trip_is_lossless(api, tmp_path: Path) -> None:
     assert entry["n_runs"] == 2 and entry["value_ms"] == 1.2 and entry["macs"] == conv(16).macs()
     assert {m["run_id"] for m in entry["measurements"]} >= {"second-run-0001"}
 
-    fresh = create_app(Settings(db_url=f"sqlite:///{tmp_path / 'copy.db'}", admin_token="adm"))
+    fresh = create_app(Settings(db_url=f"sqlite:///{tmp_path / 'copy.db'}", admin_token=ADMIN_SECRET))
     with TestClient(fresh) as c:
-        r = c.post("/api/v1/import", json=doc, headers={"Authorization": "Bearer adm"})
+        r = c.post("/api/v1/import", json=doc, headers={"Authorization": f"Bearer {ADMIN_SECRET}"})
         assert r.status_code == 200, r.text
         assert r.json()["measurements_added"] == 4
         again = c.get("/api/v1/export").json()
         assert _strip(again) == _strip(doc)
-        r = c.post("/api/v1/import", json=doc, headers={"Authorization": "Bearer adm"})
+        r = c.post("/api/v1/import", json=doc, headers={"Authorization": f"Bearer {ADMIN_SECRET}"})
         assert r.json()["measurements_added"] == 0 and r.json()["duplicates"] == 4
         assert _strip(c.get("/api/v1/export").json()) == _strip(doc)
         bad = json.loads(json.dumps(doc))
         bad["targets"][0]["entries"][0]["key"] = "conv:nonsense"
-        r = c.post("/api/v1/import", json=bad, headers={"Authorization": "Bearer adm"})
+        r = c.post("/api/v1/import", json=bad, headers={"Authorization": f"Bearer {ADMIN_SECRET}"})
         assert r.status_code == 422 and "targets[0].entries[0]" in r.text
     fresh.state.db.dispose()
 
@@ -100,10 +100,17 @@ def test_cli_export_import_over_rest_and_db(live_server, tmp_path: Path) -> None
 def test_cli_status_and_tokens(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 's.db'}"
     r = _lut("token", "create", "--device", "xavier-01", "--db", db, "--note", "bench", "--create")
+    assert r.returncode == 1 and "--device-class" in r.stderr and "Traceback" not in r.stderr
+    r = _lut("token", "create", "--device", "xavier-01", "--device-class", "xavier", "--db", db, "--note", "bench",
+             "--create")
     assert r.returncode == 0 and r.stdout.startswith("lut_"), r.stderr
     r = _lut("token", "list", "--db", db)
     assert "xavier-01" in r.stdout and "bench" in r.stdout and r.stdout.count("lut_") == 1
-    r = _lut("token", "create", "--device", "bad name!", "--db", db)
+    assert "class" in r.stdout.splitlines()[0] and "xavier " in r.stdout
+    r = _lut("audit", "--db", db, "--json")
+    rows = json.loads(r.stdout)
+    assert [a["action"] for a in rows] == ["token.create"] and rows[0]["actor"].startswith("cli")
+    r = _lut("token", "create", "--device", "bad name!", "--device-class", "xavier", "--db", db)
     assert r.returncode == 1 and "device" in r.stderr
     r = _lut("status", "--db", db)
     assert r.returncode == 0 and "jobs: 0 queued" in r.stdout

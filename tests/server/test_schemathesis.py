@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from lut_server.app import create_app
 from lut_server.config import Settings
 
-ADMIN = "fuzz-admin-token"
+ADMIN = "lut_fuzz_Adm1n-7Rq2Wx9Lp4Kz3Vb8"
 
 
 @pytest.fixture

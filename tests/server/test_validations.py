@@ -17,7 +17,7 @@ from lut_server.app import create_app
 from lut_server.config import Settings
 from lutcore.calibration import Calibration
 from lutcore.spaces import get_space
-from tests.server.helpers import DEVICE, batch, item
+from tests.server.helpers import ADMIN_SECRET, DEVICE, batch, item
 
 TARGET = "cpu-x86/pytorch-cpu/fp32@threads=1"
 SPACE, RES = "squeezenas-small", "64x128"
@@ -184,12 +184,12 @@ def test_export_import_is_lossless(api, tmp_path):
     [t] = doc["targets"]
     assert len(t["validations"]) == 15 and len(t["calibrations"]) == 1
     assert t["calibration"] == {f"{SPACE}@{RES}": t["calibrations"][0]["calibration"]}
-    app = create_app(Settings(db_url=f"sqlite:///{tmp_path / 'other.db'}", admin_token="adm"))
+    app = create_app(Settings(db_url=f"sqlite:///{tmp_path / 'other.db'}", admin_token=ADMIN_SECRET))
     with TestClient(app) as other:
-        r = other.post("/api/v1/import", json=doc, headers={"Authorization": "Bearer adm"})
+        r = other.post("/api/v1/import", json=doc, headers={"Authorization": f"Bearer {ADMIN_SECRET}"})
         assert r.status_code == 200, r.text
         assert r.json()["validations_added"] == 15
-        again = other.post("/api/v1/import", json=doc, headers={"Authorization": "Bearer adm"}).json()
+        again = other.post("/api/v1/import", json=doc, headers={"Authorization": f"Bearer {ADMIN_SECRET}"}).json()
         assert again["validations_added"] == 0
         back = other.get("/api/v1/export").json()
         assert back["targets"][0]["validations"] == t["validations"]
@@ -199,7 +199,7 @@ def test_export_import_is_lossless(api, tmp_path):
         assert other.get("/api/v1/validations", params=params).json() == query(api, "/validations")
         bad = json.loads(json.dumps(doc))
         bad["targets"][0]["validations"][3]["measured_ms"] = -2
-        r = other.post("/api/v1/import", json=bad, headers={"Authorization": "Bearer adm"})
+        r = other.post("/api/v1/import", json=bad, headers={"Authorization": f"Bearer {ADMIN_SECRET}"})
         assert r.status_code == 422 and "targets[0].validations[3]" in r.text and "measured_ms" in r.text
     app.state.db.dispose()
 

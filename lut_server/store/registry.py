@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from lut_server.schema import ops, targets
 from lut_server.util import BadInput, clean_text, dump_json, insert_ignore, now
@@ -66,3 +66,26 @@ def op_ids(conn: Connection, keys: List[str]) -> Dict[str, int]:
         part = keys[i : i + 900]
         out.update({k: int(i_) for k, i_ in conn.execute(select(ops.c.key, ops.c.id).where(ops.c.key.in_(part)))})
     return out
+
+
+def lut_version(conn: Connection, target_id: int) -> int:
+    return int(conn.execute(select(targets.c.lut_version).where(targets.c.id == target_id)).scalar_one())
+
+
+def bump_version(conn: Connection, target_id: int) -> int:
+    """Every change of a target's entries bumps its ``lut_version`` (cost-matrix caches key on it)."""
+    return int(conn.execute(update(targets).where(targets.c.id == target_id)
+                            .values(lut_version=targets.c.lut_version + 1).returning(targets.c.lut_version))
+               .scalar_one())
+
+
+def set_version(conn: Connection, target_id: int, version: int) -> None:
+    conn.execute(update(targets).where(targets.c.id == target_id).values(lut_version=version))
+
+
+def all_targets(conn: Connection, tid: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Target rows (id, tid, spec, lut_version), by id; one when ``tid`` is given."""
+    q = select(targets).order_by(targets.c.tid)
+    if tid is not None:
+        q = q.where(targets.c.tid == tid)
+    return [dict(r) for r in conn.execute(q).mappings()]

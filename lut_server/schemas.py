@@ -1,0 +1,432 @@
+"""Every request and response body of the REST API (wire records themselves live in lutcore.records).
+
+Bounds live here, so FastAPI refuses oversize input with a 422 naming the field before any route,
+service or lock runs. ``Doc`` models document loosely shaped answers (summaries, export documents)
+while still being a response model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing_extensions import Annotated
+
+from lutcore.calibration import FEATURES, MODELS
+
+JobId = Annotated[int, Field(ge=1, le=2**62)]
+Metric = Literal["median_ms", "mean_ms", "p10_ms", "p90_ms"]
+KEY_EXAMPLE = "ir:k3_d2_e6_g1:c48x32x64->c96:s1:relu"
+
+
+class DeviceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "xavier-01", "device_class": "xavier",
+         "fingerprint": {"jetpack": "5.1.2", "cuda": "11.4", "tensorrt": "8.5.2", "torch": "2.1.0"}}]})
+    name: str = Field(max_length=64)
+    device_class: str = Field(max_length=64)
+    fingerprint: Dict[str, Any] = Field(default_factory=dict)
+
+
+class Doc(BaseModel):
+    """A loosely shaped answer: the named fields are always there, others may be added."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class FingerprintSeen(BaseModel):
+    digest: str
+    fingerprint: Optional[Dict[str, Any]]
+    first_seen: float
+
+
+class DeviceView(BaseModel):
+    name: str
+    device_class: str
+    fingerprint: Optional[Dict[str, Any]]
+    fingerprint_digest: str
+    history: List[FingerprintSeen]
+
+
+class DeviceOut(BaseModel):
+    name: str
+    device_class: str
+    fingerprint_digest: str
+    changed: bool
+    previous_digest: Optional[str]
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"role": "agent", "device": "xavier-01", "device_class": "xavier", "note": "bench board 1"}]})
+    role: Literal["agent", "search", "read", "admin"] = "agent"
+    device: Optional[str] = Field(None, max_length=64, description="agents: the board name it writes for")
+    device_class: Optional[str] = Field(None, max_length=64, description="agents: the target device class "
+                                        "(first part of a target id) it writes for; '*' for any")
+    note: str = Field("", max_length=500)
+
+
+class TokenOut(BaseModel):
+    id: int
+    token: str
+    role: str
+    device: Optional[str]
+    device_class: Optional[str] = None
+    note: str
+    prefix: str
+
+
+class TokenView(BaseModel):
+    id: int
+    prefix: str
+    role: str
+    device: Optional[str]
+    device_class: Optional[str]
+    note: str
+    created_at: float
+    revoked: bool
+
+
+class Revoked(BaseModel):
+    revoked: int
+
+
+class LookupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"target": "xavier/tensorrt/fp16", "keys": [KEY_EXAMPLE], "metric": "median_ms"}]})
+    target: str = Field(max_length=512)
+    keys: List[Annotated[str, Field(max_length=2048)]] = Field(max_length=100_000)
+    metric: Metric = "median_ms"
+
+
+class LutValue(BaseModel):
+    value_ms: float
+    median_ms: float
+    mean_ms: float
+    p10_ms: float
+    p90_ms: float
+    n_runs: int
+    n_devices: int
+    spread_pct: float
+
+
+class LookupOut(BaseModel):
+    target: str
+    lut_version: int
+    values: Dict[str, LutValue]
+    missing: List[str]
+
+
+SpaceRef = Union[Annotated[str, Field(max_length=256)], Dict[str, Any]]
+
+
+class SpaceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"space": "squeezenas-small", "resolution": "64x128", "target": "xavier/tensorrt/fp16", "priority": 0}]})
+    space: SpaceRef = Field(description="a built-in space name, a registered custom name, or a full definition")
+    resolution: Optional[str] = Field(None, max_length=32, examples=["256x512"])
+    target: str = Field(max_length=512)
+    priority: int = Field(0, ge=-1000, le=1000)
+
+
+class SpaceOut(BaseModel):
+    space: str
+    resolution: str
+    target: str
+    unique_ops: int
+    enqueued: int
+    already_measured: int
+
+
+class CostMatrixIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"space": "squeezenas-xlarge", "resolution": "64x128", "target": "xavier/tensorrt/fp16",
+         "metric": "median_ms"}]})
+    space: SpaceRef
+    resolution: Optional[str] = Field(None, max_length=32)
+    target: str = Field(max_length=512)
+    metric: Metric = "median_ms"
+
+
+class FixedCost(BaseModel):
+    name: str
+    key: str
+    value_ms: Optional[float]
+
+
+class Coverage(BaseModel):
+    measured: int
+    total: int
+    fraction: float
+
+
+class CostMatrixOut(BaseModel):
+    space: str
+    resolution: str
+    target: str
+    lut_version: int
+    candidates: List[str]
+    layers: int
+    matrix: List[List[Optional[float]]] = Field(description="ms per (layer, candidate); null = invalid or missing")
+    mask: List[List[bool]] = Field(description="true = the candidate cannot sit at that layer")
+    keys: List[List[Optional[str]]]
+    fixed: List[FixedCost]
+    fixed_ms: Optional[float] = Field(description="stem + head + decoder; null while any of them is missing")
+    coverage: Coverage
+    missing: List[str]
+    calibration: Optional[Dict[str, Any]] = Field(
+        None, description="stored calibration {a, b, c, n_fit, fit_error} (POST /calibrations/fit); null = none")
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"target": "xavier/tensorrt/fp16", "n": 8, "lease_s": 300}]})
+    target: str = Field(max_length=512)
+    n: int = Field(8, ge=1, le=1000)
+    lease_s: float = Field(300, gt=0, le=86400)
+
+
+class JobOut(BaseModel):
+    id: int
+    target: str
+    op: Optional[Dict[str, Any]]
+    kind: str
+    lease_expires_at: Optional[str]
+    attempts: int
+    payload: Dict[str, Any]
+
+
+class ClaimOut(BaseModel):
+    jobs: List[JobOut]
+
+
+class HeartbeatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"job_ids": [1, 2], "lease_s": 300}]})
+    job_ids: List[JobId] = Field(max_length=10_000)
+    lease_s: float = Field(300, gt=0, le=86400)
+
+
+class HeartbeatOut(BaseModel):
+    extended: List[int]
+    lost: List[int]
+
+
+class FailIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"error": "CUDA out of memory"}]})
+    error: str = Field("", max_length=4000)
+
+
+class JobState(BaseModel):
+    id: int
+    status: str
+    attempts: int
+    max_attempts: int
+    last_error: Optional[str]
+
+
+class Rejection(BaseModel):
+    index: int
+    key: Optional[str]
+    reason: str
+
+
+class IngestOut(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: List[Rejection]
+    lut_version: int
+
+
+class ImportOut(BaseModel):
+    targets: int
+    entries: int
+    measurements_added: int
+    duplicates: int
+    devices: int
+    validations_added: int = 0
+
+
+class TargetView(BaseModel):
+    id: str
+    target: Dict[str, Any]
+    lut_version: int
+    ops_measured: int
+
+
+class ParkedJob(BaseModel):
+    id: int
+    target: str
+    key: Optional[str]
+    attempts: int
+    error: Optional[str]
+    parked_at: Optional[str]
+
+
+class StatusOut(BaseModel):
+    targets: List[TargetView]
+    spaces: List[Dict[str, Any]]
+    queue: Dict[str, int]
+    queue_by_target: Dict[str, Dict[str, int]]
+    parked: List[ParkedJob]
+    validations: List[Dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: str
+    db: str
+    version: str
+
+
+# -- LUT truth: validations and calibrations ------------------------------------------------------
+MAX_MS = 1e7
+PositiveMs = Annotated[float, Field(gt=0, le=MAX_MS, allow_inf_nan=False)]
+
+VALIDATION_EXAMPLE = {
+    "run_id": "val-2026-11-23-a", "target": "cpu-x86/pytorch-cpu/fp32@threads=1", "device_name": "cpu-01",
+    "space": "squeezenas-small", "resolution": "256x512", "lut_version": 7,
+    "results": [{"arch": "squeezenas-small:random:3", "kind": "random", "predicted_ms": 41.2,
+                 "measured_ms": 40.1, "n_ops": 31, "rounds": [40.3, 40.1, 39.9]}],
+}
+
+
+class ValidationResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    arch: str = Field(min_length=1, max_length=256)
+    kind: Literal["published", "random", "named"]
+    predicted_ms: PositiveMs
+    measured_ms: PositiveMs
+    n_ops: int = Field(0, ge=0, le=1_000_000)
+    rounds: List[PositiveMs] = Field(default_factory=list, max_length=10_000)
+
+
+class ValidationBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [VALIDATION_EXAMPLE]})
+    run_id: str = Field(min_length=8, max_length=64)
+    target: str = Field(max_length=512)
+    device_name: str = Field(min_length=1, max_length=64)
+    space: str = Field(min_length=1, max_length=256)
+    resolution: str = Field(max_length=32)
+    lut_version: Optional[int] = Field(None, ge=0, le=2**31 - 1)
+    results: List[ValidationResult] = Field(min_length=1, max_length=10_000)
+    job_id: Optional[int] = Field(None, ge=1, le=2**62, description="the validate job these results complete")
+
+    @field_validator("results")
+    @classmethod
+    def _unique_archs(cls, v: List[ValidationResult]) -> List[ValidationResult]:
+        seen = set()
+        for r in v:
+            if r.arch in seen:
+                raise ValueError(f"architecture {r.arch!r} appears twice in one run")
+            seen.add(r.arch)
+        return v
+
+
+class ValidationsPosted(BaseModel):
+    accepted: int
+    duplicates: int
+    job_done: Optional[int] = None
+
+
+class ValidateJobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"target": "cpu-x86/pytorch-cpu/fp32@threads=1", "space": "squeezenas-small", "resolution": "256x512",
+         "archs": "published,random:20", "seed": 0, "rounds": 5, "calibrate": True}]})
+    target: str = Field(max_length=512)
+    space: str = Field(min_length=1, max_length=256)
+    resolution: str = Field(max_length=32)
+    archs: str = Field("published,random:20", min_length=1, max_length=4000,
+                       description="published, random:N and architecture names, comma separated")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of the first random architecture")
+    rounds: int = Field(5, ge=1, le=100)
+    max_time_per_net: float = Field(0.5, gt=0, le=60, allow_inf_nan=False, description="seconds per network per round")
+    calibrate: bool = Field(True, description="fit the calibration once the validations are in")
+    priority: int = Field(-1, ge=-1000, le=1000, description="op jobs have 0 or more, so they go first")
+
+
+class ValidateJobOut(Doc):
+    id: int
+    status: str
+    created: bool
+    architectures: int
+
+
+class ValidationReport(Doc):
+    target: str
+    space: str
+    resolution: str
+    results: List[Dict[str, Any]]
+    summary: Dict[str, Any]
+    calibration: Optional[Dict[str, Any]]
+    calibrated_summary: Optional[Dict[str, Any]]
+
+
+class FitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"target": "cpu-x86/pytorch-cpu/fp32@threads=1", "space": "squeezenas-small", "resolution": "256x512",
+         "model": "auto", "fit_share": 0.5, "seed": 0}]})
+    target: str = Field(max_length=512)
+    space: str = Field(min_length=1, max_length=256)
+    resolution: str = Field(max_length=32)
+    model: str = Field("auto", max_length=64, description="auto (the candidate with the least leave-one-out error "
+                       "on the fitting set) or one of " + ", ".join(MODELS))
+    features: Optional[List[Annotated[str, Field(max_length=64)]]] = Field(
+        None, min_length=1, max_length=len(FEATURES), description="fit exactly these (overrides model)")
+    fit_share: float = Field(0.5, gt=0, le=1, allow_inf_nan=False)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+
+
+class FitOut(Doc):
+    calibration: Dict[str, Any]
+    fit_summary: Dict[str, Any]
+    heldout_summary: Dict[str, Any]
+    raw_summary: Dict[str, Any]
+    n_fit: int
+    n_heldout: int
+
+
+class CalibrationRecord(Doc):
+    target: str
+    space: str
+    resolution: str
+    calibration: Dict[str, Any]
+
+
+# -- operations (admin) ---------------------------------------------------------------------------
+class RequeueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"target": "xavier/tensorrt/fp16"}]})
+    target: Optional[str] = Field(None, max_length=512, description="only this target's parked jobs")
+    job_ids: Optional[List[JobId]] = Field(None, max_length=10_000, description="only these jobs")
+
+
+class Requeued(BaseModel):
+    requeued: List[int]
+
+
+class RunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"target": "xavier/tensorrt/fp16", "run_id": "0b8f7c3e-run-2024-05-01", "reason": "board overheated"}]})
+    target: str = Field(max_length=512)
+    run_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field("", max_length=1000)
+
+
+class RunOut(BaseModel):
+    target: str
+    run_id: str
+    measurements: int
+    entries_recomputed: int
+    lut_version: int
+
+
+class Deleted(BaseModel):
+    deleted: str
+    rows: Dict[str, int]
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: str
+    actor: str
+    action: str
+    subject: str
+    detail: Dict[str, Any]
