@@ -72,7 +72,8 @@ def fill(url: str, db: str, target: Target, resolution: Optional[str]) -> None:
     """Post made-up timings for every op of the space, as an agent would."""
     name = f"{target.device}-01"
     tok = subprocess.run(
-        [sys.executable, "-m", "lutcore.cli.main", "token", "create", "--device", name, "--db", db],
+        [sys.executable, "-m", "lutcore.cli.main", "token", "create", "--device", name, "--device-class",
+         target.device, "--db", db],
         capture_output=True, text=True, check=True, cwd=ROOT,
     ).stdout.strip()  # fmt: skip
     auth = {"Authorization": f"Bearer {tok}"}
