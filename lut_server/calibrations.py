@@ -7,17 +7,17 @@ The stored calibration travels with the cost matrix and the export document to t
 
 from __future__ import annotations
 
-import random
 from typing import Any, Dict
 
 from sqlalchemy import Connection
 
+from lut_server import staleness
 from lut_server import validations as val
 from lut_server.schemas import FitIn
 from lut_server.store.calibrations import save
 from lut_server.store.registry import parse_target, target_row
 from lut_server.util import BadInput, now
-from lutcore.calibration import FEATURES, MODELS, Calibration, summarize
+from lutcore.calibration import FEATURES, MODELS, Calibration, fit_split, summarize
 
 
 def fit(conn: Connection, body: FitIn) -> Dict[str, Any]:
@@ -29,7 +29,10 @@ def fit(conn: Connection, body: FitIn) -> Dict[str, Any]:
             raise BadInput(f"features: unknown feature {f!r}; known: {', '.join(FEATURES)}")
     if body.model != "auto" and body.model not in MODELS:
         raise BadInput(f"model: unknown model {body.model!r}; known: auto, {', '.join(MODELS)}")
+    got = target_row(conn, body.target)
     last = val.latest(val.rows_for(conn, body.target, name, res))
+    if got is not None:
+        last = val.with_sums(last, staleness.lut_sums(conn, got[0], [r["arch"] for r in last], res))
     rnd = [r for r in last if r["kind"] == "random"]
     if body.features:
         what, need = str(body.features), len(body.features) + 1
@@ -40,10 +43,7 @@ def fit(conn: Connection, body: FitIn) -> Dict[str, Any]:
     if len(rnd) < need:
         raise BadInput(f"need at least {need} random architectures validated for {name}@{res} on {body.target} "
                        f"to fit {what}; have {len(rnd)} (run `profiler-agent validate --archs random:20`)")
-    order = sorted(r["arch"] for r in rnd)
-    random.Random(body.seed).shuffle(order)
-    n_fit = min(len(order), max(need, round(body.fit_share * len(order))))
-    fit_archs = set(order[:n_fit])
+    fit_archs = set(fit_split([r["arch"] for r in rnd], body.fit_share, body.seed, minimum=need))
     fit_set = [r for r in rnd if r["arch"] in fit_archs]
     held = [r for r in last if r["arch"] not in fit_archs]
     try:
@@ -56,7 +56,6 @@ def fit(conn: Connection, body: FitIn) -> Dict[str, Any]:
             cal = Calibration.fit_model(vs, body.model)
     except ValueError as e:
         raise BadInput(f"cannot fit a calibration: {e}") from None
-    got = target_row(conn, body.target)
     assert got is not None  # rows_for found validations, so the target exists
     out = {
         "calibration": cal.to_dict(),
@@ -68,7 +67,8 @@ def fit(conn: Connection, body: FitIn) -> Dict[str, Any]:
     }
     record = {**out, "features": list(body.features or MODELS.get(cal.model, ())), "model": cal.model or "custom",
               "fit_share": body.fit_share, "seed": body.seed,
-              "fit_archs": sorted(fit_archs)}
+              "fit_archs": sorted(fit_archs),
+              "basis": {r["arch"]: round(r["predicted_ms"], 9) for r in fit_set}}
     save(conn, got[0], name, res, record, got[1], now())
     return out
 

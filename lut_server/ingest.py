@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Tuple
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
+from lut_server import staleness, validation_jobs, validations
 from lut_server.store import entries, jobs, measurements, registry
 from lut_server.store.devices import ensure_device
 from lut_server.store.registry import ensure_ops, ensure_target, op_row
@@ -69,9 +70,10 @@ def check_item(raw: Any, batch_size: int) -> Tuple[Measurement, Dict[str, Any]]:
     return m, extras
 
 
-def ingest(conn: Connection, batch: MeasurementBatch, actor: str) -> Dict[str, Any]:
+def ingest(conn: Connection, batch: MeasurementBatch, actor: str, max_attempts: int = 3) -> Dict[str, Any]:
     """Store a batch (the caller checked the token against the board and class). ``actor`` is the
-    job holder name of the caller: a ``job_id`` held by someone else refuses the batch (JobConflict)."""
+    job holder name of the caller: a ``job_id`` held by someone else refuses the batch (JobConflict).
+    A calibration the batch makes stale gets a validate job that refits it (``staleness``)."""
     check_device_name(batch.device_name, "device_name")
     run_id = clean_text(batch.run_id, "run_id", 64)
     bounded_json(batch.fingerprint, "fingerprint")
@@ -108,10 +110,30 @@ def ingest(conn: Connection, batch: MeasurementBatch, actor: str) -> Dict[str, A
     duplicates += len(rows) - len(inserted)
     if not inserted:
         return _none(duplicates, rejected, registry.lut_version(conn, target_id))
+    new = set(inserted)
+    watched = staleness.affected(conn, target_id, batch.target.id, {k for k, i in ids.items() if i in new})
     entries.refresh_entries(conn, target_id, inserted)
     jobs.complete_ops(conn, target_id, inserted, actor)
+    refits = [refit(conn, batch.target.id, rec, max_attempts) for rec in watched if _crossed(conn, target_id, rec)]
     return {"accepted": len(inserted), "duplicates": duplicates, "rejected": rejected,
-            "lut_version": registry.bump_version(conn, target_id)}
+            "lut_version": registry.bump_version(conn, target_id), "refit_jobs": refits}
+
+
+def _crossed(conn: Connection, target_id: int, rec: Dict[str, Any]) -> bool:
+    """This batch moved the calibration past the staleness tolerance (it was within it before)."""
+    after = staleness.record_drift(conn, target_id, rec)
+    before = rec["drift_before"]
+    return after is not None and after > staleness.STALE_TOL and (before is None or before <= staleness.STALE_TOL)
+
+
+def refit(conn: Connection, tid: str, rec: Dict[str, Any], max_attempts: int) -> int:
+    """Queue the validate job that re-times a stale calibration's architectures and refits it."""
+    from lut_server.schemas import ValidateJobIn
+
+    names = sorted(validations.random_archs(conn, tid, rec["space"], rec["resolution"]) or rec["basis"])
+    body = ValidateJobIn(target=tid, space=rec["space"], resolution=rec["resolution"], archs=",".join(names),
+                         seed=int(rec.get("seed", 0)), calibrate=True, fit_share=float(rec.get("fit_share", 0.5)))
+    return int(validation_jobs.enqueue(conn, body, max_attempts)["id"])
 
 
 def _none(duplicates: int, rejected: List[Dict[str, Any]], version: int) -> Dict[str, Any]:

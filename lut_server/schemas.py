@@ -235,6 +235,8 @@ class IngestOut(BaseModel):
     duplicates: int
     rejected: List[Rejection]
     lut_version: int
+    refit_jobs: List[int] = Field(default_factory=list, description="validate jobs queued because this batch made "
+                                  "a calibration stale (docs/server.md, 'Calibrations that follow the LUT')")
 
 
 class ImportOut(BaseModel):
@@ -340,6 +342,8 @@ class ValidateJobIn(BaseModel):
     rounds: int = Field(5, ge=1, le=100)
     max_time_per_net: float = Field(0.5, gt=0, le=60, allow_inf_nan=False, description="seconds per network per round")
     calibrate: bool = Field(True, description="fit the calibration once the validations are in")
+    fit_share: float = Field(0.5, gt=0, le=1, allow_inf_nan=False,
+                             description="with calibrate: share of the random architectures the fit rests on")
     priority: int = Field(-1, ge=-1000, le=1000, description="op jobs have 0 or more, so they go first")
 
 

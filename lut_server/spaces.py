@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from sqlalchemy import Connection
 
+from lut_server import staleness
 from lut_server.space_bounds import check_definition, check_resolution
 from lut_server.store import calibrations, entries, jobs
 from lut_server.store import spaces as stored_spaces
@@ -180,16 +181,20 @@ def _calibration(conn: Connection, tid: str, sp: Space, target_id: Optional[int]
                  keys: List[str]) -> Optional[Dict[str, Any]]:
     """The stored calibration (lutcore Calibration.to_dict()) that search_client applies, or None.
 
-    ``stale`` is true when one of the space's LUT entries changed after the fit: the sums the
-    calibration corrected are not the sums it will now be applied to (re-run validate --calibrate).
+    ``stale`` is true once the LUT moved the sum of an architecture the calibration was fitted on by
+    more than ``staleness.STALE_TOL`` (``drift``: the largest move). A calibration stored before its
+    basis was kept falls back to: one of the space's entries changed after the fit.
     """
     rec = calibrations.stored(conn, tid, sp.name, sp.resolution_str)
     if rec is None:
         return None
+    out = {**rec["calibration"], "fitted_at": rec["created_at"], "fitted_lut_version": rec["lut_version"]}
+    drift = None if target_id is None else staleness.record_drift(conn, target_id, rec)
+    if drift is not None:
+        return {**out, "drift": round(drift, 6), "stale": drift > staleness.STALE_TOL}
     newest = None if target_id is None else entries.newest_update(conn, target_id, keys)
     fitted = calibrations.stamp(conn, tid, sp.name, sp.resolution_str)
-    return {**rec["calibration"], "fitted_at": rec["created_at"], "fitted_lut_version": rec["lut_version"],
-            "stale": newest is not None and fitted is not None and newest > fitted}
+    return {**out, "drift": None, "stale": newest is not None and fitted is not None and newest > fitted}
 
 
 def registered(conn: Connection) -> List[Dict[str, Any]]:

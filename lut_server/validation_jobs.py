@@ -36,6 +36,8 @@ def prepare(conn: Connection, body: ValidateJobIn) -> Tuple[Dict[str, Any], int]
         raise BadInput(f"archs: {e}") from None
     payload = {"space": name, "resolution": res, "archs": body.archs, "seed": body.seed, "rounds": body.rounds,
                "max_time_per_net": body.max_time_per_net, "calibrate": body.calibrate}
+    if body.calibrate and body.fit_share != 0.5:  # the default stays out, so older payloads keep their digest
+        payload["fit_share"] = body.fit_share
     return payload, len(names)
 
 

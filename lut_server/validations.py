@@ -72,6 +72,23 @@ def latest(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return [by_arch[a] for a in sorted(by_arch)]
 
 
+def random_archs(conn: Connection, tid: str, space: str, resolution: str) -> List[str]:
+    """Names of the random architectures validated for the triple (what a calibration is fitted on)."""
+    return [r["arch"] for r in latest(rows_for(conn, tid, space, resolution)) if r["kind"] == "random"]
+
+
+def with_sums(results: List[Dict[str, Any]], sums: Dict[str, float]) -> List[Dict[str, Any]]:
+    """Results whose prediction is the LUT's sum now, where it can be summed: a calibration maps the
+    sums it will be applied to, not those of the LUT version a network was once validated against."""
+    out = []
+    for r in results:
+        if r["arch"] in sums:
+            p = sums[r["arch"]]
+            r = {**r, "predicted_ms": p, "error": (p - r["measured_ms"]) / r["measured_ms"]}
+        out.append(r)
+    return out
+
+
 def as_validation(r: Dict[str, Any]) -> Validation:
     return Validation(r["arch"], r["predicted_ms"], r["measured_ms"], r["n_ops"])
 

@@ -332,7 +332,7 @@ class Agent:
                 if p.get("calibrate"):
                     out = self.api.request("POST", "/calibrations/fit", json={
                         "target": self.target.id, "space": space.name, "resolution": space.resolution_str,
-                        "seed": seed})
+                        "seed": seed, "fit_share": float(p.get("fit_share", 0.5))})
                     log.info("calibration of %s@%s refitted: %s", space.name, space.resolution_str,
                              Calibration.from_dict((out or {}).get("calibration")).describe())
             except RequestRejected as e:

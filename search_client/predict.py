@@ -98,11 +98,14 @@ def predict_from_matrix(
     lut = sum(layer) + cm.fixed
     cal = parse_calibration(cm.calibration if calibration == "auto" else calibration, cm.space, cm.resolution)
     if cal is not None and calibration == "auto" and (cm.calibration or {}).get("stale"):
+        drift = cm.calibration.get("drift")
+        moved = (f"the LUT has since moved the sums it was fitted on by up to {100 * drift:.1f}%"
+                 if drift is not None else "some of the space's entries changed since")
         warnings.warn(
             f"the calibration of {cm.space}@{cm.resolution} on {cm.target} was fitted at "
-            f"{cm.calibration.get('fitted_at')} (LUT version {cm.calibration.get('fitted_lut_version')}); "
-            "some of the space's entries changed since. "
-            "Re-run `profiler-agent validate --server URL --calibrate` to refit it.",
+            f"{cm.calibration.get('fitted_at')} (LUT version {cm.calibration.get('fitted_lut_version')}); {moved}. "
+            "The server queued a validate job that refits it when an agent of the target runs; or re-run "
+            "`profiler-agent validate --server URL --calibrate`.",
             StaleCalibrationWarning, stacklevel=3)
     # as the LUT-truth validation counts them: the ops the network runs (identities dropped), fixed included
     n_ops = sum(1 for i, j in enumerate(idx) if not _identity(cm.keys[i][j])) + len(cm.fixed_ops)

@@ -48,7 +48,8 @@ def post_measurements(batch: MeasurementBatch, request: Request, p: Principal = 
     Re-posting the same (run_id, key) for a target is a no-op counted in `duplicates`. 403 for another
     board or another device class; 409 when an item names a job another board holds."""
     require_board(p, batch.device_name, batch.target.device)
-    out = write(db, lambda c: ingest.ingest(c, batch, p.actor))
+    attempts = request.app.state.settings.max_attempts
+    out = write(db, lambda c: ingest.ingest(c, batch, p.actor, attempts))
     request.app.state.metrics.accepted(out["accepted"], len(out["rejected"]))
     return out
 
