@@ -24,6 +24,9 @@ class Backend(abc.ABC):
     name: str = ""
     precisions: tuple = ("fp32",)
     reference: Optional[SpeedReference] = None  # set by use_speed_reference()
+    # Rounds per op the session should use: CPU speed wanders on shared machines (several short
+    # rounds); a GPU backend warms up once per state and times in graphs, one round is enough.
+    default_rounds: int = 5
 
     def __init__(self, precision: str = "fp32") -> None:
         if precision not in self.precisions:

@@ -53,7 +53,9 @@ def read_clocks(root: Union[str, Path] = "/") -> Dict[str, Any]:
     if f:
         out["cpu"] = f
     if jetson.is_jetson(root):
-        out.update(jetson.gpu_emc_clocks(root))
+        from profiler_agent.probe.gpu_clocks import debugfs_allowed
+
+        out.update(jetson.gpu_emc_clocks(root, debugfs=debugfs_allowed(root)))
         mode = jetson.nvpmodel(root)
         out["nvpmodel"] = mode.get("name") or mode.get("id")
     elif _is_live(root):
