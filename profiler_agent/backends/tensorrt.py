@@ -354,6 +354,9 @@ class TensorRTBackend(Backend):
             if is_input:
                 if name not in feeds:
                     raise TensorRTError(f"engine input {name!r} has no feed (feeds: {', '.join(sorted(feeds))})")
+                fed = tuple(getattr(feeds[name], "shape", ()))
+                if fed != shape:
+                    raise TensorRTError(f"feed for engine input {name!r} has shape {fed}, the engine wants {shape}")
                 rt.upload(ptr, feed_bytes(feeds[name], np_dtype, nbytes, self.build_settings.int8_range))
                 inputs.add(name)
             if not context.set_tensor_address(name, ptr):
