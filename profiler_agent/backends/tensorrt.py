@@ -242,6 +242,11 @@ class TensorRTBackend(Backend):
         self._cache_config = self.builder.create_builder_config()
         cache = self._cache_config.create_timing_cache(data)
         ok = cache is not None and self._cache_config.set_timing_cache(cache, False)
+        if ok and data:
+            # Some versions drop a blob they cannot use and hand back an empty cache without a word:
+            # a cache that re-serializes to no more than an empty one's size was rejected too.
+            empty = len(bytes(self._cache_config.create_timing_cache(b"").serialize()))
+            ok = len(data) <= empty or len(bytes(cache.serialize())) > empty
         if ok or not data:
             return cache
         msg = (
@@ -283,10 +288,11 @@ class TensorRTBackend(Backend):
             raise TensorRTError(f"TensorRT {self.trt_version} refused this run's timing cache for a build")
         if per_op:  # take and give what the neighbours hand over at this precision
             mask = handover_format_mask(trt, s.precision)
-            for i in range(network.num_inputs):
-                network.get_input(i).allowed_formats = mask
-            for i in range(network.num_outputs):
-                network.get_output(i).allowed_formats = mask
+            linear = 1 << int(trt.TensorFormat.LINEAR)
+            io = [network.get_input(i) for i in range(network.num_inputs)]
+            io += [network.get_output(i) for i in range(network.num_outputs)]
+            for t in io:  # vectorized formats exist for 4-D (NCHW) tensors only
+                t.allowed_formats = mask if len(tuple(t.shape)) == 4 else linear
         return config
 
     def build(self, onnx_bytes: bytes, per_op: bool = True) -> bytes:

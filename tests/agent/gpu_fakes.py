@@ -415,8 +415,9 @@ def make_trt(version: str, gpu: FakeGpu) -> types.ModuleType:
     class ITimingCache(restricted("ITimingCache")):  # type: ignore[misc]
         def __init__(self, data: bytes) -> None:
             header = f"TC{version}|{gpu.name}|".encode()
-            self._bad = bool(data) and not data.startswith(header)
-            self._data = bytearray(data if data and not self._bad else header)
+            # 8.5 refuses a foreign cache in set_timing_cache; 10 and 11 drop it silently (an empty cache)
+            self._bad = bool(data) and not data.startswith(header) and major < 10
+            self._data = bytearray(data if data.startswith(header) else header)
 
         def serialize(self) -> bytes:
             return bytes(self._data)
@@ -505,6 +506,9 @@ def make_trt(version: str, gpu: FakeGpu) -> types.ModuleType:
             reformats = []
             vec = {"HALF": ("HWC8", 8), "INT8": ("CHW32", 32)}
             for t in net._inputs + net._outputs:
+                if len(t.shape) != 4 and t.allowed_formats & ~(1 << int(fmt.LINEAR)):
+                    log.append(f"{t.name}: vectorized formats need a 4-D tensor")
+                    return None
                 dname = str(t.dtype).split(".")[-1]
                 f_name, comps = "LINEAR", 1
                 if dname in vec and t.allowed_formats & (1 << int(getattr(fmt, vec[dname][0]))):

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from lutcore.ops import LRASPP, Conv
+from lutcore.ops import LRASPP, Conv, PoolFC
 from profiler_agent.backends.gpu_runtime import PyCudaRuntime
 from profiler_agent.backends.gpu_timing import GpuTimer, GpuTimingOptions
 from profiler_agent.backends.trt_api import UnsupportedTensorRT, check_supported, support_problem
@@ -116,6 +116,14 @@ def test_each_version_builds_the_precision_in_the_onnx_with_matching_io(tmp_path
     if precision != "fp32":
         assert {t["format"] for t in r.env["io"].values()} == {"HWC8" if precision == "fp16" else "CHW32"}
     assert r.stats.median_ms == pytest.approx(KERNEL_US[precision] / 1e3, rel=0.02)
+
+
+@pytest.mark.parametrize("version", ["8.5.2.2", "11.1.0"])
+def test_a_2d_output_keeps_the_linear_format(tmp_path, monkeypatch, version):
+    b, _, _ = _backend(tmp_path, monkeypatch, version, "int8")
+    r = b.time_op(PoolFC(c_in=32, h=7, w=7, c_out=10), FAST)
+    assert r.env["io"]["y"] == {"mode": "output", "dtype": "int8", "format": "LINEAR", "shape": [1, 10]}
+    assert r.env["io"]["x"]["format"] == "CHW32"
 
 
 def test_fp32_io_on_an_fp16_engine_would_cost_reformats(tmp_path, monkeypatch):
@@ -239,21 +247,24 @@ def test_caches_are_keyed_by_power_mode_sm_count_clock_and_versions():
     assert len({d.dirname() for d in [base, *others]}) == 5 and base.dirname().startswith("sm16-1300mhz-pm-maxn-")
 
 
-def test_a_rejected_timing_cache_is_rebuilt_loudly_or_raises(tmp_path, monkeypatch, caplog):
-    b, gpu, _ = _backend(tmp_path, monkeypatch, "10.3.0", "fp16")
+@pytest.mark.parametrize("version", ["8.5.2.2", "11.1.0"])  # refused loudly by 8.5, dropped silently by 11
+def test_a_rejected_timing_cache_is_rebuilt_loudly_or_raises(tmp_path, monkeypatch, caplog, version):
+    b, gpu, _ = _backend(tmp_path, monkeypatch, version, "fp16")
     b.time_op(OP, FAST)
     path = b.layout.timing_cache
-    path.write_bytes(b"TC9.9.9|another build|junk")  # not this TensorRT's
+    path.write_bytes(b"TC9.9.9|another build|" + b"tactics;" * 20)  # not this TensorRT's
     from profiler_agent.backends.tensorrt import TensorRTError
 
     with pytest.raises(TensorRTError, match="rejected the timing cache"):
-        _backend(tmp_path, monkeypatch, "10.3.0", "fp16", gpu=gpu, on_cache_reject="raise")
+        _backend(tmp_path, monkeypatch, version, "fp16", gpu=gpu, on_cache_reject="raise")
     with caplog.at_level(logging.WARNING):
-        b2, _, _ = _backend(tmp_path, monkeypatch, "10.3.0", "fp16", gpu=gpu)
+        b2, _, _ = _backend(tmp_path, monkeypatch, version, "fp16", gpu=gpu)
     assert b2.cache_rejected and "rejected the timing cache" in caplog.text
     assert path.with_name("timing.cache.rejected").read_bytes().startswith(b"TC9.9.9")
     b2.time_op(Conv(c_in=8, h=8, w=8, c_out=16), FAST)
-    assert path.read_bytes().startswith(b"TC10.3.0|")
+    assert path.read_bytes().startswith(f"TC{version}|".encode())
+    b3, _, _ = _backend(tmp_path, monkeypatch, version, "fp16", gpu=gpu)  # its own cache is taken back
+    assert not b3.cache_rejected and b3.timing_cache.serialize() == path.read_bytes()
 
 
 # -- provenance -----------------------------------------------------------------------------------
