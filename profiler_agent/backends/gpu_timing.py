@@ -136,12 +136,12 @@ class GpuTimer:
                 stable = prev is not None and abs(mhz - prev) <= o.ramp_tol * max(prev, 1)
                 prev = mhz
             elapsed = self.clock() - t0
-            done = elapsed >= o.warmup_s and (stable or self.clocks is None)
+            done = elapsed >= o.warmup_s and (stable or not readings)  # no clock to watch: time alone
             if done or elapsed >= o.max_warmup_s:
                 break
         info: Dict[str, Any] = {"warmup": "full", "warmup_gpu_s": round(self.clock() - t0, 4)}
-        if self.clocks is None:
-            info["ramp_check"] = "no clock reader"
+        if not readings:
+            info["ramp_check"] = "no clock reader" if self.clocks is None else "no SM clock readings"
         else:
             info["sm_mhz_ramp"] = readings[-8:]
             info["clocks_settled"] = stable

@@ -218,12 +218,6 @@ class TensorRTBackend(Backend):
             s["cuda_graphs"] = "0"
         return s
 
-    def target(self, device_class: str, settings: Optional[Dict[str, str]] = None) -> Any:
-        """The power mode enters the target by itself on a Jetson (a given ``power_mode`` wins)."""
-        merged = {"power_mode": self.power_mode} if self.power_mode else {}
-        merged.update(settings or {})
-        return super().target(device_class, merged)
-
     def versions(self) -> Dict[str, str]:
         v = {"tensorrt": self.trt_version, "gpu": self.gpu, "runtime": self.runtime_gpu.name}
         try:

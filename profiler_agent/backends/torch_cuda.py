@@ -95,11 +95,6 @@ class TorchCUDABackend(TorchBackend):
             s["tf32"] = "1"
         return s
 
-    def target(self, device_class: str, settings: Optional[Dict[str, str]] = None) -> Any:
-        merged = {"power_mode": self.power_mode} if self.power_mode else {}
-        merged.update(settings or {})
-        return super().target(device_class, merged)
-
     def versions(self) -> Dict[str, str]:
         import torch
 

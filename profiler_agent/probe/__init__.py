@@ -116,6 +116,10 @@ def probe(root: Union[str, Path] = "/", backend: Optional[str] = None) -> Dict[s
         gpus = gpu.cuda_gpus()
         if gpus:
             fp["gpu"] = gpus
+    if not fp.get("gpu"):  # no torch CUDA (a TensorRT-only image): the driver's own list
+        names = gpu.proc_gpu_names(root)
+        if names:
+            fp["gpu"] = [{"index": i, "name": n} for i, n in enumerate(names)]
     fp.setdefault("gpu", [])
     fp["software"] = gpu.software_versions()
     fp["system_libs"] = libs.system_libraries(root)

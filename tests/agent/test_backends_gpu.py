@@ -329,6 +329,9 @@ def test_device_class_from_the_gpu_name(tmp_path):
     assert cli.guess_device_class(str(tmp_path), "tensorrt") == "h200"
     assert cli.guess_device_class(str(tmp_path), "pytorch-cuda") == "h200"
     assert cli.guess_device_class(str(tmp_path), "pytorch-cpu").startswith("cpu-")
+    from profiler_agent.probe import probe
+
+    assert probe(root=str(tmp_path))["gpu"] == [{"index": 0, "name": "NVIDIA H200"}]
 
 
 def test_default_rounds_are_one_for_gpu_backends():
