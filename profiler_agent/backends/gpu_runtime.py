@@ -131,10 +131,13 @@ class TorchRuntime(GpuRuntime):
 
     def device_info(self) -> Dict[str, Any]:
         p = self.torch.cuda.get_device_properties(self.index)
-        info = {"name": p.name, "capability": f"{p.major}.{p.minor}", "sm_count": p.multi_processor_count}
+        info: Dict[str, Any] = {"name": p.name, "capability": f"{p.major}.{p.minor}"}
+        info["sm_count"] = p.multi_processor_count
         clock = getattr(p, "clock_rate", None)  # kHz, newer torch only
         if clock:
             info["clock_khz"] = int(clock)
+        if getattr(p, "pci_bus_id", None) is not None:  # torch >= 2.3: the same GPU for NVML
+            info["pci_bus_id"] = f"{getattr(p, 'pci_domain_id', 0):08x}:{p.pci_bus_id:02x}:{p.pci_device_id:02x}.0"
         return info
 
 
@@ -220,12 +223,16 @@ class PyCudaRuntime(GpuRuntime):
     def device_info(self) -> Dict[str, Any]:
         a = self.cuda.device_attribute
         major, minor = self.device.compute_capability()
-        return {
+        info = {
             "name": self.device.name(),
             "capability": f"{major}.{minor}",
             "sm_count": int(self.device.get_attribute(a.MULTIPROCESSOR_COUNT)),
             "clock_khz": int(self.device.get_attribute(a.CLOCK_RATE)),
         }
+        bus = getattr(self.device, "pci_bus_id", None)
+        if bus is not None:
+            info["pci_bus_id"] = str(bus())
+        return info
 
     def close(self) -> None:
         self.context.pop()

@@ -130,7 +130,7 @@ class TensorRTBackend(Backend):
         self._setup(
             settings,
             rt,
-            clock_reader(root, device_index),
+            clock_reader(root, device_index, rt.device_info().get("pci_bus_id")),
             cache_dir,
             use_engine_cache=use_engine_cache,
             options=GpuTimingOptions(graphs=cuda_graphs, graph_k=graph_k),

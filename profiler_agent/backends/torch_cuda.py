@@ -71,8 +71,9 @@ class TorchCUDABackend(TorchBackend):
         # fp32 means fp32 unless asked otherwise: TF32 (Ampere+) changes the numbers.
         self.tf32_api = set_tf32(torch, self.tf32)
         self.power_mode = power_mode(root)
+        rt = TorchRuntime(device_index)
         self.gpu_timer = GpuTimer(
-            TorchRuntime(device_index), clock_reader(root, device_index),
+            rt, clock_reader(root, device_index, rt.device_info().get("pci_bus_id")),
             GpuTimingOptions(graphs=self.cuda_graphs, graph_k=graph_k),
         )
         self.ops = BoundedCache(max_cached_ops)

@@ -45,12 +45,20 @@ class NvmlClocks:
 
     source = "nvml"
 
-    def __init__(self, index: int = 0, nvml: Any = None) -> None:
+    def __init__(self, index: int = 0, nvml: Any = None, pci_bus_id: Optional[str] = None) -> None:
+        """``pci_bus_id`` (from CUDA) picks the same GPU whatever CUDA_VISIBLE_DEVICES renumbered;
+        without it NVML's ``index`` is used."""
         if nvml is None:
             import pynvml as nvml  # the nvidia-ml-py distribution
         self.nvml = nvml
         nvml.nvmlInit()
-        self.handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        if pci_bus_id:
+            try:
+                self.handle = nvml.nvmlDeviceGetHandleByPciBusId(pci_bus_id)
+            except TypeError:  # pynvml releases before str/bytes conversion take bytes
+                self.handle = nvml.nvmlDeviceGetHandleByPciBusId(pci_bus_id.encode())
+        else:
+            self.handle = nvml.nvmlDeviceGetHandleByIndex(index)
 
     def _reasons(self) -> int:
         n = self.nvml
@@ -128,11 +136,11 @@ def power_mode(root: PathLike = "/") -> Optional[str]:
 ClockReader = Union[NvmlClocks, DevfreqClocks]
 
 
-def clock_reader(root: PathLike = "/", index: int = 0) -> Optional[ClockReader]:
+def clock_reader(root: PathLike = "/", index: int = 0, pci_bus_id: Optional[str] = None) -> Optional[ClockReader]:
     """devfreq on a Jetson, NVML on a discrete GPU, None when neither can be read."""
     if jetson.is_jetson(root):
         return DevfreqClocks(root)
     try:
-        return NvmlClocks(index)
+        return NvmlClocks(index, pci_bus_id=pci_bus_id)
     except Exception:  # noqa: BLE001 - no pynvml, no driver: no in-process clocks
         return None

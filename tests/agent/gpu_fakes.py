@@ -660,6 +660,7 @@ def make_nvml(gpu: FakeGpu, event_reasons: bool = True) -> Any:
     n = types.SimpleNamespace(NVML_CLOCK_SM=1, NVML_CLOCK_MEM=2, NVML_TEMPERATURE_GPU=0, NVMLError=NVMLError)
     n.nvmlInit = lambda: None
     n.nvmlDeviceGetHandleByIndex = lambda i: ("gpu", i)
+    n.nvmlDeviceGetHandleByPciBusId = lambda bus: ("gpu", bus)
     n.nvmlDeviceGetClockInfo = lambda h, c: gpu.sm_mhz() if c == 1 else 2619
     n.nvmlDeviceGetMaxClockInfo = lambda h, c: gpu.max_mhz if c == 1 else 2619
     n.nvmlDeviceGetTemperature = lambda h, s: 61
@@ -750,6 +751,9 @@ def make_pycuda_driver(gpu: FakeGpu, capture: bool = True) -> Any:
         def compute_capability(self) -> Tuple[int, int]:
             major, minor = gpu.capability.split(".")
             return int(major), int(minor)
+
+        def pci_bus_id(self) -> str:
+            return "0000:3B:00.0"
 
         def get_attribute(self, a: str) -> int:
             return {"MULTIPROCESSOR_COUNT": gpu.sm_count, "CLOCK_RATE": gpu.max_mhz * 1000}[a]

@@ -211,7 +211,8 @@ def test_pycuda_runtime_when_torch_has_no_cuda(tmp_path, monkeypatch):
     assert gpu_runtime.pycuda_problem() is None
     rt = gpu_runtime.default_runtime(0)  # torch here has no CUDA: pycuda is chosen
     assert isinstance(rt, PyCudaRuntime)
-    assert rt.device_info() == {"name": gpu.name, "capability": "9.0", "sm_count": 132, "clock_khz": 1980000}
+    assert rt.device_info() == {"name": gpu.name, "capability": "9.0", "sm_count": 132, "clock_khz": 1980000,
+                                "pci_bus_id": "0000:3B:00.0"}
     s = rt.new_stream()
     t = GpuTimer(rt, None, GpuTimingOptions(warmup_s=0.0), clock=lambda: gpu.host)
     h = rt.stream_handle(s)
@@ -307,7 +308,9 @@ def test_nvml_clocks_with_throttle_reasons():
 
     gpu = FakeGpu()
     gpu.throttle_mask = 0x1 | 0x20 | 0x400
-    r = NvmlClocks(0, nvml=make_nvml(gpu)).read()
+    nv = NvmlClocks(3, nvml=make_nvml(gpu), pci_bus_id="0000:3B:00.0")
+    assert nv.handle == ("gpu", "0000:3B:00.0")  # the GPU CUDA uses, whatever CUDA_VISIBLE_DEVICES did
+    r = nv.read()
     assert r["throttle"] == ["gpu_idle", "sw_thermal_slowdown", "other_0x400"] and r["slowdown"]
     assert r["sm_mhz"] == gpu.idle_mhz and r["max_sm_mhz"] == 1980 and r["power_w"] == 412.0
     old = make_nvml(gpu, event_reasons=False)  # drivers before 535 only have the throttle name
