@@ -71,6 +71,12 @@ def blocks(arch):
     return specs
 
 
+def write():
+    figures["wall_s"] = round(time.time() - T0, 1)
+    with open(os.path.join(OUT, "gpu-smoke.json"), "w") as f:
+        json.dump(figures, f, indent=1, default=str)
+
+
 def path(name, fn):
     if time.time() - T0 > BUDGET_S:
         figures["paths"].append({"path": name, "skipped": "time budget spent"})
@@ -85,6 +91,7 @@ def path(name, fn):
         figures["failed"].append(name)
     entry["wall_s"] = round(time.time() - t, 2)
     figures["paths"].append(entry)
+    write()  # after every path: a run cut short by the 8-minute timeout keeps what it measured
     print(f"{name:40s} {'FAILED ' + entry['error'] if 'error' in entry else 'ok'} ({entry['wall_s']} s)", flush=True)
 
 
@@ -134,9 +141,7 @@ if avail["tensorrt"] is None:
 else:
     figures["paths"].append({"path": "tensorrt", "skipped": avail["tensorrt"]})
 
-figures["wall_s"] = round(time.time() - T0, 1)
-with open(os.path.join(OUT, "gpu-smoke.json"), "w") as f:
-    json.dump(figures, f, indent=1, default=str)
+write()
 print(f"figures: {os.path.join(OUT, 'gpu-smoke.json')} ({figures['wall_s']} s)")
 sys.exit(1 if figures["failed"] else 0)
 EOF

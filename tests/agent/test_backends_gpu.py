@@ -299,6 +299,9 @@ def test_jetson_power_mode_enters_the_target_and_devfreq_clocks(tmp_path, monkey
     clocks = DevfreqClocks(root).read()
     assert clocks["sm_mhz"] == 624 and clocks["power_mode"] == "30W" and clocks["mem_mhz"] == 3199
     assert debugfs_allowed(root)  # a fixture tree may be read whole
+    from profiler_agent.probe.jetson import gpu_emc_clocks
+
+    assert gpu_emc_clocks(root)["emc"]["node"] == "bpmp/emc" and "emc" not in gpu_emc_clocks(root, debugfs=False)
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     assert not debugfs_allowed("/")  # a user service does not read root-only debugfs
 
