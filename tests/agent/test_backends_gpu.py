@@ -94,6 +94,11 @@ def test_recorded_surface_matches_the_real_tensorrt():
             assert hasattr(getattr(trt, enum), member), f"{enum}.{member}"
     for name in rec["module"]:
         assert hasattr(trt, name)
+    for cls, attrs in rec["classes"].items():  # the bindings' classes carry their methods and properties
+        for attr in attrs:
+            assert hasattr(getattr(trt, cls), attr), f"{cls}.{attr}"
+    for removed in ("FP16", "INT8"):
+        assert hasattr(trt.BuilderFlag, removed) == (removed in rec["BuilderFlag"])
 
 
 # -- the build recipe per version -----------------------------------------------------------------
