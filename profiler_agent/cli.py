@@ -53,9 +53,6 @@ def default_device_name() -> str:
     return sanitize_name(os.environ.get("LUT_NAME") or socket.gethostname().split(".")[0])
 
 
-GPU_BACKENDS = ("pytorch-cuda", "tensorrt")
-
-
 def guess_device_class(root: str = "/", backend: Optional[str] = None) -> str:
     """A Jetson's module (``xavier``, ``orin``, ...) from its device tree; for a GPU backend on a
     discrete GPU the GPU's class from its name (``h100``, ``a100``, ``l4``, ...); else ``cpu-<arch>``."""
@@ -68,7 +65,7 @@ def guess_device_class(root: str = "/", backend: Optional[str] = None) -> str:
     for known, soc in (("orin", "tegra234"), ("xavier", "tegra194"), ("tx2", "tegra186"), ("nano", "tegra210")):
         if known in text or soc in text:
             return known
-    if backend in GPU_BACKENDS:
+    if backend in ("pytorch-cuda", "tensorrt"):
         from profiler_agent.probe.gpu import discrete_gpu_class
 
         gpu = discrete_gpu_class(root)
