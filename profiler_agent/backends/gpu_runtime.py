@@ -136,6 +136,8 @@ class TorchRuntime(GpuRuntime):
         clock = getattr(p, "clock_rate", None)  # kHz, newer torch only
         if clock:
             info["clock_khz"] = int(clock)
+        if self.torch.version.cuda:
+            info["cuda"] = str(self.torch.version.cuda)
         if getattr(p, "pci_bus_id", None) is not None:  # torch >= 2.3: the same GPU for NVML
             info["pci_bus_id"] = f"{getattr(p, 'pci_domain_id', 0):08x}:{p.pci_bus_id:02x}:{p.pci_device_id:02x}.0"
         return info
@@ -229,6 +231,9 @@ class PyCudaRuntime(GpuRuntime):
             "sm_count": int(self.device.get_attribute(a.MULTIPROCESSOR_COUNT)),
             "clock_khz": int(self.device.get_attribute(a.CLOCK_RATE)),
         }
+        version = getattr(self.cuda, "get_driver_version", None)
+        if version is not None:
+            info["cuda_driver"] = str(version())
         bus = getattr(self.device, "pci_bus_id", None)
         if bus is not None:
             info["pci_bus_id"] = str(bus())

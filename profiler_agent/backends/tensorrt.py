@@ -178,7 +178,10 @@ class TensorRTBackend(Backend):
             sm_count=info.get("sm_count"),
             max_sm_mhz=max_mhz,
             power_mode=self.power_mode,
-            versions=(("runtime", runtime.name), ("tensorrt", self.trt_version)),
+            versions=tuple(
+                (k, str(v)) for k, v in (("runtime", runtime.name), ("tensorrt", self.trt_version),
+                                         ("cuda", info.get("cuda")), ("cuda_driver", info.get("cuda_driver"))) if v
+            ),
         )
         self.layout = CacheLayout.at(cache_dir, self.trt_version, self.gpu, self.device_key)
         self.use_engine_cache = use_engine_cache

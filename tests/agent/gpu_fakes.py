@@ -767,6 +767,7 @@ def make_pycuda_driver(gpu: FakeGpu, capture: bool = True) -> Any:
         gpu.written[int(ptr)] = len(data)
 
     attrs = types.SimpleNamespace(MULTIPROCESSOR_COUNT="MULTIPROCESSOR_COUNT", CLOCK_RATE="CLOCK_RATE")
-    return types.SimpleNamespace(init=lambda flags=0: None, Device=Device, Stream=Stream, Event=Event,
+    return types.SimpleNamespace(init=lambda flags=0: None, Device=Device, get_driver_version=lambda: 12080,
+                                 Stream=Stream, Event=Event,
                                  mem_alloc=mem_alloc, memcpy_htod=memcpy_htod, device_attribute=attrs,
                                  Context=Context)

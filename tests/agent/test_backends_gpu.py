@@ -217,7 +217,7 @@ def test_pycuda_runtime_when_torch_has_no_cuda(tmp_path, monkeypatch):
     rt = gpu_runtime.default_runtime(0)  # torch here has no CUDA: pycuda is chosen
     assert isinstance(rt, PyCudaRuntime)
     assert rt.device_info() == {"name": gpu.name, "capability": "9.0", "sm_count": 132, "clock_khz": 1980000,
-                                "pci_bus_id": "0000:3B:00.0"}
+                                "pci_bus_id": "0000:3B:00.0", "cuda_driver": "12080"}
     s = rt.new_stream()
     t = GpuTimer(rt, None, GpuTimingOptions(warmup_s=0.0), clock=lambda: gpu.host)
     h = rt.stream_handle(s)

@@ -52,6 +52,8 @@ def test_the_real_constructor_on_pycuda_and_tensorrt(tmp_path, monkeypatch):
     r = b.time_op(Conv(c_in=8, h=8, w=8, c_out=8), TimingProtocol(ci=0.05, max_time_s=0.2, min_samples=5))
     assert r.env["runtime"] == "pycuda" and r.env["graphs"] and r.env["warmup"] == "full"
     assert b.target("h100").id == "h100/tensorrt/fp16"
+    assert dict(b.device_key.versions) == {"runtime": "pycuda", "tensorrt": "10.3.0", "cuda_driver": "12080"}
+    assert b.device_key.max_sm_mhz == 1980 and b.device_key.sm_count == 132  # from the device: no NVML here
     b.close()
 
 
