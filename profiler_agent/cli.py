@@ -53,8 +53,9 @@ def default_device_name() -> str:
     return sanitize_name(os.environ.get("LUT_NAME") or socket.gethostname().split(".")[0])
 
 
-def guess_device_class(root: str = "/") -> str:
-    """A Jetson's module (``xavier``, ``orin``, ...) from its device tree, else ``cpu-<arch>``."""
+def guess_device_class(root: str = "/", backend: Optional[str] = None) -> str:
+    """A Jetson's module (``xavier``, ``orin``, ...) from its device tree; for a GPU backend on a
+    discrete GPU the GPU's class from its name (``h100``, ``a100``, ``l4``, ...); else ``cpu-<arch>``."""
     tree = Path(root) / "proc/device-tree"
     texts = []
     for name in ("model", "compatible"):  # some devkits' model is just "Jetson-AGX"; the SoC tells
@@ -64,6 +65,12 @@ def guess_device_class(root: str = "/") -> str:
     for known, soc in (("orin", "tegra234"), ("xavier", "tegra194"), ("tx2", "tegra186"), ("nano", "tegra210")):
         if known in text or soc in text:
             return known
+    if backend in ("pytorch-cuda", "tensorrt"):
+        from profiler_agent.probe.gpu import discrete_gpu_class
+
+        gpu = discrete_gpu_class(root)
+        if gpu:
+            return sanitize_name(gpu)
     arch = platform.machine().lower()
     arch = {"x86_64": "x86", "amd64": "x86", "aarch64": "arm64"}.get(arch, arch)
     return sanitize_name(f"cpu-{arch}")
@@ -296,20 +303,24 @@ def backend_options(name: str, args: argparse.Namespace) -> Dict[str, Any]:
         raise UsageError(str(e)) from None
     except ImportError:
         params = {}
-    wanted = {"precision": args.precision}
+    wanted: Dict[str, Any] = {"precision": args.precision}
     if args.threads is not None:
         wanted["threads"] = args.threads
     if args.cuda_graphs:
         wanted["cuda_graphs"] = True
+    elif _env("LUT_CUDA_GRAPHS") == "0":  # GPU backends use CUDA graphs by default; this turns them off
+        wanted["cuda_graphs"] = False
     if args.provider:
         wanted["provider"] = args.provider
     accepts_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
-    out = {}
+    out: Dict[str, Any] = {}
     for k, v in wanted.items():
         if k in params or accepts_any:
             out[k] = v
         elif k != "precision":
             raise UsageError(f"backend {name} has no --{k.replace('_', '-')} option")
+    if "root" in params and getattr(args, "root", "/") != "/":  # clocks and power mode from a fixture tree
+        out["root"] = args.root
     return out
 
 
@@ -455,7 +466,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from profiler_agent.offline import make_header, profile_ops
     from profiler_agent.progress import Progress
 
-    device_class = args.device or guess_device_class(args.root)
+    device_class = args.device or guess_device_class(args.root, args.backend)
     space = _load_space(args.space, args.resolution)
     ops = space.unique_ops()
     if args.batch_size != 1:
@@ -666,7 +677,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise UsageError("--rounds must be at least 1")
     if not 0 < args.fit_share <= 1:
         raise UsageError(f"--fit-share {args.fit_share} must be in (0, 1]")
-    device_class = args.device or guess_device_class(args.root)
+    device_class = args.device or guess_device_class(args.root, args.backend)
     space = _load_space(args.space, args.resolution)
     try:
         names = parse_arch_list(args.archs, space.name, args.seed)

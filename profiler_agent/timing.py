@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from lutcore.records import TimingStats
 
@@ -95,6 +95,7 @@ class TimingResult:
     converged: bool
     stop_reason: str
     slowdown: Optional[float] = None  # median machine slowdown during sampling, with a SpeedReference
+    env: Dict[str, Any] = dataclasses.field(default_factory=dict)  # backend provenance (clocks, enqueue time)
 
     @property
     def ci_rel(self) -> Optional[float]:
@@ -295,11 +296,30 @@ class SpeedReference:
 # -- the measuring loop -------------------------------------------------------------------
 
 
+class _SyncedTimer(IntervalTimer):
+    """A timer object plus the caller's ``sync``: drained before ``start`` and after ``stop``."""
+
+    def __init__(self, inner: IntervalTimer, sync: Callable[[], None]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.sync = sync
+
+    def start(self) -> None:
+        self.sync()
+        self.inner.start()
+
+    def stop(self) -> float:
+        elapsed = self.inner.stop()
+        self.sync()
+        return elapsed
+
+
 def _as_interval_timer(timer: Optional[TimerLike], sync: Optional[Callable[[], None]]) -> IntervalTimer:
+    """An IntervalTimer that honours ``sync`` whatever form ``timer`` takes (a timer object keeps it too)."""
     if timer is None:
         return IntervalTimer(sync=sync)
     if isinstance(timer, IntervalTimer) or (hasattr(timer, "start") and hasattr(timer, "stop")):
-        return timer  # type: ignore[return-value]
+        return timer if sync is None else _SyncedTimer(timer, sync)  # type: ignore[arg-type, return-value]
     if callable(timer):
         return IntervalTimer(clock=timer, sync=sync)
     raise TypeError(f"timer must be an IntervalTimer or a clock callable, got {type(timer).__name__}")

@@ -24,6 +24,10 @@ class Backend(abc.ABC):
     name: str = ""
     precisions: tuple = ("fp32",)
     reference: Optional[SpeedReference] = None  # set by use_speed_reference()
+    # Rounds per op the session should use: CPU speed wanders on shared machines (several short
+    # rounds); a GPU backend warms up once per state and times in graphs, one round is enough.
+    default_rounds: int = 5
+    power_mode: Optional[str] = None  # a Jetson's nvpmodel mode, set by the GPU backends: it enters the target
 
     def __init__(self, precision: str = "fp32") -> None:
         if precision not in self.precisions:
@@ -42,8 +46,10 @@ class Backend(abc.ABC):
         return {}
 
     def target(self, device_class: str, settings: Optional[Dict[str, str]] = None) -> Target:
-        """The target these numbers belong to; ``settings`` adds device-side ones (e.g. power_mode)."""
+        """The target these numbers belong to; ``settings`` adds device-side ones (a given power_mode wins)."""
         merged = dict(self.settings())
+        if self.power_mode:
+            merged["power_mode"] = self.power_mode
         if self.reference is not None:
             merged["speed"] = "ref"
         merged.update(settings or {})

@@ -14,7 +14,7 @@ from typing import Any, List, Tuple
 
 from lutcore.ops import OpSpec
 
-OPSET = 17  # supported by TensorRT 8.5 .. 10 and ONNX Runtime >= 1.14
+OPSET = 17  # supported by TensorRT 8.5 .. 11 and ONNX Runtime >= 1.14 (per-channel Q/DQ needs >= 13)
 INPUT_NAMES = ("x", "low")
 OUTPUT_NAME = "y"
 

@@ -53,7 +53,9 @@ def read_clocks(root: Union[str, Path] = "/") -> Dict[str, Any]:
     if f:
         out["cpu"] = f
     if jetson.is_jetson(root):
-        out.update(jetson.gpu_emc_clocks(root))
+        from profiler_agent.probe.gpu_clocks import debugfs_allowed
+
+        out.update(jetson.gpu_emc_clocks(root, debugfs=debugfs_allowed(root)))
         mode = jetson.nvpmodel(root)
         out["nvpmodel"] = mode.get("name") or mode.get("id")
     elif _is_live(root):
@@ -114,6 +116,10 @@ def probe(root: Union[str, Path] = "/", backend: Optional[str] = None) -> Dict[s
         gpus = gpu.cuda_gpus()
         if gpus:
             fp["gpu"] = gpus
+    if not fp.get("gpu"):  # no torch CUDA (a TensorRT-only image): the driver's own list
+        names = gpu.proc_gpu_names(root)
+        if names:
+            fp["gpu"] = [{"index": i, "name": n} for i, n in enumerate(names)]
     fp.setdefault("gpu", [])
     fp["software"] = gpu.software_versions()
     fp["system_libs"] = libs.system_libraries(root)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib
 import platform
+import re
 import shutil
 import subprocess
 from typing import Any, Dict, List, Optional
+
+from profiler_agent.probe.sysfs import PathLike, glob
 
 
 def _module_version(name: str) -> Optional[str]:
@@ -111,3 +114,49 @@ def nvidia_smi_clocks() -> Optional[List[Dict[str, Any]]]:
                 d[k] = v
         out.append(d)
     return out
+
+
+# Discrete GPU families, most specific first: the name's tokens decide ("l40s" before "l40", "l4").
+GPU_CLASSES = (
+    "gh200", "gb200", "b200", "b100", "h200", "h100", "h800", "h20", "a100", "a800", "a40", "a30", "a10g", "a10",
+    "a16", "a2", "l40s", "l40", "l20", "l4", "t4", "v100", "p100", "p40", "p4",
+)
+
+
+def device_class_from_gpu_name(name: str) -> Optional[str]:
+    """'NVIDIA H100 80GB HBM3' -> 'h100'; GeForce/RTX cards -> e.g. 'rtx-4090'; None when unknown."""
+    text = name.lower().replace("nvidia", " ").replace("tesla", " ")
+    tokens = re.findall(r"[a-z]+\d+[a-z]*|\d+[a-z]*|[a-z]+", text)
+    for cls in GPU_CLASSES:
+        if cls in tokens:
+            return cls
+    m = re.search(r"\b(rtx|gtx)\s*(a?\d{3,4})(\s*ti)?\b", text)
+    if m:
+        return f"{m.group(1)}-{m.group(2)}{'ti' if m.group(3) else ''}"
+    m = re.search(r"\brtx\s+(a\d{3,4}|\d{4}\s*ada)", text)
+    if m:
+        return "rtx-" + re.sub(r"\s+", "-", m.group(1))
+    return None
+
+
+def proc_gpu_names(root: PathLike = "/") -> List[str]:
+    """GPU models the NVIDIA driver lists under /proc/driver/nvidia/gpus (readable without CUDA)."""
+    names = []
+    for info in glob(root, "/proc/driver/nvidia/gpus/*/information"):
+        text = info.read_text(errors="replace")
+        m = re.search(r"^Model:\s*(.+)$", text, re.M)
+        if m:
+            names.append(m.group(1).strip())
+    return names
+
+
+def discrete_gpu_class(root: PathLike = "/") -> Optional[str]:
+    """The first discrete GPU's class: from the driver's /proc listing, else nvidia-smi on the live system."""
+    names = proc_gpu_names(root)
+    if not names and str(root) == "/":
+        names = [r.get("name", "") for r in (nvidia_smi(["name"]) or [])]
+    for n in names:
+        cls = device_class_from_gpu_name(n)
+        if cls:
+            return cls
+    return None

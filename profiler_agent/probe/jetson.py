@@ -104,8 +104,12 @@ def _devfreq(root: PathLike, d: Any) -> Dict[str, Any]:
     return info
 
 
-def gpu_emc_clocks(root: PathLike) -> Dict[str, Any]:
-    """GPU and EMC (memory) clocks: devfreq nodes, EMC also from the BPMP debugfs (jetson_clocks' source)."""
+def gpu_emc_clocks(root: PathLike, debugfs: bool = True) -> Dict[str, Any]:
+    """GPU and EMC (memory) clocks: devfreq nodes, EMC also from the BPMP debugfs (jetson_clocks' source).
+
+    ``debugfs=False`` skips the BPMP debugfs: it is root-only, and a service running as a user
+    must not depend on it (``probe.read_clocks`` passes False unless it runs as root).
+    """
     out: Dict[str, Any] = {}
     for d in _devfreq_dirs(root):
         name = d.name.lower()
@@ -113,7 +117,7 @@ def gpu_emc_clocks(root: PathLike) -> Dict[str, Any]:
             out["gpu"] = _devfreq(root, d)
         elif "emc" not in out and any(n in name for n in EMC_NAMES):
             out["emc"] = _devfreq(root, d)
-    if "emc" not in out:
+    if "emc" not in out and debugfs:
         bpmp = "/sys/kernel/debug/bpmp/debug/clk/emc"
         rate = read_int(root, f"{bpmp}/rate")
         if rate is not None:
