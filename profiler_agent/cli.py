@@ -112,7 +112,10 @@ def _add_measuring(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=1, help="batch size of the target (default 1)")
     g.add_argument("--target-setting", action="append", default=[], metavar="K=V",
                    help="an extra setting in the target id, e.g. power_mode=MAXN (repeatable)")
-    g.add_argument("--cuda-graphs", action="store_true", help="pytorch-cuda: replay CUDA graphs")
+    g.add_argument("--cuda-graphs", dest="cuda_graphs", action="store_true", default=None,
+                   help="GPU backends: time ops as CUDA graph replays (the default; LUT_CUDA_GRAPHS=0 turns it off)")
+    g.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                   help="GPU backends: time back-to-back launches instead (host enqueue rate included)")
     g.add_argument("--provider", default=None, help="onnxruntime: execution provider (cpu, cuda, tensorrt)")
     g.add_argument("--ci", type=float, default=0.01, help="target relative 95%% CI of the median (default 0.01)")
     g.add_argument("--max-time-per-op", type=float, default=2.0, help="time budget per op in seconds (default 2)")
@@ -306,8 +309,8 @@ def backend_options(name: str, args: argparse.Namespace) -> Dict[str, Any]:
     wanted: Dict[str, Any] = {"precision": args.precision}
     if args.threads is not None:
         wanted["threads"] = args.threads
-    if args.cuda_graphs:
-        wanted["cuda_graphs"] = True
+    if args.cuda_graphs is not None:
+        wanted["cuda_graphs"] = args.cuda_graphs
     elif _env("LUT_CUDA_GRAPHS") == "0":  # GPU backends use CUDA graphs by default; this turns them off
         wanted["cuda_graphs"] = False
     if args.provider:

@@ -109,6 +109,7 @@ def merge(results: Sequence[TimingResult], estimator: str, outlier_iqr: float = 
         converged=all(results[i].converged for i in keep),
         stop_reason="rounds",
         slowdown=quantile(sorted(slow), 0.5) if slow else None,
+        env=results[keep[len(keep) // 2]].env,  # the backend's provenance of a kept round
     )
 
 

@@ -51,6 +51,8 @@ def timing_env(res: TimingResult) -> Dict[str, Any]:
     }
     if res.slowdown is not None:  # timed against a SpeedReference: the machine's slowdown it divided out
         out["slowdown"] = round(res.slowdown, 4)
+    if res.env:  # the backend's provenance: clocks right after the samples, enqueue time, graphs, formats
+        out["provenance"] = res.env
     return out
 
 

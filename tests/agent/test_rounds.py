@@ -162,3 +162,17 @@ def test_cli_rounds_default_to_the_backends_own():
         cli._plan(args, Gpu())
     validate = cli.build_parser().parse_args(["validate", "--space", "x"])
     assert cli._plan(validate, Gpu()) is None  # networks have rounds of their own there
+
+
+def test_backend_provenance_reaches_the_measurement_through_the_rounds():
+    class Tagged(SyntheticBackend):
+        def time_op(self, spec, protocol):  # type: ignore[no-untyped-def]
+            res = super().time_op(spec, protocol)
+            res.env = {"sm_clock_mhz": 1980, "call": len(self.calls)}
+            return res
+
+    ms = ProfileSession(Tagged(), P, canary_every=0, plan=RoundPlan(rounds=3)).run(specs(2))
+    prov = ms[0].env["timing"]["provenance"]
+    assert prov["sm_clock_mhz"] == 1980 and 1 <= prov["call"] <= 6
+    single = ProfileSession(Tagged(), P, canary_every=0).run(specs(1))
+    assert single[0].env["timing"]["provenance"]["sm_clock_mhz"] == 1980
