@@ -35,7 +35,8 @@ def show_cell_space(sp: Any, keys: bool) -> str:
                  for h, per in enumerate(sp.depth_ops) for d, ops in enumerate(per)]
         out.append(render(["hyper", "depth", "ops"], drows))
     out.append("\nfixed ops:")
-    out.append(render(["name", "key", "MMACs"], [[f.name, f.spec.key, round(f.spec.macs() / 1e6, 2)] for f in sp.fixed]))
+    frows = [[f.name, f.spec.key, round(f.spec.macs() / 1e6, 2)] for f in sp.fixed]
+    out.append(render(["name", "key", "MMACs"], frows))
     out.append(f"\nunique ops to measure: {len(sp.unique_ops())}")
     return "\n".join(out)
 

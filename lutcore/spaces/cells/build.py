@@ -132,7 +132,9 @@ def build_autortnet(sdef: CellSpaceDef, res: Resolution) -> CellSpace:
     )
 
 
-def _aggregation(sdef: CellSpaceDef, hyper_outs: List[Shape], b: int) -> Tuple[Tuple[AggEdge, ...], Tuple[str, ...], Shape]:
+def _aggregation(
+    sdef: CellSpaceDef, hyper_outs: List[Shape], b: int
+) -> Tuple[Tuple[AggEdge, ...], Tuple[str, ...], Shape]:
     """AutoRTNet's aggregation cell with its fixed ops; returns the edges, output nodes, and the output shape."""
     a = sdef.source["aggregation"]
     shapes: Dict[str, Shape] = {f"h{i}": s for i, s in enumerate(hyper_outs)}
