@@ -88,7 +88,9 @@ def cmd_spaces(args: argparse.Namespace) -> int:
             {
                 "name": name,
                 "resolution": sp.resolution_str,
-                "layers": f"{len(sp.cells)} cells x {sp.num_edges} edges" if cells else sp.num_layers,
+                "kind": "cells" if cells else "chain",
+                "layers": len(sp.cells) if cells else sp.num_layers,  # cells of a cell space
+                "edges_per_cell": sp.num_edges if cells else None,
                 "candidates": len(sp.candidates),
                 "unique_ops": len(sp.unique_ops()),
                 "description": sp.definition.description,
@@ -98,7 +100,7 @@ def cmd_spaces(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"spaces": spaces, "architectures": archs, "random": "SPACE:random:SEED"}, indent=2))
         return 0
-    cols = ["name", "resolution", "layers", "candidates", "unique_ops", "description"]
+    cols = ["name", "kind", "resolution", "layers", "candidates", "unique_ops", "description"]
     print(render(cols, [[s[c] for c in cols] for s in spaces]))
     print("\narchitectures: " + ", ".join(archs))
     print("random architectures: SPACE:random:SEED, e.g. squeezenas-small:random:7, darts-cifar10:random:7")

@@ -148,7 +148,10 @@ def parse_arch_list(spec: str, space: str, seed: int = 0, limit: Optional[int] =
     names: List[str] = []
     for part in filter(None, (p.strip() for p in spec.split(","))):
         if part == "published":
+            from lutcore.spaces.cells import arch_space_name, cell_arch_names
+
             names += [n for n in published_names() if "squeezenas-" + n.rsplit("-", 1)[1] == space]
+            names += [n for n in cell_arch_names() if arch_space_name(n) == space]
         elif part.startswith("random:"):
             try:
                 n = int(part.split(":", 1)[1])
