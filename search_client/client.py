@@ -208,6 +208,9 @@ class LUTClient:
                 return hit
         r = self._spaces(space, resolution)
         local, wire, name, res = r.local, r.wire, r.name, r.resolution
+        if getattr(local, "is_cell_space", False):
+            raise ClientError(f"{name} is a cell space: it has no [layers x candidates] matrix; "
+                              "use client.cell_costs(...) (search_client.cells)")
         if local is None and self._http is None:
             raise ClientError(f"unknown space {space!r}; a LUT file needs a space lutcore knows or a definition")
         ckey = (tid, r.space_id, res, metric)

@@ -11,7 +11,7 @@ import torch
 
 from lutcore.records import Target
 from lutcore.spaces import get_arch, get_space
-from search_client import CellLatencyLoss, LUTClient, MissingEntriesError, ServerError, predict_cell_latency
+from search_client import CellLatencyLoss, ClientError, LUTClient, MissingEntriesError, predict_cell_latency
 from tests.client.lutdata import TARGET, export_doc, fake_ms, measurement_batch
 
 RES = {"darts-cifar10": "32x32", "autortnet": "64x128"}
@@ -146,6 +146,10 @@ def test_costs_from_a_live_servers_lookups(live_server):
         # registering a cell space enqueues its unique ops, as for a chain space (nothing is missing here)
         reg = client.register_space(space, target, resolution=RES[space])
         assert reg["unique_ops"] == len(sp.unique_ops()) and reg["enqueued"] == 0
-        # the server's [layers x candidates] endpoint refuses a cell space with a clear error, not a 500
-        with pytest.raises(ServerError, match="cell space has no layers x candidates grid"):
+        # a cell space has no [layers x candidates] matrix: the client says what to use instead
+        with pytest.raises(ClientError, match="use client.cell_costs"):
             client.cost_matrix(space, target, resolution=RES[space])
+        # and the server's endpoint refuses it with a 4xx, not a traceback
+        r = httpx.post(live_server.api + "/cost-matrix", headers=live_server.headers(live_server.read_token()),
+                       json={"space": space, "resolution": RES[space], "target": target.id})
+        assert r.status_code == 422, r.text
