@@ -176,11 +176,10 @@ class CellLatencyLoss(nn.Module):
         self.weight = float(weight)
         sizes = list(costs.layout.hyper_sizes)
         offsets = [sum(sizes[:h]) for h in range(len(sizes))]
-        flat = len(costs.hyper)
+        # where each cell's gate sits in cat(P(depth_0 >= k), P(depth_1 >= k), ..., [1])
         gate_index = [offsets[h] + k - 1 if h >= 0 else sum(sizes)
                       for h, k in zip(costs.hyper.tolist(), costs.position.tolist())]
         self.register_buffer("gate_index", torch.tensor(gate_index, dtype=torch.long, device=costs.C.device))
-        self.n_cells = flat
 
     def _check_depths(self, beta: Optional[Sequence[torch.Tensor]]) -> List[torch.Tensor]:
         sizes = list(self.costs.layout.hyper_sizes)

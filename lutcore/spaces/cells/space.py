@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from lutcore.errors import LutError, SpaceError
+from lutcore.errors import SpaceError
 from lutcore.ops import OpSpec
 from lutcore.spaces.definition import Resolution, parse_resolution
 from lutcore.spaces.space import FixedOp
@@ -44,7 +44,7 @@ class CellSpaceDef:
         return build_cell_space(self, res)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"name": self.name, **{k: v for k, v in self.source.items()}}
+        return {"name": self.name, **self.source}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,10 +215,3 @@ class CellSpace:
             "definition": self.definition.to_dict(),
         }
 
-
-def require(cond: bool, path: str, reason: str) -> None:
-    if not cond:
-        raise SpaceError(path, reason)
-
-
-__all__ = ["AggEdge", "CellSlot", "CellSpace", "CellSpaceDef", "EdgeSlot", "LutError", "require"]
