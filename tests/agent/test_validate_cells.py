@@ -29,3 +29,21 @@ def test_validate_a_cell_space_offline():
         assert a["predicted_ms"] > 0 and a["measured_ms"] > 0
         assert a["n_ops"] == len(get_arch(a["arch"]).all_ops())
     assert summary["raw"]["n"] == 4
+
+
+def test_profile_times_every_op_family_of_a_cell_space(tmp_path):
+    """The agent measures a cell space's unique ops as any space's: sep/dil convs, pools, preprocessing."""
+    from lutcore.spaces import get_space
+    from profiler_agent import cli
+    from profiler_agent.offline import read_run
+    from tests.agent.agent_helpers import FAST as PROFILE_FAST
+
+    out = tmp_path / "darts.jsonl"
+    argv = ["profile", "--space", "darts-cifar10", "--resolution", "16x16", "-o", str(out), "--device", "cpu-test",
+            "--threads", "1", "-q", *PROFILE_FAST]
+    assert cli.main(argv) == cli.EXIT_OK
+    header, items = read_run(out)
+    keys = {m["op"]["key"] for m in items}
+    assert keys == set(get_space("darts-cifar10", "16x16").unique_ops())
+    assert {k.split(":")[0] for k in keys} == {"conv", "skip", "pool", "sep_conv", "dil_conv", "pool_fc"}
+    assert all(m["stats"]["median_ms"] > 0 for m in items)
