@@ -188,3 +188,23 @@ def test_cli_space_show_cells():
     assert d["kind"] == "cells" and len(d["cells"]) == 20 and len(d["cells"][0]["edges"]) == 14
     r = lut("arch", "show", "autortnet:random:3", "-r", "384x768")
     assert r.returncode == 0 and "depths:" in r.stdout
+
+
+def golden_cell_lines():
+    lines = []
+    for name, res in [("darts-cifar10", None), ("autortnet", "384x768")]:
+        sp = get_space(name, res)
+        for c in sp.cells:
+            lines += [f"{name} {f.name} {f.spec.key}" for f in (c.pre0, c.pre1) if f is not None]
+            lines += [f"{name} {c.name}.e{e.index} {op} {s.key if s else '-'}"
+                      for e in c.edges for op, s in zip(sp.ops, e.row)]
+        lines += [f"{name} depth h{h}={d + 1} {f.spec.key}"
+                  for h, per in enumerate(sp.depth_ops) for d, ops in enumerate(per) for f in ops]
+        lines += [f"{name} {f.name} {f.spec.key}" for f in sp.fixed]
+    return lines
+
+
+def test_golden_keys_of_cell_spaces():
+    """Keys are the LUT's contract: a change here orphans every measured entry of these spaces."""
+    golden = (Path(__file__).with_name("golden") / "cells.keys").read_text().splitlines()
+    assert golden_cell_lines() == golden
