@@ -208,3 +208,13 @@ def test_golden_keys_of_cell_spaces():
     """Keys are the LUT's contract: a change here orphans every measured entry of these spaces."""
     golden = (Path(__file__).with_name("golden") / "cells.keys").read_text().splitlines()
     assert golden_cell_lines() == golden
+
+
+def test_layout_round_trips_through_json():
+    from lutcore.spaces.cells import CellLayout
+
+    lay = get_space("autortnet", "64x128").layout()
+    again = CellLayout.from_dict(json.loads(json.dumps(lay.to_dict())))
+    assert again == lay
+    with pytest.raises(SpaceError, match="not a cell layout"):
+        CellLayout.from_dict({"space": "x"})

@@ -14,8 +14,9 @@ that exist only at depth d (the next reduction cell's first-input preprocessing)
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
+from lutcore.errors import SpaceError
 from lutcore.spaces.cells.space import CellSpace
 
 
@@ -83,6 +84,24 @@ class CellLayout:
                 for k in ks:
                     out.setdefault(k, None)
         return list(out)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CellLayout:
+        """The inverse of ``to_dict``: a layout a server sent (compare it with the local one for version skew)."""
+        try:
+            types = tuple(d["cell_types"])
+            cells = tuple(
+                CellKeys(c["name"], types.index(c["type"]), int(c["hyper"]), int(c["position"]), tuple(c["pre"]),
+                         tuple(tuple(r) for r in c["keys"]))
+                for c in d["cells"]
+            )
+            return cls(
+                str(d["space"]), str(d["resolution"]), tuple(d["ops"]), types, tuple(tuple(e) for e in d["edges"]),
+                cells, tuple(d["hyper_sizes"]), tuple(tuple(tuple(ks) for ks in per) for per in d["depth"]),
+                tuple((f["name"], f["key"]) for f in d["fixed"]), tuple(d["identities"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise SpaceError("layout", f"not a cell layout document ({e!r})") from None
 
     def to_dict(self) -> Dict[str, Any]:
         return {
