@@ -5,6 +5,7 @@
     loss = ExpectedCostLoss(cm.C, cm.mask, cm.fixed)  # sum_ij p_ij C_ij + fixed
 """
 
+from search_client.cells import CellCosts, CellLatencyLoss, cell_costs_from_values, predict_cell_latency
 from search_client.client import Lookup, LUTClient
 from search_client.errors import (
     ClientError,
@@ -23,6 +24,8 @@ from search_client.sampling import gumbel_softmax, masked_logits, masked_softmax
 
 __all__ = [
     "Calibration",
+    "CellCosts",
+    "CellLatencyLoss",
     "ClientError",
     "CostMatrix",
     "ExpectedCostLoss",
@@ -38,12 +41,14 @@ __all__ = [
     "TargetLatencyLoss",
     "TransportError",
     "WaitTimeout",
+    "cell_costs_from_values",
     "gumbel_softmax",
     "mac_matrix",
     "masked_logits",
     "masked_softmax",
     "param_matrix",
     "parse_calibration",
+    "predict_cell_latency",
     "predict_latency",
     "prune_candidates",
 ]

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import torch
 
 from search_client.cache import ResponseCache
+from search_client.cells import CellCosts, cell_costs_from_values, predict_cell_latency
 from search_client.errors import ClientError, MeasurementFailed, TransportError, WaitTimeout
 from search_client.filelut import TargetTable, load_export, parse_export
 from search_client.matrix import (
@@ -77,6 +78,7 @@ class LUTClient:
         self._tables: Optional[Dict[str, TargetTable]] = None
         self._cache = ResponseCache(cache_dir)
         self._matrices: Dict[Tuple[Any, ...], CostMatrix] = {}
+        self._cells: Dict[Tuple[Any, ...], CellCosts] = {}
         self._spaces = SpaceResolver()
 
     # -- construction ------------------------------------------------------------------
@@ -117,6 +119,7 @@ class LUTClient:
         """Forget every cached matrix in memory (the disk cache stays)."""
         self._cache.clear()
         self._matrices.clear()
+        self._cells.clear()
 
     # -- plain reads -------------------------------------------------------------------
     def targets(self) -> List[Dict[str, Any]]:
@@ -205,6 +208,9 @@ class LUTClient:
                 return hit
         r = self._spaces(space, resolution)
         local, wire, name, res = r.local, r.wire, r.name, r.resolution
+        if getattr(local, "is_cell_space", False):
+            raise ClientError(f"{name} is a cell space: it has no [layers x candidates] matrix; "
+                              "use client.cell_costs(...) (search_client.cells)")
         if local is None and self._http is None:
             raise ClientError(f"unknown space {space!r}; a LUT file needs a space lutcore knows or a definition")
         ckey = (tid, r.space_id, res, metric)
@@ -297,6 +303,47 @@ class LUTClient:
         if ours:
             raise MeasurementFailed(ours, name, res, tid, self.url)
 
+    # -- cell spaces -------------------------------------------------------------------
+    def cell_costs(
+        self,
+        space: SpaceLike,
+        target: Optional[TargetLike] = None,
+        metric: str = "median_ms",
+        resolution: Optional[str] = None,
+        device: Union[str, torch.device, None] = None,
+        dtype: torch.dtype = torch.float32,
+        missing: str = "error",
+        *,
+        refresh: bool = False,
+    ) -> CellCosts:
+        """Cost tensors of a cell space (darts-*, autortnet) on ``target``: per cell [edges x ops], the
+        preprocessing, the depth options of each hyper-cell and the fixed cost (search_client.cells).
+
+        Built here from lutcore's key layout and one batched lookup of its keys (``POST /lookup`` on a
+        server, the entries of a LUT file offline). ``missing``: ``"error"`` raises MissingEntriesError,
+        ``"nan"`` puts NaN in the unmeasured entries.
+        """
+        tid = self._target(target)
+        r = self._spaces(space, resolution)
+        local = r.local
+        if local is None or not getattr(local, "is_cell_space", False):
+            raise ClientError(f"{r.name} is not a cell space lutcore knows; use cost_matrix for chain spaces")
+        mkey = (tid, r.space_id, r.resolution, metric, str(device), dtype)
+        hit = None if refresh else self._cells.get(mkey)
+        if hit is not None:
+            return hit
+        layout = local.layout()
+        idents = set(layout.identities)
+        found = self.lookup([k for k in layout.all_keys() if k not in idents], tid, metric)
+        calibration = self._table(tid).calibration if self._http is None else None
+        costs = cell_costs_from_values(
+            layout, found.values, target=tid, metric=metric, lut_version=found.lut_version,
+            calibration=calibration, missing=missing, device=device, dtype=dtype, server=self.url,
+        )
+        if not costs.missing:
+            self._cells[mkey] = costs
+        return costs
+
     # -- predictions -------------------------------------------------------------------
     def predict_latency(
         self,
@@ -310,9 +357,17 @@ class LUTClient:
         """The LUT's latency for one architecture: the chosen ops plus the fixed cost.
 
         ``choices``: candidate names or indices per layer, a lutcore Arch, or [layers, candidates] weights
-        (argmax). ``calibration``: ``"auto"`` applies the LUT's own ``calibration`` (a, b) when it has one;
+        (argmax); for a cell space, a lutcore CellArch or an architecture name (``darts-v2-cifar10``).
+        ``calibration``: ``"auto"`` applies the LUT's own ``calibration`` (a, b) when it has one;
         a Calibration or ``{"a":, "b":}`` applies that; None gives the raw LUT sum.
         """
+        local = self._spaces(space, resolution).local
+        if getattr(local, "is_cell_space", False):
+            from lutcore.spaces import get_arch
+
+            arch = get_arch(choices, local.resolution) if isinstance(choices, str) else choices
+            costs = self.cell_costs(space, target, metric, resolution, dtype=torch.float64, missing="nan")
+            return predict_cell_latency(costs, arch, calibration, self.url)
         cm = self.cost_matrix(space, target, metric, resolution, dtype=torch.float64, missing="nan")
         return predict_from_matrix(cm, choices, calibration, self.url)
 

@@ -8,8 +8,9 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from lutcore.errors import UnknownNameError
 from lutcore.spaces import Space, SpaceDef, get_space, space_from_dict
+from lutcore.spaces.cells import CellSpace
 
-SpaceLike = Union[str, Space, SpaceDef, Mapping[str, Any]]
+SpaceLike = Union[str, Space, SpaceDef, CellSpace, Mapping[str, Any]]
 
 
 def resolve_space(space: SpaceLike, resolution: Optional[str] = None) -> Space:
@@ -20,12 +21,16 @@ def resolve_space(space: SpaceLike, resolution: Optional[str] = None) -> Space:
         return space.definition.at(resolution)
     if isinstance(space, SpaceDef):
         return space.at(resolution)
+    if isinstance(space, CellSpace):  # cell spaces are built-ins: placed again by name
+        if resolution is None or _res(resolution) == space.resolution_str:
+            return space  # type: ignore[return-value]
+        return get_space(space.name, resolution)
     if isinstance(space, Mapping):
         return space_from_dict(space).at(resolution)
     if isinstance(space, str):
         return get_space(space, resolution)
     kind = type(space).__name__
-    raise TypeError(f"space must be a name, a lutcore Space/SpaceDef or a definition mapping, not {kind}")
+    raise TypeError(f"space must be a name, a lutcore Space/SpaceDef/CellSpace or a definition mapping, not {kind}")
 
 
 def try_resolve(space: SpaceLike, resolution: Optional[str]) -> Optional[Space]:
@@ -43,6 +48,8 @@ def wire_space(space: SpaceLike, local: Optional[Space]) -> Tuple[Union[str, Dic
     if isinstance(space, str):
         return space, space
     sdef = local.definition if local is not None else None
+    if isinstance(space, CellSpace):
+        return space.name, space.name
     if isinstance(space, Mapping):
         return dict(space), str(space.get("name", "custom"))
     assert sdef is not None

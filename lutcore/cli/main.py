@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     apsub = ap.add_subparsers(dest="arch_cmd", metavar="ACTION")
     apsub.required = True
     ashow = apsub.add_parser("show", help="per-layer ops, MACs and params of an architecture")
-    ashow.add_argument("name", help="e.g. squeezenas-lat-small or squeezenas-small:random:7")
+    ashow.add_argument("name", help="e.g. squeezenas-lat-small, darts-v2-cifar10 or autortnet:random:7")
     ashow.add_argument("--resolution", "-r")
     ashow.add_argument("--json", action="store_true")
     ashow.set_defaults(func=cmd_arch_show)
@@ -78,29 +78,32 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def cmd_spaces(args: argparse.Namespace) -> int:
-    from lutcore.spaces import get_space, published_names, space_names
+    from lutcore.spaces import arch_names, get_space, space_names
 
     spaces = []
     for name in space_names():
         sp = get_space(name)
+        cells = getattr(sp, "is_cell_space", False)
         spaces.append(
             {
                 "name": name,
                 "resolution": sp.resolution_str,
-                "layers": sp.num_layers,
+                "kind": "cells" if cells else "chain",
+                "layers": len(sp.cells) if cells else sp.num_layers,  # cells of a cell space
+                "edges_per_cell": sp.num_edges if cells else None,
                 "candidates": len(sp.candidates),
                 "unique_ops": len(sp.unique_ops()),
                 "description": sp.definition.description,
             }
         )
-    archs = published_names()
+    archs = arch_names()
     if args.json:
         print(json.dumps({"spaces": spaces, "architectures": archs, "random": "SPACE:random:SEED"}, indent=2))
         return 0
-    cols = ["name", "resolution", "layers", "candidates", "unique_ops", "description"]
+    cols = ["name", "kind", "resolution", "layers", "candidates", "unique_ops", "description"]
     print(render(cols, [[s[c] for c in cols] for s in spaces]))
     print("\narchitectures: " + ", ".join(archs))
-    print("random architectures: SPACE:random:SEED, e.g. squeezenas-small:random:7")
+    print("random architectures: SPACE:random:SEED, e.g. squeezenas-small:random:7, darts-cifar10:random:7")
     return 0
 
 
@@ -110,6 +113,11 @@ def cmd_space_show(args: argparse.Namespace) -> int:
     sp = get_space(args.name, args.resolution)
     if args.json:
         print(json.dumps(sp.to_dict(), indent=2))
+        return 0
+    if getattr(sp, "is_cell_space", False):
+        from lutcore.cli.cells import show_cell_space
+
+        print(show_cell_space(sp, args.keys))
         return 0
     print(f"{sp.name} at {sp.resolution_str}: {sp.num_layers} layers x {len(sp.candidates)} candidates")
     rows = []
@@ -139,7 +147,12 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(d, indent=2))
         return 0
-    print(f"{arch.name}: {arch.space.name} at {arch.space.resolution_str}")
+    if getattr(arch.space, "is_cell_space", False):
+        from lutcore.cli.cells import cell_arch_summary
+
+        print(cell_arch_summary(arch))
+    else:
+        print(f"{arch.name}: {arch.space.name} at {arch.space.resolution_str}")
     print(
         render(
             ["op", "key", "MMACs", "params"],

@@ -100,11 +100,22 @@ def random_arch(space: Space, seed: int) -> Tuple[str, ...]:
 
 
 def arch_names() -> List[str]:
-    return published_names()
+    """Named architectures: SqueezeNAS's published six and the cell spaces' (darts-v2-*)."""
+    from lutcore.spaces.cells import cell_arch_names
+
+    return published_names() + cell_arch_names()
 
 
 def get_arch(name: str, resolution: Union[str, Resolution, None] = None) -> Arch:
-    """A named architecture: published (``squeezenas-lat-small``) or ``SPACE:random:SEED``."""
+    """A named architecture: published (``squeezenas-lat-small``, ``darts-v2-cifar10``) or ``SPACE:random:SEED``.
+
+    Architectures of cell spaces are ``lutcore.spaces.cells.CellArch`` (same ``all_ops``/``macs``/``to_dict``).
+    """
+    from lutcore.spaces.cells import CellSpace, arch_space_name, get_cell_arch
+
+    cell_space = arch_space_name(name)
+    if cell_space is not None:
+        return get_cell_arch(name, get_space(cell_space, resolution))  # type: ignore[arg-type,return-value]
     nets = _data()["networks"]
     if name in nets:
         space_name = "squeezenas-" + name.rsplit("-", 1)[1]
@@ -116,8 +127,10 @@ def get_arch(name: str, resolution: Union[str, Resolution, None] = None) -> Arch
         except ValueError:
             raise SpaceError("arch", f"{name!r}: the seed must be an integer") from None
         space = get_space(parts[0], resolution)
+        if isinstance(space, CellSpace):
+            return get_cell_arch(name, space)  # type: ignore[return-value]
         return Arch(name, space, random_arch(space, seed))
-    known = published_names() + [f"{s}:random:SEED" for s in space_names()]
+    known = arch_names() + [f"{s}:random:SEED" for s in space_names()]
     raise UnknownNameError("architecture", name, known)
 
 
@@ -135,7 +148,10 @@ def parse_arch_list(spec: str, space: str, seed: int = 0, limit: Optional[int] =
     names: List[str] = []
     for part in filter(None, (p.strip() for p in spec.split(","))):
         if part == "published":
+            from lutcore.spaces.cells import arch_space_name, cell_arch_names
+
             names += [n for n in published_names() if "squeezenas-" + n.rsplit("-", 1)[1] == space]
+            names += [n for n in cell_arch_names() if arch_space_name(n) == space]
         elif part.startswith("random:"):
             try:
                 n = int(part.split(":", 1)[1])

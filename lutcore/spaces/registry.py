@@ -28,6 +28,13 @@ def register_space(name: str) -> Callable[[Callable[[], SpaceDef]], Callable[[],
     return deco
 
 
+def _register_cells() -> None:
+    from lutcore.spaces.cells import cell_space_defs  # late: cells build on this package
+
+    for name, cdef in cell_space_defs().items():
+        register_space(name)(lambda s=cdef: s)  # type: ignore[misc,return-value]
+
+
 def _register_file(path: Path) -> None:
     for sdef in load_space_file(path):
         register_space(sdef.name)(lambda s=sdef: s)
@@ -52,7 +59,8 @@ def get_space_def(name: str) -> SpaceDef:
 
 
 def get_space(name: str, resolution: Union[str, Resolution, None] = None) -> Space:
-    return get_space_def(name).at(resolution)
+    """A space at a resolution: a chain ``Space``, or a ``CellSpace`` for the cell spaces (darts-*, autortnet)."""
+    return get_space_def(name).at(resolution)  # type: ignore[return-value]
 
 
 _loaded = False
@@ -69,4 +77,5 @@ def _load_builtins() -> None:
             return
         for f in sorted(DATA.glob("*.yaml")):
             _register_file(f)
+        _register_cells()
         _loaded = True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -45,11 +45,18 @@ class Network(nn.Module):
         return x
 
 
-def build_network(arch: Arch) -> Network:
+def build_network(arch: Any) -> nn.Module:
+    """The deployed network of a chain ``Arch`` or a cell ``CellArch``."""
+    from lutcore.spaces.cells import CellArch
+
+    if isinstance(arch, CellArch):
+        from lutcore.torch.cellnet import CellNetwork
+
+        return CellNetwork(arch)
     return Network(arch)
 
 
-def network_input(arch: Arch, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def network_input(arch: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
     d = arch.space.definition
     h, w = arch.space.resolution
     return torch.randn((d.batch, d.input[0], h, w), device=device, dtype=dtype)

@@ -1,0 +1,122 @@
+"""Which LUT key sits at which (cell, edge, op): the torch-free structure of a cell space's costs.
+
+A client turns it into tensors from per-key values (search_client.cells); a server could serve it
+as JSON (``to_dict``) next to the values, as it serves the chain spaces' cost matrix.
+
+The latency of an architecture is
+
+    fixed + sum over kept cells i of (pre_i + sum_e C_i[e, op of e in i's type]) + sum_h depth_h[d_h]
+
+where a cell of hyper-cell h at position k is kept when d_h >= k, and ``depth_h[d]`` holds the ops
+that exist only at depth d (the next reduction cell's first-input preprocessing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+
+from lutcore.errors import SpaceError
+from lutcore.spaces.cells.space import CellSpace
+
+
+@dataclasses.dataclass(frozen=True)
+class CellKeys:
+    """One cell's keys: its type, where it sits, its preprocessing, and [edge][op] keys (None: zero op)."""
+
+    name: str
+    type_index: int
+    hyper: int  # -1 outside hyper-cells (always kept)
+    position: int
+    pre: Tuple[str, ...]
+    keys: Tuple[Tuple[Optional[str], ...], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class CellLayout:
+    space: str
+    resolution: str
+    ops: Tuple[str, ...]
+    cell_types: Tuple[str, ...]
+    edges: Tuple[Tuple[int, int], ...]
+    cells: Tuple[CellKeys, ...]
+    hyper_sizes: Tuple[int, ...]
+    depth: Tuple[Tuple[Tuple[str, ...], ...], ...]  # [hyper][depth - 1] -> keys
+    fixed: Tuple[Tuple[str, str], ...]  # (name, key)
+    identities: Tuple[str, ...]  # keys that cost exactly 0 (deployed as nothing)
+
+    @classmethod
+    def of(cls, sp: CellSpace) -> CellLayout:
+        idents: Set[str] = set()
+
+        def key(spec: Any) -> Optional[str]:
+            if spec is None:
+                return None
+            if spec.is_identity:
+                idents.add(spec.key)
+            return spec.key
+
+        cells = []
+        for c in sp.cells:
+            pre = tuple(f.spec.key for f in (c.pre0, c.pre1) if f is not None)
+            keys = tuple(tuple(key(s) for s in e.row) for e in c.edges)
+            hyper = -1 if c.hyper is None else c.hyper
+            cells.append(CellKeys(c.name, sp.type_index(c.type), hyper, c.position, pre, keys))
+        depth = tuple(tuple(tuple(f.spec.key for f in ops) for ops in per) for per in sp.depth_ops)
+        fixed = tuple((f.name, f.spec.key) for f in sp.fixed)
+        return cls(sp.name, sp.resolution_str, tuple(sp.ops), sp.cell_types, sp.edges, tuple(cells),
+                   sp.hyper_sizes, depth, fixed, tuple(sorted(idents)))
+
+    def all_keys(self) -> List[str]:
+        """Every key the costs need, identities included, each once, in a stable order."""
+        out: Dict[str, None] = {}
+        for _, k in self.fixed:
+            out.setdefault(k, None)
+        for c in self.cells:
+            for k in c.pre:
+                out.setdefault(k, None)
+            for row in c.keys:
+                for k in row:
+                    if k is not None:
+                        out.setdefault(k, None)
+        for per in self.depth:
+            for ks in per:
+                for k in ks:
+                    out.setdefault(k, None)
+        return list(out)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CellLayout:
+        """The inverse of ``to_dict``: a layout a server sent (compare it with the local one for version skew)."""
+        try:
+            types = tuple(d["cell_types"])
+            cells = tuple(
+                CellKeys(c["name"], types.index(c["type"]), int(c["hyper"]), int(c["position"]), tuple(c["pre"]),
+                         tuple(tuple(r) for r in c["keys"]))
+                for c in d["cells"]
+            )
+            return cls(
+                str(d["space"]), str(d["resolution"]), tuple(d["ops"]), types, tuple(tuple(e) for e in d["edges"]),
+                cells, tuple(d["hyper_sizes"]), tuple(tuple(tuple(ks) for ks in per) for per in d["depth"]),
+                tuple((f["name"], f["key"]) for f in d["fixed"]), tuple(d["identities"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise SpaceError("layout", f"not a cell layout document ({e!r})") from None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "space": self.space,
+            "resolution": self.resolution,
+            "ops": list(self.ops),
+            "cell_types": list(self.cell_types),
+            "edges": [list(e) for e in self.edges],
+            "cells": [
+                {"name": c.name, "type": self.cell_types[c.type_index], "hyper": c.hyper, "position": c.position,
+                 "pre": list(c.pre), "keys": [list(r) for r in c.keys]}
+                for c in self.cells
+            ],
+            "hyper_sizes": list(self.hyper_sizes),
+            "depth": [[list(ks) for ks in per] for per in self.depth],
+            "fixed": [{"name": n, "key": k} for n, k in self.fixed],
+            "identities": list(self.identities),
+        }

@@ -1,0 +1,54 @@
+"""Torch modules of the cell op families (DARTS's SepConv, DilConv, ReLU-conv-BN, pools)."""
+
+from __future__ import annotations
+
+from typing import List
+
+from torch import nn
+
+from lutcore.ops import DilConv, Pool, ReluConvBN, SepConv
+from lutcore.torch.modules import builder
+
+
+def _relu_dw_pw_bn(c_in: int, c_out: int, k: int, stride: int, dilation: int) -> List[nn.Module]:
+    pad = dilation * (k - 1) // 2
+    return [
+        nn.ReLU(inplace=False),  # inputs are shared by several edges: never rectify them in place
+        nn.Conv2d(c_in, c_in, k, stride, pad, dilation, groups=c_in, bias=False),
+        nn.Conv2d(c_in, c_out, 1, bias=False),
+        nn.BatchNorm2d(c_out),
+    ]
+
+
+@builder("sep_conv")
+def _sep_conv(s: SepConv) -> nn.Module:
+    return nn.Sequential(
+        *_relu_dw_pw_bn(s.c_in, s.c_in, s.kernel, s.stride, s.dilation),
+        *_relu_dw_pw_bn(s.c_in, s.c_out, s.kernel, 1, s.dilation),
+    )
+
+
+@builder("dil_conv")
+def _dil_conv(s: DilConv) -> nn.Module:
+    return nn.Sequential(*_relu_dw_pw_bn(s.c_in, s.c_out, s.kernel, s.stride, s.dilation))
+
+
+@builder("rcb")
+def _rcb(s: ReluConvBN) -> nn.Module:
+    layers: List[nn.Module] = []
+    pad = s.dilation * (s.kernel - 1) // 2
+    for r in range(s.repeat):
+        c_in, stride = (s.c_in, s.stride) if r == 0 else (s.c_out, 1)
+        layers += [
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, s.c_out, s.kernel, stride, pad, s.dilation, bias=False),
+            nn.BatchNorm2d(s.c_out),
+        ]
+    return nn.Sequential(*layers)
+
+
+@builder("pool")
+def _pool(s: Pool) -> nn.Module:
+    if s.mode == "max":
+        return nn.MaxPool2d(s.kernel, s.stride, padding=s.kernel // 2)
+    return nn.AvgPool2d(s.kernel, s.stride, padding=s.kernel // 2, count_include_pad=False)

@@ -1,0 +1,245 @@
+"""Cost tensors of cell spaces (DARTS, AutoRTNet) and AutoRTNet's latency loss.
+
+A cell space's cost is not one [layers x candidates] matrix: every cell i has an [edges x ops] cost
+``C[i]`` (cells of one type share their op weights but sit at different shapes), a preprocessing cost
+``pre[i]``, and a hyper-cell's depth d keeps its cells 1..d and adds ``depth[h][d-1]`` (ops that exist
+only at that depth). With edge weights p[type] and depth weights beta[h]:
+
+    latency = fixed + sum_i gate_i * (pre_i + sum_eo p[type_i][e, o] C[i][e, o]) + sum_h beta_h . depth_h
+
+where gate_i = 1 outside hyper-cells and P(depth_h >= position_i) = sum_{d >= position_i} beta_h[d] inside
+(AutoRTNet eq. 7 with depth gated by the hyper-cell's edge probabilities). The structure (which key sits at
+which cell, edge and op) is lutcore's ``CellLayout``; this module only puts values into it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from lutcore.spaces.cells import CellArch, CellLayout
+from search_client.errors import ClientError, MissingEntriesError
+from search_client.predict import LatencyPrediction, parse_calibration
+
+Device = Union[str, torch.device, None]
+
+
+@dataclasses.dataclass(frozen=True)
+class CellCosts:
+    """Per-cell [edges x ops] costs ``C`` [cells, edges, ops], ``pre`` [cells], the cell's ``cell_type``,
+    ``hyper`` (-1 outside hyper-cells) and 1-based ``position``, ``depth`` [hyper][depth - 1], ``fixed``.
+
+    Zero ops and identity skips cost exactly 0; an unmeasured entry is NaN (``missing="nan"``).
+    """
+
+    C: torch.Tensor
+    pre: torch.Tensor
+    cell_type: torch.Tensor
+    hyper: torch.Tensor
+    position: torch.Tensor
+    depth: List[torch.Tensor]
+    fixed: float
+    layout: CellLayout
+    missing: List[str]
+    coverage: Dict[str, Any]
+    target: Optional[str]
+    metric: str
+    lut_version: Optional[int] = None
+    calibration: Optional[Mapping[str, Any]] = None
+
+    @property
+    def space(self) -> str:
+        return self.layout.space
+
+    @property
+    def resolution(self) -> str:
+        return self.layout.resolution
+
+    @property
+    def ops(self) -> List[str]:
+        return list(self.layout.ops)
+
+    @property
+    def cell_types(self) -> List[str]:
+        return list(self.layout.cell_types)
+
+    def edge_costs(self) -> torch.Tensor:
+        """[types, edges, ops]: each type's C(edge, op) summed over its cells, all cells kept (DARTS's C)."""
+        T = len(self.layout.cell_types)
+        out = torch.zeros((T,) + tuple(self.C.shape[1:]), dtype=self.C.dtype, device=self.C.device)
+        return out.index_add(0, self.cell_type, self.C)
+
+    def cell_costs(self, p: torch.Tensor) -> torch.Tensor:
+        """Expected cost of every cell under edge weights ``p`` [types, edges, ops] (its preprocessing included)."""
+        if p.shape != (len(self.layout.cell_types),) + tuple(self.C.shape[1:]):
+            raise ValueError(f"edge weights of shape {tuple(p.shape)}; expected "
+                             f"[{len(self.layout.cell_types)} types, {self.C.shape[1]} edges, {self.C.shape[2]} ops]")
+        C = self.C.to(p.dtype)
+        return self.pre.to(p.dtype) + (p[self.cell_type] * C).sum(dim=(-2, -1))
+
+    def depth_options(self, p: torch.Tensor) -> List[torch.Tensor]:
+        """Per hyper-cell, [N_h]: its expected cost at each depth d under edge weights ``p`` (cells 1..d and
+        the ops that exist at depth d)."""
+        cc = self.cell_costs(p)
+        out = []
+        for h, extra in enumerate(self.depth):
+            idx = (self.hyper == h).nonzero().flatten()
+            order = self.position[idx].argsort()
+            out.append(torch.cumsum(cc[idx[order]], 0) + extra.to(p.dtype))
+        return out
+
+    def to(self, device: Device = None, dtype: Optional[torch.dtype] = None) -> CellCosts:
+        return dataclasses.replace(
+            self, C=self.C.to(device=device, dtype=dtype), pre=self.pre.to(device=device, dtype=dtype),
+            cell_type=self.cell_type.to(device), hyper=self.hyper.to(device), position=self.position.to(device),
+            depth=[d.to(device=device, dtype=dtype) for d in self.depth],
+        )
+
+
+def cell_costs_from_values(
+    layout: CellLayout,
+    values: Mapping[str, Optional[float]],
+    *,
+    target: Optional[str] = None,
+    metric: str = "median_ms",
+    lut_version: Optional[int] = None,
+    calibration: Optional[Mapping[str, Any]] = None,
+    missing: str = "error",
+    device: Device = None,
+    dtype: torch.dtype = torch.float32,
+    server: Optional[str] = None,
+) -> CellCosts:
+    """Fill a layout with per-key values (None or absent = unmeasured; identities cost 0)."""
+    if missing not in ("error", "nan"):
+        raise ValueError(f"missing={missing!r} must be 'error' or 'nan'")
+    idents = set(layout.identities)
+    absent: Dict[str, None] = {}
+
+    def val(key: Optional[str]) -> float:
+        if key is None or key in idents:
+            return 0.0
+        v = values.get(key)
+        if v is None:
+            absent.setdefault(key, None)
+            return math.nan
+        return float(v)
+
+    C = [[[val(k) for k in row] for row in c.keys] for c in layout.cells]
+    pre = [sum(val(k) for k in c.pre) for c in layout.cells]
+    depth = [torch.tensor([sum(val(k) for k in ks) for ks in per], dtype=dtype, device=device)
+             for per in layout.depth]
+    fixed = sum(val(k) for _, k in layout.fixed)
+    total = len([k for k in layout.all_keys() if k not in idents])
+    miss = list(absent)
+    measured = total - len(miss)
+    if miss and missing == "error":
+        raise MissingEntriesError(miss, layout.space, layout.resolution, str(target), server, total)
+    return CellCosts(
+        C=torch.tensor(C, dtype=dtype, device=device),
+        pre=torch.tensor(pre, dtype=dtype, device=device),
+        cell_type=torch.tensor([c.type_index for c in layout.cells], dtype=torch.long, device=device),
+        hyper=torch.tensor([c.hyper for c in layout.cells], dtype=torch.long, device=device),
+        position=torch.tensor([c.position for c in layout.cells], dtype=torch.long, device=device),
+        depth=depth,
+        fixed=float(fixed),
+        layout=layout,
+        missing=miss,
+        coverage={"measured": measured, "total": total, "fraction": measured / total if total else 1.0},
+        target=target,
+        metric=metric,
+        lut_version=lut_version,
+        calibration=calibration,
+    )
+
+
+class CellLatencyLoss(nn.Module):
+    """Expected latency of a cell space (AutoRTNet's latency term), differentiable in the edge weights
+    ``p`` [types, edges, ops] and the depth weights ``beta`` (one [N_h] vector per hyper-cell).
+
+    Weights are probabilities (softmax, Gumbel-softmax samples, one-hot); ``from_logits=True`` applies
+    the softmax here. Returns ``weight * latency`` (``weight`` is AutoRTNet's lambda; 1 by default).
+    """
+
+    def __init__(self, costs: CellCosts, *, from_logits: bool = False, weight: float = 1.0) -> None:
+        super().__init__()
+        bad = torch.isnan(costs.C).any() or torch.isnan(costs.pre).any() or math.isnan(costs.fixed)
+        bad = bool(bad) or any(bool(torch.isnan(d).any()) for d in costs.depth)
+        if bad:
+            raise ValueError(f"the costs of {costs.space} have unmeasured (NaN) entries, e.g. {costs.missing[:3]}; "
+                             "measure them first")
+        self.costs = costs
+        self.from_logits = from_logits
+        self.weight = float(weight)
+        sizes = list(costs.layout.hyper_sizes)
+        offsets = [sum(sizes[:h]) for h in range(len(sizes))]
+        # where each cell's gate sits in cat(P(depth_0 >= k), P(depth_1 >= k), ..., [1])
+        gate_index = [offsets[h] + k - 1 if h >= 0 else sum(sizes)
+                      for h, k in zip(costs.hyper.tolist(), costs.position.tolist())]
+        self.register_buffer("gate_index", torch.tensor(gate_index, dtype=torch.long, device=costs.C.device))
+
+    def _check_depths(self, beta: Optional[Sequence[torch.Tensor]]) -> List[torch.Tensor]:
+        sizes = list(self.costs.layout.hyper_sizes)
+        if not sizes:
+            return []
+        if beta is None or len(beta) != len(sizes):
+            raise ValueError(f"{self.costs.space} needs depth weights for {len(sizes)} hyper-cells of {sizes} cells")
+        for h, (b, n) in enumerate(zip(beta, sizes)):
+            if tuple(b.shape) != (n,):
+                raise ValueError(f"depth weights of hyper-cell {h} have shape {tuple(b.shape)}, expected ({n},)")
+        return [torch.softmax(b, -1) for b in beta] if self.from_logits else list(beta)
+
+    def latency(self, p: torch.Tensor, beta: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
+        if self.from_logits:
+            p = torch.softmax(p, dim=-1)
+        betas = self._check_depths(beta)
+        cc = self.costs.cell_costs(p)
+        one = torch.ones(1, dtype=p.dtype, device=p.device)
+        tails = [torch.flip(torch.cumsum(torch.flip(b, (0,)), 0), (0,)) for b in betas]  # P(depth >= k)
+        gates = torch.cat(tails + [one])[self.gate_index]
+        total = (gates * cc).sum() + self.costs.fixed
+        for b, extra in zip(betas, self.costs.depth):
+            total = total + (b * extra.to(b.dtype)).sum()
+        return total
+
+    def forward(self, p: torch.Tensor, beta: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
+        return self.weight * self.latency(p, beta)
+
+
+def predict_cell_latency(
+    costs: CellCosts, arch: CellArch, calibration: Any = "auto", server: Optional[str] = None
+) -> LatencyPrediction:
+    """The LUT's latency of a discrete cell architecture: fixed + kept cells (preprocessing and chosen
+    edges) + the ops of the chosen depths. ``layer_ms``/``choices`` list the kept cells and their costs."""
+    lay = costs.layout
+    if arch.space.name != lay.space or arch.space.resolution_str != lay.resolution:
+        raise ClientError(f"{arch.name} is of {arch.space.name}@{arch.space.resolution_str}, "
+                          f"the costs of {lay.space}@{lay.resolution}")
+    C = costs.C.detach().to("cpu", torch.float64)
+    pre = costs.pre.detach().to("cpu", torch.float64)
+    op_idx = [[lay.ops.index(o) for o in ops] for ops in arch.choices]
+    cells: List[float] = []
+    names: List[str] = []
+    used: List[str] = [k for _, k in lay.fixed]
+    for i, c in enumerate(lay.cells):
+        if c.hyper >= 0 and c.position > arch.depths[c.hyper]:
+            continue
+        ops = op_idx[c.type_index]
+        cells.append(float(pre[i]) + sum(float(C[i, e, j]) for e, j in enumerate(ops)))
+        names.append(c.name)
+        used += list(c.pre) + [k for e, j in enumerate(ops) for k in [c.keys[e][j]] if k is not None]
+    depth = [float(costs.depth[h][d - 1]) for h, d in enumerate(arch.depths)]
+    used += [k for h, d in enumerate(arch.depths) for k in lay.depth[h][d - 1]]
+    lut = costs.fixed + sum(cells) + sum(depth)
+    if math.isnan(lut):
+        miss = sorted({k for k in used if k in set(costs.missing)})
+        raise MissingEntriesError(miss, lay.space, lay.resolution, str(costs.target), server)
+    cal = parse_calibration(costs.calibration if calibration == "auto" else calibration, lay.space, lay.resolution)
+    n_ops = len(arch.all_ops())  # as the LUT-truth validation counts them
+    return LatencyPrediction(
+        ms=cal.apply(lut, n_ops) if cal else lut, lut_ms=lut, fixed_ms=costs.fixed, layer_ms=cells,
+        choices=names, n_ops=n_ops, calibration=cal,
+    )

@@ -1,0 +1,155 @@
+"""Cell-space costs in the client: from a LUT file and from a live server's lookups, the AutoRTNet
+latency loss (gradcheck, and equal to the discrete sum at one-hot weights), and predictions."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+import torch
+
+from lutcore.records import Target
+from lutcore.spaces import get_arch, get_space
+from search_client import CellLatencyLoss, ClientError, LUTClient, MissingEntriesError, predict_cell_latency
+from tests.client.lutdata import TARGET, export_doc, fake_ms, measurement_batch
+
+RES = {"darts-cifar10": "32x32", "autortnet": "64x128"}
+
+
+def lut_sum(arch) -> float:
+    return sum(fake_ms(s.key) for _, s in arch.all_ops())
+
+
+def one_hot(arch, costs):
+    p = torch.zeros(len(costs.cell_types), costs.C.shape[1], costs.C.shape[2], dtype=torch.float64)
+    for t, ops in enumerate(arch.choices):
+        for e, op in enumerate(ops):
+            p[t, e, costs.ops.index(op)] = 1.0
+    betas = [torch.nn.functional.one_hot(torch.tensor(d - 1), n).double()
+             for d, n in zip(arch.depths, costs.layout.hyper_sizes)]
+    return p, betas
+
+
+@pytest.mark.parametrize("space", list(RES))
+def test_costs_from_a_lut_file_predict_the_sum_of_deployed_ops(space):
+    sp = get_space(space, RES[space])
+    client = LUTClient.from_export(export_doc(sp))
+    costs = client.cell_costs(space, resolution=RES[space], dtype=torch.float64)
+    assert not costs.missing and costs.coverage["fraction"] == 1.0
+    assert costs.C.shape == (len(sp.cells), sp.num_edges, len(sp.ops))
+    cell = sp.cells[1]
+    for e, edge in enumerate(cell.edges):
+        for j, spec in enumerate(edge.row):
+            want = 0.0 if spec is None or spec.is_identity else fake_ms(spec.key)
+            assert float(costs.C[1, e, j]) == pytest.approx(want)
+    for seed in range(4):
+        arch = get_arch(f"{space}:random:{seed}", RES[space])
+        pred = client.predict_latency(space, arch, resolution=RES[space])
+        assert pred.lut_ms == pytest.approx(lut_sum(arch), rel=1e-9)
+        assert pred.n_ops == len(arch.all_ops()) and pred.choices == [c.name for c, _ in arch.kept_cells()]
+        loss = CellLatencyLoss(costs)  # at one-hot weights, the expected latency is that same sum
+        assert float(loss(*one_hot(arch, costs))) == pytest.approx(lut_sum(arch), rel=1e-9)
+    # by name, and with the LUT file's calibration
+    doc = export_doc(sp, calibration={"a": 2.0, "b": 1.0, "c": 0.0})
+    pred = LUTClient.from_export(doc).predict_latency(space, f"{space}:random:1", resolution=RES[space])
+    arch = get_arch(f"{space}:random:1", RES[space])
+    assert pred.ms == pytest.approx(2 * lut_sum(arch) + 1) and pred.lut_ms == pytest.approx(lut_sum(arch))
+
+
+def test_darts_edge_costs_sum_the_cells_of_a_type():
+    sp = get_space("darts-cifar10")
+    costs = LUTClient.from_export(export_doc(sp)).cell_costs("darts-cifar10", dtype=torch.float64)
+    E = costs.edge_costs()
+    assert E.shape == (2, 14, 8)
+    normal = [i for i, c in enumerate(sp.cells) if c.type == "normal"]
+    assert len(normal) == 18
+    assert torch.allclose(E[0], costs.C[normal].sum(0))
+    assert float(E[0, 0, costs.ops.index("none")]) == 0.0 and float(E[1, 0, costs.ops.index("max_pool_3x3")]) > 0
+
+
+def test_depth_options_and_gating():
+    sp = get_space("autortnet", RES["autortnet"])
+    costs = LUTClient.from_export(export_doc(sp)).cell_costs(sp, dtype=torch.float64)
+    p = torch.softmax(torch.randn(6, 5, 5, dtype=torch.float64), -1)
+    opts = costs.depth_options(p)
+    assert [len(o) for o in opts] == [5, 10, 10]
+    loss = CellLatencyLoss(costs)
+    betas = [torch.nn.functional.one_hot(torch.tensor(d - 1), n).double() for d, n in zip((2, 7, 1), (5, 10, 10))]
+    want = costs.fixed + float(opts[0][1] + opts[1][6] + opts[2][0])
+    assert float(loss(p, betas)) == pytest.approx(want, rel=1e-12)
+    assert bool((opts[1][1:] > opts[1][:-1]).all())  # a deeper hyper-cell costs more
+
+
+def test_latency_loss_gradcheck_in_edge_and_depth_weights():
+    sp = get_space("autortnet", RES["autortnet"])
+    costs = LUTClient.from_export(export_doc(sp)).cell_costs(sp, dtype=torch.float64)
+    loss = CellLatencyLoss(costs, from_logits=True, weight=0.01)
+    alpha = torch.randn(6, 5, 5, dtype=torch.float64, requires_grad=True)
+    betas = [torch.randn(n, dtype=torch.float64, requires_grad=True) for n in (5, 10, 10)]
+    assert torch.autograd.gradcheck(lambda a, b0, b1, b2: loss(a, [b0, b1, b2]), (alpha, *betas))
+    out = loss(alpha, betas)
+    out.backward()
+    assert betas[2].grad.abs().sum() > 0 and alpha.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="depth weights for 3 hyper-cells"):
+        loss(alpha, betas[:2])
+
+
+def test_darts_loss_gradcheck_without_depths():
+    sp = get_space("darts-cifar10")
+    costs = LUTClient.from_export(export_doc(sp)).cell_costs(sp, dtype=torch.float64)
+    loss = CellLatencyLoss(costs, from_logits=True)
+    alpha = torch.randn(2, 14, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: loss(a), (alpha,))
+
+
+def test_missing_entries_are_named():
+    sp = get_space("autortnet", RES["autortnet"])
+    arch = get_arch("autortnet:random:2", RES["autortnet"])
+    gone = next(s.key for n, s in arch.all_ops() if ".e" in n)
+    client = LUTClient.from_export(export_doc(sp, drop=[gone]))
+    with pytest.raises(MissingEntriesError) as e:
+        client.cell_costs(sp)
+    assert gone in e.value.missing
+    costs = client.cell_costs(sp, missing="nan", dtype=torch.float64)
+    assert costs.missing == [gone]
+    with pytest.raises(MissingEntriesError) as e:
+        predict_cell_latency(costs, arch)
+    assert e.value.missing == [gone]
+    with pytest.raises(ValueError, match="unmeasured"):
+        CellLatencyLoss(costs)
+
+
+def test_costs_from_a_live_servers_lookups(live_server):
+    """POST /lookup takes any keys: the client builds the same tensors from the server as from a file."""
+    space = "autortnet"
+    sp = get_space(space, RES[space])
+    target = Target(device="cpu-cells", backend="pytorch-cpu", precision="fp32", settings={"threads": "1"})
+    name = "cpu-cells-01"
+    auth = {"Authorization": f"Bearer {live_server.agent_token(name)}"}
+    r = httpx.post(live_server.api + "/devices", json={"name": name, "device_class": target.device}, headers=auth)
+    assert r.status_code == 200, r.text
+    body = measurement_batch(sp, target, name, uuid.uuid4().hex)
+    r = httpx.post(live_server.api + "/measurements", json=body, headers=auth, timeout=60)
+    assert r.status_code == 200 and not r.json()["rejected"], r.text
+    with LUTClient(live_server.url) as client:
+        costs = client.cell_costs(space, target, resolution=RES[space], dtype=torch.float64)
+        offline = LUTClient.from_export(export_doc(sp, target=TARGET)).cell_costs(sp, dtype=torch.float64)
+        assert torch.allclose(costs.C, offline.C) and costs.fixed == pytest.approx(offline.fixed)
+        assert costs.lut_version
+        arch = get_arch("autortnet:random:6", RES[space])
+        assert client.predict_latency(space, arch, target, resolution=RES[space]).lut_ms == pytest.approx(
+            lut_sum(arch), rel=1e-9)
+        n = client.round_trips
+        assert client.cell_costs(space, target, resolution=RES[space], dtype=torch.float64) is costs
+        assert client.round_trips == n
+        # registering a cell space enqueues its unique ops, as for a chain space (nothing is missing here)
+        reg = client.register_space(space, target, resolution=RES[space])
+        assert reg["unique_ops"] == len(sp.unique_ops()) and reg["enqueued"] == 0
+        # a cell space has no [layers x candidates] matrix: the client says what to use instead
+        with pytest.raises(ClientError, match="use client.cell_costs"):
+            client.cost_matrix(space, target, resolution=RES[space])
+        # and the server's endpoint refuses it with a 4xx, not a traceback
+        r = httpx.post(live_server.api + "/cost-matrix", headers=live_server.headers(live_server.read_token()),
+                       json={"space": space, "resolution": RES[space], "target": target.id})
+        assert r.status_code == 422, r.text

@@ -1,0 +1,220 @@
+"""Cell spaces (DARTS, AutoRTNet): published sizes, deployed networks against torch, layouts, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lutcore.errors import SpaceError
+from lutcore.ops import Pool, SepConv, Skip
+from lutcore.spaces import get_arch, get_space
+from lutcore.spaces.cells import CellArch, make_cell_arch, paper_cell_figures
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = {"darts-cifar10": "32x32", "darts-imagenet": "96x128", "autortnet": "64x128"}
+
+
+def fake_ms(key: str) -> float:
+    return 0.05 + int(hashlib.sha256(key.encode()).hexdigest()[:6], 16) / 0xFFFFFF
+
+
+@pytest.mark.parametrize("name, params", [("darts-v2-cifar10", 3_349_342), ("darts-v2-imagenet", 4_718_752)])
+def test_darts_v2_parameters_match_the_paper(name, params):
+    arch = get_arch(name)
+    paper = paper_cell_figures(name)["params_m"]
+    assert abs(arch.params() / 1e6 - paper) / paper < 0.03
+    # the DARTS code's own training logs print "param size = 3.349342MB" / "4.718752MB" for these networks
+    assert arch.params() == params
+
+
+def test_darts_v2_imagenet_macs_are_conv_and_fc_macs():
+    """574M (paper) is not reproducible by counting conv + FC multiply-adds (quark0/darts issue 46 reports
+    523M and, with BN and activations, 545M); ours is the released network's conv + FC count."""
+    arch = get_arch("darts-v2-imagenet")
+    assert arch.space.resolution == (224, 224)
+    assert arch.macs() == 529_911_552
+    assert abs(arch.macs() / 1e6 - 574) / 574 < 0.08
+
+
+def test_darts_v2_genotype_on_edges():
+    arch = get_arch("darts-v2-cifar10")
+    sp = arch.space
+    normal = dict(zip(sp.edges, arch.choices[0]))
+    reduce = dict(zip(sp.edges, arch.choices[1]))
+    assert normal[(0, 2)] == normal[(1, 2)] == "sep_conv_3x3" and normal[(2, 5)] == "dil_conv_3x3"
+    assert reduce[(2, 4)] == "skip_connect" and reduce[(0, 2)] == "max_pool_3x3"
+    assert sum(op != "none" for op in arch.choices[0]) == 8 and len(sp.edges) == 14
+    red = [c for c in sp.cells if c.reduction]
+    assert [c.name for c in red] == ["cell.6", "cell.13"] and red[0].c == 72
+    assert isinstance(red[0].pre0.spec, Skip) and red[0].pre0.spec.mode == "relu_conv_bn"
+    after = sp.cells[7]
+    assert after.pre0.spec.mode == "factorized_reduce" and after.pre0.spec.c_in == 4 * 36
+    e = red[0].edges[0]
+    assert e.stride == 2 and isinstance(e.row[sp.ops.index("max_pool_3x3")], Pool)
+    assert e.row[sp.ops.index("skip_connect")].mode == "factorized_reduce"
+    assert e.row[sp.ops.index("none")] is None
+    sep = red[0].edges[sp.edges.index((2, 3))].row[sp.ops.index("sep_conv_3x3")]
+    assert isinstance(sep, SepConv) and sep.stride == 1 and (sep.h, sep.w) == (16, 16)
+
+
+def test_autortnet_space_layout():
+    sp = get_space("autortnet")
+    assert sp.resolution == (768, 1536) and sp.hyper_sizes == (5, 10, 10)
+    assert len(sp.cells) == 25 and sp.num_edges == 5 and sp.ops == [
+        "zero", "skip_connect", "max_pool_3x3", "conv_3x3", "conv_3x3_x2"]
+    first = sp.cells[0]
+    assert first.edges[0].h == 768 // 4 and first.out == (64, 768 // 8, 1536 // 8)
+    # the reduction cells of hyper-cells 1 and 2 take their first input from the previous hyper-cell's depth
+    assert [c.pre0 is None for c in sp.cells if c.reduction] == [False, True, True]
+    h1 = sp.depth_ops[0]
+    assert len(h1) == 5 and h1[0][0].spec.mode == "factorized_reduce" and h1[1][0].spec.mode == "relu_conv_bn"
+    assert all(ops == () for ops in sp.depth_ops[2])
+    assert sp.decoder.spec.out_hw == (768, 1536)
+
+
+def test_random_cell_archs_are_seeded_and_valid():
+    a, b = get_arch("darts-cifar10:random:7"), get_arch("darts-cifar10:random:7")
+    assert a.choices == b.choices != get_arch("darts-cifar10:random:8").choices
+    for ops in a.choices:  # as a derived genotype: two non-zero inputs per node
+        for dst in range(2, 6):
+            assert sum(op != "none" for op, (_, d) in zip(ops, a.space.edges) if d == dst) == 2
+    depths = {get_arch(f"autortnet:random:{s}", "64x128").depths for s in range(12)}
+    assert len(depths) > 6 and all(1 <= d <= n for ds in depths for d, n in zip(ds, (5, 10, 10)))
+
+
+def test_pruned_cells_and_zero_edges_leave_the_deployed_ops():
+    sp = get_space("autortnet", "64x128")
+    ops = {t: ["conv_3x3", "zero", "skip_connect", "zero", "max_pool_3x3"] for t in sp.cell_types}
+    arch = make_cell_arch(sp, ops, [1, 3, 2])
+    kept = [c.name for c, _ in arch.kept_cells()]
+    assert kept == ["h0.cell1", "h1.cell1", "h1.cell2", "h1.cell3", "h2.cell1", "h2.cell2"]
+    names = [n for n, _ in arch.all_ops()]
+    assert not any(".e1." in n or ".e3." in n for n in names)  # zero edges
+    assert "h0.cell1.e2.skip_connect" in names  # stride-2 skip: a factorized reduce
+    assert "h1.cell2.e2.skip_connect" not in names  # identity skip deploys as nothing
+    pre0 = dict(arch.all_ops())["h1.cell1.pre0"]
+    assert pre0.mode == "factorized_reduce" and pre0.c_in == 64  # depth 1: the stem output is the older input
+    deeper = make_cell_arch(sp, ops, [2, 3, 2])
+    assert dict(deeper.all_ops())["h1.cell1.pre0"].mode == "relu_conv_bn"
+
+
+def test_layout_sum_equals_the_sum_of_deployed_ops():
+    """The torch-free key layout gives every architecture the same sum as its deployed ops."""
+    for name in ["darts-cifar10:random:3", "darts-v2-imagenet", "autortnet:random:4", "autortnet:random:9"]:
+        arch = get_arch(name, SMALL[name.split(":")[0]] if ":" in name else None)
+        lay = arch.space.layout()
+        val = {k: (0.0 if k in lay.identities else fake_ms(k)) for k in lay.all_keys()}
+        total = sum(val[k] for _, k in lay.fixed)
+        for c in lay.cells:
+            if c.hyper >= 0 and c.position > arch.depths[c.hyper]:
+                continue
+            ops = arch.choices[c.type_index]
+            total += sum(val[k] for k in c.pre)
+            total += sum(val[c.keys[e][lay.ops.index(op)]] for e, op in enumerate(ops) if op not in ("none", "zero"))
+        total += sum(val[k] for h, d in enumerate(arch.depths) for k in lay.depth[h][d - 1])
+        assert total == pytest.approx(sum(fake_ms(s.key) for _, s in arch.all_ops()), rel=1e-12), name
+        assert set(arch.space.unique_ops()) == {k for k in lay.all_keys() if k not in lay.identities}
+
+
+def test_chain_spaces_are_untouched():
+    sp = get_space("squeezenas-small", "256x512")
+    assert not getattr(sp, "is_cell_space", False) and sp.num_layers == 20
+
+
+@pytest.mark.parametrize(
+    "build, path",
+    [
+        (lambda: get_space("autortnet", "100x200"), "resolution"),
+        (lambda: get_space("darts-imagenet", "200x200"), "resolution"),
+        (lambda: make_cell_arch(get_space("darts-cifar10"), {"normal": ["none"] * 14, "reduce": ["none"] * 14}),
+         "choices[normal]"),
+        (lambda: make_cell_arch(get_space("autortnet", "64x128"),
+                                {t: ["conv_3x3"] * 5 for t in get_space("autortnet", "64x128").cell_types}, [6, 1, 1]),
+         "depths[0]"),
+        (lambda: make_cell_arch(get_space("darts-cifar10"), {"normal": ["conv_9x9"] * 14, "reduce": ["none"] * 14}),
+         "choices[normal][0]"),
+    ],
+)
+def test_bad_cell_input_is_refused_with_the_field(build, path):
+    with pytest.raises(SpaceError) as e:
+        build()
+    assert e.value.path == path, str(e.value)
+
+
+def test_cell_arch_type():
+    assert isinstance(get_arch("darts-v2-cifar10"), CellArch)
+
+
+def test_cell_spaces_without_torch():
+    from tests.core.test_layering import BLOCK_TORCH
+
+    code = BLOCK_TORCH + """
+from lutcore.spaces import get_arch, get_space
+from lutcore.cli.main import main
+assert len(get_space("autortnet", "384x768").unique_ops()) > 30
+assert get_arch("darts-v2-cifar10").params() > 0
+assert main(["space", "show", "darts-cifar10"]) == 0
+assert "torch" not in sys.modules
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr + r.stdout
+
+
+def lut(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lutcore", *args], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+
+
+def test_cli_arch_show_json_gives_the_papers_sizes():
+    for name, paper in [("darts-v2-cifar10", 3.3), ("darts-v2-imagenet", 4.7)]:
+        r = lut("arch", "show", name, "--json")
+        assert r.returncode == 0, r.stderr
+        d = json.loads(r.stdout)
+        assert abs(d["params_m"] - paper) / paper < 0.03 and d["gmacs"] > 0
+        assert d["resolution"] == ("32x32" if "cifar" in name else "224x224")
+
+
+def test_cli_space_show_cells():
+    r = lut("space", "show", "autortnet", "-r", "384x768")
+    assert r.returncode == 0, r.stderr
+    assert "hyper-cells of [5, 10, 10]" in r.stdout and "depends on the previous hyper-cell's depth" in r.stdout
+    r = lut("space", "show", "darts-cifar10", "--json")
+    d = json.loads(r.stdout)
+    assert d["kind"] == "cells" and len(d["cells"]) == 20 and len(d["cells"][0]["edges"]) == 14
+    r = lut("arch", "show", "autortnet:random:3", "-r", "384x768")
+    assert r.returncode == 0 and "depths:" in r.stdout
+
+
+def golden_cell_lines():
+    lines = []
+    for name, res in [("darts-cifar10", None), ("autortnet", "384x768")]:
+        sp = get_space(name, res)
+        for c in sp.cells:
+            lines += [f"{name} {f.name} {f.spec.key}" for f in (c.pre0, c.pre1) if f is not None]
+            lines += [f"{name} {c.name}.e{e.index} {op} {s.key if s else '-'}"
+                      for e in c.edges for op, s in zip(sp.ops, e.row)]
+        lines += [f"{name} depth h{h}={d + 1} {f.spec.key}"
+                  for h, per in enumerate(sp.depth_ops) for d, ops in enumerate(per) for f in ops]
+        lines += [f"{name} {f.name} {f.spec.key}" for f in sp.fixed]
+    return lines
+
+
+def test_golden_keys_of_cell_spaces():
+    """Keys are the LUT's contract: a change here orphans every measured entry of these spaces."""
+    golden = (Path(__file__).with_name("golden") / "cells.keys").read_text().splitlines()
+    assert golden_cell_lines() == golden
+
+
+def test_layout_round_trips_through_json():
+    from lutcore.spaces.cells import CellLayout
+
+    lay = get_space("autortnet", "64x128").layout()
+    again = CellLayout.from_dict(json.loads(json.dumps(lay.to_dict())))
+    assert again == lay
+    with pytest.raises(SpaceError, match="not a cell layout"):
+        CellLayout.from_dict({"space": "x"})

@@ -1,0 +1,71 @@
+"""Cell spaces against torch: every edge op, and random deployed networks, counted by FlopCounterMode."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lutcore.spaces import get_arch, get_space  # noqa: E402
+from lutcore.torch import build_network, network_input  # noqa: E402
+from lutcore.torch.cellnet import Cell  # noqa: E402
+from tests.core.test_torch import check_shape_and_costs, counted_macs, n_params  # noqa: E402
+
+SMALL = {"darts-cifar10": "32x32", "darts-imagenet": "64x96", "autortnet": "64x128"}
+
+
+@pytest.mark.parametrize("space_name", list(SMALL))
+def test_every_edge_op_matches_torch(space_name):
+    """Every (cell, edge, op) spec, the preprocessing, the depth-dependent and the fixed ops."""
+    sp = get_space(space_name, SMALL[space_name])
+    specs = {}
+    for cell in sp.cells:
+        for e in cell.edges:
+            for s in e.row:
+                if s is not None:
+                    specs.setdefault(s.key, s)
+        for f in (cell.pre0, cell.pre1):
+            if f is not None:
+                specs.setdefault(f.spec.key, f.spec)
+    for per in sp.depth_ops:
+        for ops in per:
+            specs.update({f.spec.key: f.spec for f in ops})
+    specs.update({f.spec.key: f.spec for f in sp.fixed if f.spec.family != "lr_aspp"})
+    assert {k for k in sp.unique_ops()} - set(specs) <= {sp.decoder.spec.key if sp.decoder else ""}
+    families = set()
+    for spec in specs.values():
+        check_shape_and_costs(spec)  # declared output shape, MACs and params equal torch's
+        families.add(spec.family)
+    assert {"skip", "pool"} <= families
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["darts-v2-cifar10", "darts-cifar10:random:11", "darts-imagenet:random:2", "autortnet:random:0",
+     "autortnet:random:5", "autortnet:random:13"],
+)
+def test_deployed_network_equals_the_sum_of_its_ops(name):
+    space = name.split(":")[0] if ":" in name else "darts-cifar10"
+    arch = get_arch(name, SMALL[space])
+    net = build_network(arch)
+    x = network_input(arch)
+    assert counted_macs(net, (x,)) == arch.macs() == sum(s.macs() for _, s in arch.all_ops())
+    assert n_params(net) == arch.params()
+    cells = [m for m in net.modules() if isinstance(m, Cell)]
+    assert len(cells) == len(arch.kept_cells())
+    # zero edges are gone: one module per non-zero edge
+    assert sum(len(c.ops) for c in cells) == sum(len(arch.cell_edge_ops(c)) for c, _ in arch.kept_cells())
+    with torch.no_grad():
+        y = net(x)
+    if space == "autortnet":
+        assert tuple(y.shape) == (1, 19, 64, 128)
+    else:
+        assert tuple(y.shape) == (1, 10 if "cifar" in space else 1000)
+
+
+def test_darts_v2_imagenet_full_size_counts():
+    arch = get_arch("darts-v2-imagenet")
+    net = build_network(arch)
+    x = network_input(arch)
+    assert counted_macs(net, (x,)) == arch.macs()
+    assert n_params(net) == arch.params() == 4_718_752
