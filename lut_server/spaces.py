@@ -24,6 +24,7 @@ from lut_server.util import BadInput, clean_text, dump_json
 from lutcore.errors import LutError, UnknownNameError
 from lutcore.ops import OpSpec
 from lutcore.spaces import Space, get_space, space_from_dict, space_names
+from lutcore.spaces.cells.space import CellSpace
 
 
 class SpaceConflict(ValueError):
@@ -53,7 +54,7 @@ def _from_definition(text: str, resolution: Optional[str]) -> Space:
 
 def resolve(conn: Connection, space: Union[str, Dict[str, Any], Space], resolution: Optional[str]) -> Space:
     """A Space from a built-in name, a custom name registered earlier, or a full definition."""
-    if isinstance(space, Space):
+    if isinstance(space, (Space, CellSpace)):
         return space
     if resolution is not None:
         clean_text(resolution, "resolution", 32)
@@ -145,6 +146,9 @@ def cost_matrix(conn: Connection, space: Union[str, Dict[str, Any], Space], reso
     if metric not in METRIC_COLUMN:
         raise BadInput(f"metric {metric!r} must be one of {', '.join(METRIC_COLUMN)}")
     sp = resolve(conn, space, resolution)
+    if isinstance(sp, CellSpace):
+        raise BadInput(f"space {sp.name} is a cell space: its costs are edge x op tensors per cell, not a "
+                       "layers x candidates matrix; use search_client's LUTClient.cell_costs (it reads /lookup)")
     keys = grid_keys(sp)
     idents = identity_keys(sp)
     got = target_row(conn, tid)
@@ -204,7 +208,14 @@ def registered(conn: Connection) -> List[Dict[str, Any]]:
 
 def coverage(conn: Connection, row: Dict[str, Any]) -> Dict[str, Any]:
     space: Union[str, Dict[str, Any]] = json.loads(row["definition"]) if row["definition"] else row["name"]
-    cm = cost_matrix(conn, space, row["resolution"], row["tid"])
+    sp = resolve(conn, space, row["resolution"])
+    if isinstance(sp, CellSpace):  # no matrix: count the unique ops the LUT has
+        keys = [k for k, s in sp.unique_ops().items() if not s.is_identity]
+        got = target_row(conn, row["tid"])
+        have = len(measured_op_ids(conn, got[0], keys)) if got else 0
+        return {"space": row["name"], "resolution": row["resolution"], "target": row["tid"], "measured": have,
+                "total": len(keys), "fraction": have / len(keys) if keys else 1.0}
+    cm = cost_matrix(conn, sp, row["resolution"], row["tid"])
     return {"space": row["name"], "resolution": row["resolution"], "target": row["tid"], **cm["coverage"]}
 
 
