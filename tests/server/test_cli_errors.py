@@ -31,7 +31,7 @@ def _one_line_error(r: subprocess.CompletedProcess, *needles: str) -> str:
 def lut_db(tmp_path: Path) -> str:
     """A LUT database made the documented way (token create --create), with one token in it."""
     db = f"sqlite:///{tmp_path / 'lut.db'}"
-    r = _lut("token", "create", "--device", "xavier-01", "--db", db, "--create")
+    r = _lut("token", "create", "--device", "xavier-01", "--device-class", "xavier", "--db", db, "--create")
     assert r.returncode == 0 and r.stdout.startswith("lut_"), r.stderr
     return db
 
@@ -111,7 +111,7 @@ def test_a_server_that_is_not_a_lut_server(tmp_path: Path) -> None:
 
 def test_token_create_refuses_a_mistyped_database(tmp_path: Path, lut_db: str) -> None:
     typo = tmp_path / "lut-typo.db"
-    for argv in (["token", "create", "--device", "xavier-01", "--db", f"sqlite:///{typo}"],
+    for argv in (["token", "create", "--device", "xavier-01", "--device-class", "xavier", "--db", f"sqlite:///{typo}"],
                  ["token", "create", "--admin", "--db", str(typo)],
                  ["token", "list", "--db", str(typo)],
                  ["token", "revoke", "1", "--db", str(typo)],

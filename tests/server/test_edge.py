@@ -135,7 +135,8 @@ def test_access_log_of_a_real_server(live_server) -> None:
                headers={"content-type": "application/json"})
     time.sleep(0.3)  # the line is written after the response went out
     text = live_server.log()
-    assert re.search(r"POST /api/v1/measurements 200 " + re.escape(token[:8]) + r"\.\.\. \d+\.\dms", text), text
+    line = r"POST /api/v1/measurements 200 (agent:)?" + re.escape(token[:8]) + r"\.\.\. \d+\.\dms"
+    assert re.search(line, text), text
     assert re.search(r"POST /api/v1/lookup 413 - \d+\.\dms", text), text
     assert token[8:] not in text and live_server.admin_token[8:] not in text
     assert '"POST /api/v1' not in text  # uvicorn's own access line ("... HTTP/1.1" 200) is off
