@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lutcore.ops import LRASPP, Conv, DepthwiseASPP, InvertedResidual, PoolFC, Skip, families
+from lutcore.ops.cellops import DilConv, Pool, ReluConvBN, SepConv
 from lutcore.torch import build_op, example_inputs
 from profiler_agent.backends.onnx_export import OPSET, export_module, export_op
 
@@ -30,6 +31,11 @@ SPECS = {
         c_in=16, h=4, w=8, c_out=5, c_low=8, h_low=8, w_low=16, mid=16, upsample=4,
         pool_kernel=(3, 5), pool_stride=(2, 3),
     ),
+    "sep-conv-s2": SepConv(c_in=8, h=8, w=8, c_out=8, stride=2, kernel=5),
+    "dil-conv": DilConv(c_in=8, h=8, w=8, c_out=8, kernel=3),
+    "rcb-twice": ReluConvBN(c_in=8, h=8, w=8, c_out=8, kernel=3, repeat=2),
+    "pool-max": Pool(c_in=8, h=8, w=8, c_out=8, mode="max"),
+    "pool-avg-s2": Pool(c_in=8, h=8, w=8, c_out=8, stride=2, mode="avg"),
     "aspp-dw": DepthwiseASPP(c_in=16, h=4, w=4, c_out=5, c_low=8, h_low=16, w_low=16, mid=8, rates=(1, 2), upsample=2),
 }
 
