@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from sqlalchemy import Connection
 
@@ -31,9 +31,20 @@ class SpaceConflict(ValueError):
     """A custom space name is taken by a different definition (409)."""
 
 
+_DIGESTS: Dict[int, Tuple[Any, str]] = {}  # id(space) -> (space, digest); the space is kept so its id stays its own
+
+
 def digest(sp: Space) -> str:
-    """What a custom name is bound to: SHA-256 of the canonical definition."""
-    return hashlib.sha256(dump_json(sp.definition.to_dict()).encode("utf-8")).hexdigest()
+    """What a custom name is bound to: SHA-256 of the canonical definition (memoized per Space object:
+    the cost matrix asks for it on every request, and resolved spaces are cached objects)."""
+    got = _DIGESTS.get(id(sp))
+    if got is not None and got[0] is sp:
+        return got[1]
+    text = hashlib.sha256(dump_json(sp.definition.to_dict()).encode("utf-8")).hexdigest()
+    if len(_DIGESTS) > 512:
+        _DIGESTS.clear()
+    _DIGESTS[id(sp)] = (sp, text)
+    return text
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ from lut_server.matrix_cache import MatrixCache, etag_matches
 from lut_server.responses import SafeJSONResponse
 from lut_server.schemas import CostMatrixIn, CostMatrixOut, SpaceIn, SpaceOut
 from lut_server.store import calibrations
-from lut_server.store.registry import parse_target, target_row
+from lut_server.store.registry import parse_target
 from lut_server.tokens import Principal
 
 router = APIRouter(tags=["spaces"])
@@ -43,8 +43,7 @@ def cost_matrix(body: CostMatrixIn, request: Request, _p: Any = Reader, conn: Co
     cache: MatrixCache = request.app.state.matrix_cache
     parse_target(body.target)
     sp = spaces.resolve(conn, body.space, body.resolution)
-    got = target_row(conn, body.target)
-    version = (got[1] if got else -1, calibrations.stamp(conn, body.target, sp.name, sp.resolution_str))
+    version = calibrations.matrix_version(conn, body.target, sp.name, sp.resolution_str)
     key = (body.target, sp.name, spaces.digest(sp), sp.resolution_str, body.metric)
     hit = cache.get(key, version)
     if hit is None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, select
 
 from lut_server.schema import calibrations, targets
 from lut_server.store.registry import target_row
@@ -41,6 +41,18 @@ def for_target(conn: Connection, target_id: int, tid: str) -> List[Dict[str, Any
     q = (select(calibrations).where(calibrations.c.target_id == target_id)
          .order_by(calibrations.c.space, calibrations.c.resolution))
     return [_record(r, tid) for r in conn.execute(q).mappings()]
+
+
+def matrix_version(conn: Connection, tid: str, space: str, resolution: str) -> Tuple[int, Optional[float]]:
+    """(the target's lut_version or -1, the triple's calibration stamp or None) in one query: what a
+    rendered cost matrix is valid for."""
+    on = and_(calibrations.c.target_id == targets.c.id, calibrations.c.space == space,
+              calibrations.c.resolution == resolution)
+    r = conn.execute(select(targets.c.lut_version, calibrations.c.created_at).select_from(
+        targets.outerjoin(calibrations, on)).where(targets.c.tid == tid)).first()
+    if r is None:
+        return -1, None
+    return int(r[0]), None if r[1] is None else float(r[1])
 
 
 def stamp(conn: Connection, tid: str, space: str, resolution: str) -> Optional[float]:
