@@ -63,6 +63,10 @@ def create_app(settings: Optional[Settings] = None, db: Optional[Database] = Non
 
     for r in (admin.router, lut.router, spaces.router, jobs.router, validations.router, operations.router):
         app.include_router(r, prefix="/api/v1")
+    from lut_server.api.matrix_fast import MatrixFastPath
+
+    # inside the metrics, access log and body limit: its answers are counted, logged and bounded like any
+    app.add_middleware(MatrixFastPath, cache=app.state.matrix_cache, enabled=not settings.read_token_required)
     install_metrics(app)
     from lut_server.docs import install_docs
     from lut_server.middleware import install_middleware

@@ -45,10 +45,11 @@ def cost_matrix(body: CostMatrixIn, request: Request, _p: Any = Reader, conn: Co
     sp = spaces.resolve(conn, body.space, body.resolution)
     version = calibrations.matrix_version(conn, body.target, sp.name, sp.resolution_str)
     key = (body.target, sp.name, spaces.digest(sp), sp.resolution_str, body.metric)
-    hit = cache.get(key, version)
+    alias = (body.target, body.space, body.resolution, body.metric) if isinstance(body.space, str) else None
+    hit = cache.get(key, version, alias)
     if hit is None:
         doc = spaces.cost_matrix(conn, sp, None, body.target, body.metric)
-        hit = cache.put(key, version, SafeJSONResponse(doc).body)
+        hit = cache.put(key, version, SafeJSONResponse(doc).body, alias)
     body_bytes, etag = hit
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag_matches(request.headers.get("if-none-match"), etag):
