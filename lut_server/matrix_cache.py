@@ -50,6 +50,11 @@ class MatrixCache:
                 return None
             return got[1], got[2]
 
+    def forget_checks(self) -> None:
+        """Every entry must be checked against the database again before ``recent`` serves it."""
+        with self._lock:
+            self._checked.clear()
+
     def _mark(self, key: Key, alias: Optional[Alias]) -> None:
         self._checked[key] = time.monotonic()
         if alias is not None:

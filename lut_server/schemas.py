@@ -282,6 +282,7 @@ class Health(BaseModel):
 # -- LUT truth: validations and calibrations ------------------------------------------------------
 MAX_MS = 1e7
 PositiveMs = Annotated[float, Field(gt=0, le=MAX_MS, allow_inf_nan=False)]
+OpKey = Annotated[str, Field(min_length=1, max_length=2048)]
 
 VALIDATION_EXAMPLE = {
     "run_id": "val-2026-11-23-a", "target": "cpu-x86/pytorch-cpu/fp32@threads=1", "device_name": "cpu-01",
@@ -299,6 +300,9 @@ class ValidationResult(BaseModel):
     measured_ms: PositiveMs
     n_ops: int = Field(0, ge=0, le=1_000_000)
     rounds: List[PositiveMs] = Field(default_factory=list, max_length=10_000)
+    in_context: Optional[Dict[OpKey, PositiveMs]] = Field(
+        None, max_length=4096, description="per op key, its ms inside this network, as the backend attributed them "
+        "(TensorRT's per-layer profile); absent where the backend cannot")
 
 
 class ValidationBatch(BaseModel):
@@ -362,6 +366,8 @@ class ValidationReport(Doc):
     summary: Dict[str, Any]
     calibration: Optional[Dict[str, Any]]
     calibrated_summary: Optional[Dict[str, Any]]
+    in_context_summary: Optional[Dict[str, Any]] = None
+    isolated_summary_same_networks: Optional[Dict[str, Any]] = None
 
 
 class FitIn(BaseModel):

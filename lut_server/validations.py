@@ -40,7 +40,8 @@ def store(conn: Connection, batch: ValidationBatch, actor: str) -> Dict[str, int
              "arch": clean_text(r.arch, f"results[{i}].arch", 256), "kind": r.kind,
              "run_id": clean_text(batch.run_id, "run_id", 64), "device": device,
              "lut_version": batch.lut_version, "predicted_ms": r.predicted_ms, "measured_ms": r.measured_ms,
-             "n_ops": r.n_ops, "rounds": dump_json(r.rounds, f"results[{i}].rounds"), "created_at": t}
+             "n_ops": r.n_ops, "rounds": dump_json(r.rounds, f"results[{i}].rounds"), "created_at": t,
+             "in_context": None if r.in_context is None else dump_json(r.in_context, f"results[{i}].in_context")}
             for i, r in enumerate(batch.results)]
     accepted = stored.insert(conn, rows)
     out = {"accepted": accepted, "duplicates": len(rows) - accepted}
@@ -61,7 +62,16 @@ def _result(r: Any) -> Dict[str, Any]:
     return {"arch": r["arch"], "kind": r["kind"], "predicted_ms": r["predicted_ms"], "measured_ms": r["measured_ms"],
             "n_ops": r["n_ops"], "rounds": json.loads(r["rounds"]),
             "error": (r["predicted_ms"] - r["measured_ms"]) / r["measured_ms"], "lut_version": r["lut_version"],
-            "device_name": r["device"], "run_id": r["run_id"], "created_at": iso(r["created_at"])}
+            "device_name": r["device"], "run_id": r["run_id"], "created_at": iso(r["created_at"]),
+            **_in_context(r["in_context"])}
+
+
+def _in_context(text: Optional[str]) -> Dict[str, Any]:
+    """The per-op in-context times and their sum, beside the isolated LUT sum (``predicted_ms``)."""
+    if not text:
+        return {}
+    values = json.loads(text)
+    return {"in_context": values, "in_context_ms": float(sum(values.values()))}
 
 
 def latest(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -111,9 +121,14 @@ def report(conn: Connection, tid: str, space: str, resolution: Optional[str]) ->
         cal_dict = rec["calibration"]
         held = [r for r in last if r["arch"] not in set(rec.get("fit_archs") or [])]
         cal_summary = summarize(calibrated_errors(Calibration.from_dict(cal_dict), held))
+    ctx = [r for r in last if "in_context_ms" in r]
     return {"target": tid, "space": name, "resolution": res, "results": results,
             "summary": summarize([r["error"] for r in last]), "calibration": cal_dict,
-            "calibrated_summary": cal_summary}
+            "calibrated_summary": cal_summary,
+            # the same networks predicted by their ops' in-context times instead of the isolated ones
+            "in_context_summary": summarize([(r["in_context_ms"] - r["measured_ms"]) / r["measured_ms"] for r in ctx])
+            if ctx else None,
+            "isolated_summary_same_networks": summarize([r["error"] for r in ctx]) if ctx else None}
 
 
 def overview(conn: Connection) -> List[Dict[str, Any]]:

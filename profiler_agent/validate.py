@@ -120,6 +120,7 @@ class ArchResult:
     n_ops: int
     rounds: List[float]
     kind: str  # "published" or "random" or "named"
+    in_context: Optional[Dict[str, float]] = None  # op key -> ms inside this network, where the backend attributes
 
     @property
     def error(self) -> float:
@@ -140,6 +141,17 @@ def _kind(name: str) -> str:
     return "published" if name in published_names() else "named"
 
 
+def in_context_values(env: Dict[str, Any]) -> Optional[Dict[str, float]]:
+    """Op key -> ms inside the network from a backend's attribution (TensorRT's per-layer profile)."""
+    got = env.get("in_context")
+    if not got or not got.get("blocks"):
+        return None
+    out: Dict[str, float] = {}
+    for b in got["blocks"]:
+        out[b["op"]] = out.get(b["op"], 0.0) + float(b["ms"])
+    return {k: v for k, v in out.items() if v > 0} or None
+
+
 def time_networks(
     archs: Sequence[Arch],
     backend: Backend,
@@ -147,8 +159,10 @@ def time_networks(
     rounds: int = 3,
     seed: int = 0,
     progress: Optional[Callable[[int, int, str], None]] = None,
+    contexts: Optional[Dict[str, Dict[str, float]]] = None,
 ) -> Dict[str, List[float]]:
-    """Median ms per round for every architecture; rounds shuffle the order to spread drift."""
+    """Median ms per round for every architecture; rounds shuffle the order to spread drift.
+    ``contexts`` collects each network's in-context op times where the backend attributes them."""
     rng = random.Random(seed)
     out: Dict[str, List[float]] = {a.name: [] for a in archs}
     total, done = len(archs) * rounds, 0
@@ -156,7 +170,11 @@ def time_networks(
         order = list(archs)
         rng.shuffle(order)
         for a in order:
-            out[a.name].append(backend.time_network(a, protocol).stats.median_ms)
+            res = backend.time_network(a, protocol)
+            out[a.name].append(res.stats.median_ms)
+            ctx = in_context_values(res.env)
+            if contexts is not None and ctx:
+                contexts[a.name] = ctx
             done += 1
             if progress:
                 progress(done, total, a.name)
@@ -178,8 +196,10 @@ def validate(
     sp = get_space(space, resolution)
     archs = [get_arch(n, sp.resolution) for n in names]
     predictions = {a.name: lut.prediction(a) for a in archs}  # fail before timing anything
-    times = time_networks(archs, backend, protocol, rounds, seed, progress)
-    return _results(sp, archs, predictions, times, estimator)
+    contexts: Dict[str, Dict[str, float]] = {}
+    times = time_networks(archs, backend, protocol, rounds, seed, progress, contexts)
+    return [dataclasses.replace(r, in_context=contexts.get(r.arch))
+            for r in _results(sp, archs, predictions, times, estimator)]
 
 
 def _results(
@@ -200,8 +220,8 @@ def validation_body(run_id: str, target: str, device_name: str, space: Any, lut_
     body: Dict[str, Any] = {
         "run_id": run_id, "target": target, "device_name": device_name, "space": space.name,
         "resolution": space.resolution_str, "lut_version": lut_version,
-        "results": [{k: d[k] for k in ("arch", "kind", "predicted_ms", "measured_ms", "n_ops", "rounds")}
-                    for d in (r.to_dict() for r in results)],
+        "results": [{k: d[k] for k in ("arch", "kind", "predicted_ms", "measured_ms", "n_ops", "rounds", "in_context")
+                     if d.get(k) is not None} for d in (r.to_dict() for r in results)],
     }
     if job_id is not None:
         body["job_id"] = job_id

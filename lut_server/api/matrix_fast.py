@@ -18,6 +18,7 @@ from typing import Any, List, Optional, Tuple
 from lut_server.matrix_cache import Alias, MatrixCache, etag_matches
 
 PATH = "/api/v1/cost-matrix"
+READS = {PATH, "/api/v1/lookup"}  # POSTs that write nothing
 _ROUTE = SimpleNamespace(path=PATH)  # the metrics label the route would have given
 _FIELDS = {"space", "target", "resolution", "metric"}
 
@@ -46,7 +47,13 @@ class MatrixFastPath:
         self.enabled = enabled
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if not (self.enabled and scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == PATH):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD") and scope["path"] not in READS:
+            await self.app(scope, receive, self._forgetting(send))
+            return
+        if not (self.enabled and scope["method"] == "POST" and scope["path"] == PATH):
             await self.app(scope, receive, send)
             return
         body, more = await _read(receive)
@@ -66,6 +73,18 @@ class MatrixFastPath:
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": data})
+
+
+    def _forgetting(self, send: Any) -> Any:
+        """A write answered by this worker: its own matrices are checked again before they are served
+        (other workers see it within FRESH_S). Done as the answer starts, before the client can ask."""
+
+        async def forgetting(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                self.cache.forget_checks()
+            await send(message)
+
+        return forgetting
 
 
 async def _read(receive: Any, limit: int = 64 * 1024) -> Tuple[bytes, bool]:

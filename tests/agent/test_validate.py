@@ -68,3 +68,40 @@ def test_validate_with_a_lut_file_that_lacks_ops(tmp_path):
     assert "lacks" in r.stderr and "profiler-agent profile" in r.stderr and "Traceback" not in r.stderr
     r = agent("validate", "--space", "squeezenas-small", "-r", "64x128", "--lut", str(f), "--target", "nope/x/y")
     assert r.returncode != 0 and "no target 'nope/x/y'" in r.stderr
+
+
+def test_in_context_times_a_backend_attributes_travel_with_the_results():
+    import dataclasses
+
+    from lutcore.spaces import get_arch, get_space
+    from profiler_agent.backends.base import Backend
+    from profiler_agent.timing import TimingProtocol, TimingResult, summarize
+    from profiler_agent.validate import LutValues, in_context_values, validate, validation_body
+
+    class Attributing(Backend):
+        """Whole networks only; every block reported at 0.1 ms by a TensorRT-like layer profile."""
+
+        name = "tensorrt"
+
+        def time_op(self, spec, protocol):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+        def time_network(self, arch, protocol):  # type: ignore[no-untyped-def]
+            blocks = [{"scope": f"/n.{i}", "op": s.key, "ms": 0.1} for i, (_, s) in enumerate(arch.all_ops())]
+            res = TimingResult(stats=summarize([5.0, 5.1, 4.9]), samples=[5.0, 5.1, 4.9], outlier_indices=[],
+                               iters_per_sample=1, warmup_iters=1, warmup_s=0.0, timed_s=0.0, wall_s=0.0,
+                               converged=True, stop_reason="ci")
+            return dataclasses.replace(res, env={"in_context": {"blocks": blocks, "unattributed_ms": 0.2}})
+
+    assert in_context_values({}) is None and in_context_values({"in_context": {"blocks": []}}) is None
+    sp = get_space("squeezenas-small", "64x128")
+    name = "squeezenas-small:random:1"
+    arch = get_arch(name, "64x128")
+    lut = LutValues({s.key: 0.2 for _, s in arch.all_ops()})
+    [r] = validate(sp.name, "64x128", [name], Attributing(), TimingProtocol(), lut, rounds=2)
+    counts = {}
+    for _, s in arch.all_ops():
+        counts[s.key] = counts.get(s.key, 0) + 1
+    assert r.in_context == pytest.approx({k: 0.1 * n for k, n in counts.items()})
+    [sent] = validation_body("run-00000001", "t", "box", sp, 1, [r])["results"]
+    assert sent["in_context"] == r.in_context and sent["predicted_ms"] == pytest.approx(0.2 * len(arch.all_ops()))
