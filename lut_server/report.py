@@ -238,7 +238,11 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def _summary_rows(vals: Optional[Dict[str, Any]]) -> List[List[Any]]:
     rows = []
     for label, s in (("raw LUT sum (latest per architecture)", (vals or {}).get("summary")),
-                     ("calibrated (architectures not used to fit)", (vals or {}).get("calibrated_summary"))):
+                     ("calibrated (architectures not used to fit)", (vals or {}).get("calibrated_summary")),
+                     ("isolated op times, networks with in-context times", (vals or {}).get(
+                         "isolated_summary_same_networks")),
+                     ("in-context op times (the backend's per-layer profile), same networks",
+                      (vals or {}).get("in_context_summary"))):
         if s and s.get("n"):
             rows.append([label, s["n"], _pct(s["median_abs_error"]), _pct(s["max_abs_error"]),
                          _pct(s.get("mean_error")), _pct(s["within_5pct"]), _pct(s["within_10pct"])])

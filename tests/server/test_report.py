@@ -115,3 +115,16 @@ def test_report_notes_when_nothing_is_there(tmp_path):
     for note in ("No cell of the cost matrix is measured yet", "No validations yet", "MACs are unknown",
                  "No registered device"):
         assert note in page
+
+
+def test_report_compares_in_context_with_isolated_when_there_are_both():
+    from lut_server.report import _summary_rows
+
+    s = {"n": 3, "median_abs_error": 0.05, "max_abs_error": 0.08, "mean_error": 0.01, "within_5pct": 0.6,
+         "within_10pct": 1.0}
+    rows = _summary_rows({"summary": s, "isolated_summary_same_networks": s,
+                          "in_context_summary": dict(s, median_abs_error=0.02)})
+    labels = [r[0] for r in rows]
+    assert labels[1].startswith("isolated op times") and labels[2].startswith("in-context op times")
+    assert rows[2][2] == "2.0%"
+    assert len(_summary_rows({"summary": s})) == 1  # no in-context rows without in-context data
