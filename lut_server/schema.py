@@ -222,6 +222,7 @@ validations = Table(
     Column("rounds", Text, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("in_context", Text, nullable=True),  # JSON {op key: ms inside the network}, when the backend attributes
+    Column("env", Text, nullable=True),  # JSON: the backend's provenance of the network timing (clocks, ...)
     UniqueConstraint("target_id", "space", "resolution", "run_id", "arch", name="uq_validations_run_arch"),
     Index("ix_validations_target_space", "target_id", "space", "resolution"),
 )

@@ -303,6 +303,8 @@ class ValidationResult(BaseModel):
     in_context: Optional[Dict[OpKey, PositiveMs]] = Field(
         None, max_length=4096, description="per op key, its ms inside this network, as the backend attributed them "
         "(TensorRT's per-layer profile); absent where the backend cannot")
+    env: Optional[Dict[str, Any]] = Field(None, description="the backend's provenance of the network timing: clocks "
+                                          "read right after it, throttle reasons, CUDA graphs (16 KiB at most)")
 
 
 class ValidationBatch(BaseModel):

@@ -17,7 +17,7 @@ from lut_server.store import calibrations, jobs
 from lut_server.store import validations as stored
 from lut_server.store.registry import ensure_target, parse_target, target_row
 from lut_server.tokens import check_device_name
-from lut_server.util import BadInput, clean_text, dump_json, iso, now
+from lut_server.util import BadInput, bounded_json, clean_text, dump_json, iso, now
 from lutcore.calibration import Calibration, Validation, summarize
 
 
@@ -41,7 +41,8 @@ def store(conn: Connection, batch: ValidationBatch, actor: str) -> Dict[str, int
              "run_id": clean_text(batch.run_id, "run_id", 64), "device": device,
              "lut_version": batch.lut_version, "predicted_ms": r.predicted_ms, "measured_ms": r.measured_ms,
              "n_ops": r.n_ops, "rounds": dump_json(r.rounds, f"results[{i}].rounds"), "created_at": t,
-             "in_context": None if r.in_context is None else dump_json(r.in_context, f"results[{i}].in_context")}
+             "in_context": None if r.in_context is None else dump_json(r.in_context, f"results[{i}].in_context"),
+             "env": None if r.env is None else bounded_json(r.env, f"results[{i}].env")}
             for i, r in enumerate(batch.results)]
     accepted = stored.insert(conn, rows)
     out = {"accepted": accepted, "duplicates": len(rows) - accepted}
@@ -63,7 +64,7 @@ def _result(r: Any) -> Dict[str, Any]:
             "n_ops": r["n_ops"], "rounds": json.loads(r["rounds"]),
             "error": (r["predicted_ms"] - r["measured_ms"]) / r["measured_ms"], "lut_version": r["lut_version"],
             "device_name": r["device"], "run_id": r["run_id"], "created_at": iso(r["created_at"]),
-            **_in_context(r["in_context"])}
+            **_in_context(r["in_context"]), **({"env": json.loads(r["env"])} if r["env"] else {})}
 
 
 def _in_context(text: Optional[str]) -> Dict[str, Any]:

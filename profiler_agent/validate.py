@@ -121,6 +121,7 @@ class ArchResult:
     rounds: List[float]
     kind: str  # "published" or "random" or "named"
     in_context: Optional[Dict[str, float]] = None  # op key -> ms inside this network, where the backend attributes
+    env: Optional[Dict[str, Any]] = None  # the backend's provenance of the timing (clocks after it, graphs, ...)
 
     @property
     def error(self) -> float:
@@ -160,9 +161,11 @@ def time_networks(
     seed: int = 0,
     progress: Optional[Callable[[int, int, str], None]] = None,
     contexts: Optional[Dict[str, Dict[str, float]]] = None,
+    envs: Optional[Dict[str, Dict[str, Any]]] = None,
 ) -> Dict[str, List[float]]:
     """Median ms per round for every architecture; rounds shuffle the order to spread drift.
-    ``contexts`` collects each network's in-context op times where the backend attributes them."""
+    ``contexts`` collects each network's in-context op times where the backend attributes them,
+    ``envs`` the backend's provenance of its last timing (clocks read right after it)."""
     rng = random.Random(seed)
     out: Dict[str, List[float]] = {a.name: [] for a in archs}
     total, done = len(archs) * rounds, 0
@@ -175,6 +178,8 @@ def time_networks(
             ctx = in_context_values(res.env)
             if contexts is not None and ctx:
                 contexts[a.name] = ctx
+            if envs is not None and res.env:
+                envs[a.name] = {k: v for k, v in res.env.items() if k != "in_context"}
             done += 1
             if progress:
                 progress(done, total, a.name)
@@ -197,8 +202,9 @@ def validate(
     archs = [get_arch(n, sp.resolution) for n in names]
     predictions = {a.name: lut.prediction(a) for a in archs}  # fail before timing anything
     contexts: Dict[str, Dict[str, float]] = {}
-    times = time_networks(archs, backend, protocol, rounds, seed, progress, contexts)
-    return [dataclasses.replace(r, in_context=contexts.get(r.arch))
+    envs: Dict[str, Dict[str, Any]] = {}
+    times = time_networks(archs, backend, protocol, rounds, seed, progress, contexts, envs)
+    return [dataclasses.replace(r, in_context=contexts.get(r.arch), env=envs.get(r.arch) or None)
             for r in _results(sp, archs, predictions, times, estimator)]
 
 
@@ -220,8 +226,8 @@ def validation_body(run_id: str, target: str, device_name: str, space: Any, lut_
     body: Dict[str, Any] = {
         "run_id": run_id, "target": target, "device_name": device_name, "space": space.name,
         "resolution": space.resolution_str, "lut_version": lut_version,
-        "results": [{k: d[k] for k in ("arch", "kind", "predicted_ms", "measured_ms", "n_ops", "rounds", "in_context")
-                     if d.get(k) is not None} for d in (r.to_dict() for r in results)],
+        "results": [{k: d[k] for k in ("arch", "kind", "predicted_ms", "measured_ms", "n_ops", "rounds", "in_context",
+                                       "env") if d.get(k) is not None} for d in (r.to_dict() for r in results)],
     }
     if job_id is not None:
         body["job_id"] = job_id

@@ -91,7 +91,8 @@ def test_in_context_times_a_backend_attributes_travel_with_the_results():
             res = TimingResult(stats=summarize([5.0, 5.1, 4.9]), samples=[5.0, 5.1, 4.9], outlier_indices=[],
                                iters_per_sample=1, warmup_iters=1, warmup_s=0.0, timed_s=0.0, wall_s=0.0,
                                converged=True, stop_reason="ci")
-            return dataclasses.replace(res, env={"in_context": {"blocks": blocks, "unattributed_ms": 0.2}})
+            return dataclasses.replace(res, env={"in_context": {"blocks": blocks, "unattributed_ms": 0.2},
+                                                 "clocks_after": {"sm_mhz": 1980}})
 
     assert in_context_values({}) is None and in_context_values({"in_context": {"blocks": []}}) is None
     sp = get_space("squeezenas-small", "64x128")
@@ -105,3 +106,4 @@ def test_in_context_times_a_backend_attributes_travel_with_the_results():
     assert r.in_context == pytest.approx({k: 0.1 * n for k, n in counts.items()})
     [sent] = validation_body("run-00000001", "t", "box", sp, 1, [r])["results"]
     assert sent["in_context"] == r.in_context and sent["predicted_ms"] == pytest.approx(0.2 * len(arch.all_ops()))
+    assert sent["env"] == {"clocks_after": {"sm_mhz": 1980}}  # provenance without the attribution

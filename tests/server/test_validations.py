@@ -236,15 +236,21 @@ def test_validate_jobs_refuse_bad_requests(api):
 
 
 def test_in_context_times_are_kept_and_summarised_beside_the_isolated_sum(api):
-    with_ctx = [{**result(f"{SPACE}:random:{i}", 10.0, measured=12.0), "in_context": {"op:a": 6.0, "op:b": 5.4}}
-                for i in range(3)]
+    with_ctx = [{**result(f"{SPACE}:random:{i}", 10.0, measured=12.0), "in_context": {"op:a": 6.0, "op:b": 5.4},
+                 "env": {"clocks_after": {"sm_mhz": 1980, "throttle": []}}} for i in range(3)]
     api.post("/validations", body(with_ctx + [result(f"{SPACE}:random:9", 10.0, measured=11.0)]))
     got = query(api, "/validations")
     [r0] = [r for r in got["results"] if r["arch"] == f"{SPACE}:random:0"]
     assert r0["in_context"] == {"op:a": 6.0, "op:b": 5.4} and r0["in_context_ms"] == pytest.approx(11.4)
+    assert r0["env"] == {"clocks_after": {"sm_mhz": 1980, "throttle": []}}
     assert got["in_context_summary"]["n"] == 3
     assert got["in_context_summary"]["median_abs_error"] == pytest.approx(0.6 / 12.0)
     assert got["isolated_summary_same_networks"]["median_abs_error"] == pytest.approx(2.0 / 12.0)
     bad = {**result("x:random:1", 1.0), "in_context": {"op:a": 0.0}}
     r = api.c.post("/api/v1/validations", json=body([bad]), headers=api.agent)
     assert r.status_code == 422 and "in_context" in r.text
+    deep: dict = {}
+    for _ in range(12):
+        deep = {"d": deep}
+    r = api.c.post("/api/v1/validations", json=body([{**result("x:random:2", 1.0), "env": deep}]), headers=api.agent)
+    assert r.status_code == 422 and "env" in r.text
