@@ -145,6 +145,33 @@ def timed_reads(api: str, seconds: float, path: str, payload: Dict[str, Any],
     return go
 
 
+def wrk_matrix(api: str, body: Dict[str, Any], connections: int, seconds: float) -> Optional[Dict[str, float]]:
+    """The cost matrix under ``connections`` keep-alive connections from wrk (C, two threads), when it is
+    installed: the Python readers above spend about as much CPU per request as the server does on these
+    2 cores, so they measure the pair; wrk leaves the cores to the server."""
+    import re
+    import shutil
+
+    if shutil.which("wrk") is None:
+        print("cost matrix: wrk not installed (apt-get install wrk), so no figures without the Python client")
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                 f"wrk.body = '{json.dumps(body)}'\n")
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{max(1, int(seconds))}s", "--latency", "-s", fh.name,
+                          api + "/cost-matrix"], capture_output=True, text=True).stdout
+    os.unlink(fh.name)
+
+    def ms(label: str) -> float:
+        m = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
+        if not m:
+            return float("nan")
+        return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return {"p50_ms": ms("50%"), "p99_ms": ms("99%"), "req_per_s": float(rate.group(1)) if rate else float("nan")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", help="database URL (default: a fresh PostgreSQL database)")
@@ -222,6 +249,10 @@ def main() -> None:
                 print(line(f"cost matrix {args.space} {shape}, {readers} readers, {mode}", f) + extra)
         if not etag:
             print("cost matrix: no ETag from this server, so no conditional figures")
+        wrk = wrk_matrix(api, body, args.readers, args.seconds)
+        if wrk is not None:
+            res["cost_matrix"][f"wrk_{args.readers}_connections"] = wrk
+            print(line(f"cost matrix {args.space} {shape}, {args.readers} connections, wrk", wrk))
 
         keys = [o.key for o in ops][:100]
         got = concurrently(8, timed_reads(api, args.seconds, "/lookup", {"target": TID, "keys": keys}))

@@ -74,3 +74,24 @@ def test_a_write_answered_here_is_seen_at_once(api):
     api.post("/measurements", batch([item(op, 2.5)]))
     after = api.c.post("/api/v1/cost-matrix", json=BODY)  # no sleep: this worker took the write
     assert after.headers["etag"] != before.headers["etag"]
+
+
+def test_past_the_fresh_window_one_caller_rechecks_while_the_others_are_served(monkeypatch):
+    from lut_server import matrix_cache
+    from lut_server.matrix_cache import STALE_S, MatrixCache
+
+    clock = [100.0]
+    monkeypatch.setattr(matrix_cache.time, "monotonic", lambda: clock[0])
+    cache = MatrixCache()
+    alias = ("t", "s", None, "median_ms")
+    cache.put(("t", "s", "d", "8x8", "median_ms"), (1, None), b"{}", alias)
+    assert cache.recent(alias) is not None
+    clock[0] += FRESH_S + 0.01
+    assert cache.recent(alias) is None  # this caller goes to the route and checks
+    assert cache.recent(alias) is not None and cache.recent(alias) is not None  # the others are served meanwhile
+    clock[0] += STALE_S
+    assert cache.recent(alias) is None  # never past STALE_S
+    assert cache.get(("t", "s", "d", "8x8", "median_ms"), (1, None), alias) is not None  # the check came back
+    assert cache.recent(alias) is not None
+    cache.forget_checks()
+    assert cache.recent(alias) is None
