@@ -74,7 +74,7 @@ def main() -> int:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
 
     print(f"[1/6] lut serve --db {db} --port {port}", flush=True)
-    server = subprocess.Popen(lut_cmd("serve", "--db", db, "--port", str(port)), env=env)
+    server = subprocess.Popen(lut_cmd("serve", "--db", db, "--port", str(port), "--no-access-log"), env=env)
     try:
         wait_healthy(url, server)
         print("[2/6] lut token create --device quickstart --device-class cpu", flush=True)
