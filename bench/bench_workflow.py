@@ -31,10 +31,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import httpx
+
+from lutcore.spaces import get_arch
+from search_client import LUTClient
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = [("pytorch-cpu", 1), ("pytorch-cpu", 2), ("onnxruntime", 1)]
@@ -120,16 +124,10 @@ def one(server: Server, backend: str, threads: int, space: str, res: str, args: 
     measured = [json.loads(line) for line in held_out.strip().splitlines()[:-1]]
     target = json.loads(held_out.strip().splitlines()[-1])["target"]
 
-    import warnings
-
-    from search_client import LUTClient
-
     rows = []
     with LUTClient(server.url) as client, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for m in measured:
-            from lutcore.spaces import get_arch
-
             arch = get_arch(m["arch"], res)
             pred = client.predict_latency(space, arch, target=target, resolution=res)
             rows.append({"arch": m["arch"], "measured_ms": m["measured_ms"], "lut_ms": pred.lut_ms,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Iterator
 
 from fastapi import Depends, FastAPI, Response
@@ -10,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 
 from lut_server.auth import reader
+from lut_server.middleware import RequestObserver
 
 
 class _QueueCollector:
@@ -48,39 +48,16 @@ class Metrics:
     def claimed(self, n: int) -> None:
         self.jobs_claimed.inc(n)
 
-
-class RequestTimer:
-    """Pure ASGI (no BaseHTTPMiddleware, which streams every response through a task group and cost
-    the cost matrix about a millisecond a request): times each HTTP request into the histogram."""
-
-    def __init__(self, app: Any, metrics: Metrics) -> None:
-        self.app = app
-        self.m = metrics
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        t0 = time.perf_counter()
-        status = [500]
-
-        async def send_status(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            self.m.requests.labels(scope["method"], route, str(status[0])).observe(time.perf_counter() - t0)
+    def observe_request(self, scope: Any, status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path", "unmatched")
+        self.requests.labels(scope["method"], route, str(status)).observe(seconds)
 
 
 def install_metrics(app: FastAPI) -> None:
     m = Metrics(app)
     app.state.metrics = m
 
-    app.add_middleware(RequestTimer, metrics=m)
+    app.add_middleware(RequestObserver, observe=m.observe_request)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics (a token under --read-token-required)",
              response_class=Response, dependencies=[Depends(reader)])

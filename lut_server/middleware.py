@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -100,12 +100,14 @@ async def _send_413(send: Send, limit_bytes: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class AccessLog:
-    """One line per request on ``lut_server.access``: method, path, status, principal, duration."""
+class RequestObserver:
+    """Pure ASGI (no BaseHTTPMiddleware, which streams every response through a task group): calls
+    ``observe(scope, status, seconds)`` once per HTTP request when it ends. The access log and the
+    request histogram both hang on it."""
 
-    def __init__(self, app: ASGIApp, logger: Optional[logging.Logger] = None) -> None:
+    def __init__(self, app: ASGIApp, observe: Callable[[Scope, int, float], None]) -> None:
         self.app = app
-        self.log = logger or logging.getLogger(ACCESS_LOGGER)
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,8 +125,19 @@ class AccessLog:
         try:
             await self.app(scope, receive, tracked_send)
         finally:
-            self.log.info("%s %s %d %s %.1fms", scope.get("method", "-"), scope.get("path", "-"), status,
-                          principal_label(scope), 1e3 * (time.perf_counter() - t0))
+            self.observe(scope, status, time.perf_counter() - t0)
+
+
+class AccessLog(RequestObserver):
+    """One line per request on ``lut_server.access``: method, path, status, principal, duration."""
+
+    def __init__(self, app: ASGIApp, logger: Optional[logging.Logger] = None) -> None:
+        super().__init__(app, self._line)
+        self.log = logger or logging.getLogger(ACCESS_LOGGER)
+
+    def _line(self, scope: Scope, status: int, seconds: float) -> None:
+        self.log.info("%s %s %d %s %.1fms", scope.get("method", "-"), scope.get("path", "-"), status,
+                      principal_label(scope), 1e3 * seconds)
 
 
 def principal_label(scope: Scope) -> str:

@@ -10,7 +10,8 @@ so a calibration follows its LUT without anyone re-running ``validate --calibrat
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Set
+import functools
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from sqlalchemy import Connection
 
@@ -21,14 +22,23 @@ from lutcore.spaces import get_arch
 STALE_TOL = 0.01  # a sum moved by more than 1% of itself: a third of the 3% the LUT is held to
 
 
-def arch_keys(names: Iterable[str], resolution: str) -> Dict[str, List[str]]:
+@functools.lru_cache(maxsize=4096)
+def _keys_of(name: str, resolution: str) -> Optional[Tuple[str, ...]]:
+    """An architecture's op keys, built once: each ingest into a calibrated target asks for them
+    before and after its entries change, inside the write transaction."""
+    try:
+        return tuple(s.key for _, s in get_arch(name, resolution).all_ops())
+    except (LutError, ValueError):
+        return None
+
+
+def arch_keys(names: Iterable[str], resolution: str) -> Dict[str, Tuple[str, ...]]:
     """Op keys of each architecture that can be built by name (custom spaces' cannot: left out)."""
-    out: Dict[str, List[str]] = {}
+    out: Dict[str, Tuple[str, ...]] = {}
     for n in names:
-        try:
-            out[n] = [s.key for _, s in get_arch(n, resolution).all_ops()]
-        except (LutError, ValueError):
-            continue
+        keys = _keys_of(n, resolution)
+        if keys is not None:
+            out[n] = keys
     return out
 
 
