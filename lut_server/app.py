@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import gc
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,6 +13,7 @@ from lut_server import __version__
 from lut_server.config import Settings
 from lut_server.db import Database
 from lut_server.matrix_cache import MatrixCache
+from lut_server.matrix_refresh import MatrixRefresher
 from lut_server.responses import SafeJSONResponse, validation_error
 from lut_server.schemas import Health
 from lut_server.tokens import admin_secret_problem, ensure_admin_from_env
@@ -39,11 +42,24 @@ def create_app(settings: Optional[Settings] = None, db: Optional[Database] = Non
     if settings.admin_token:  # a new value revokes the one before it
         db.transact(lambda conn: ensure_admin_from_env(conn, settings.admin_token))  # type: ignore[arg-type]
 
+    cache = MatrixCache()
+    refresher = MatrixRefresher(cache, db)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        refresher.start()
+        gc.collect()
+        gc.freeze()  # what start-up built lives as long as the worker: no full collection walks it again
+        try:
+            yield
+        finally:
+            refresher.stop()
+
     app = FastAPI(title="nas-lut server", version=__version__, description=DESCRIPTION,
-                  default_response_class=SafeJSONResponse, docs_url=None, redoc_url=None)
+                  default_response_class=SafeJSONResponse, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.db = db
     app.state.settings = settings
-    app.state.matrix_cache = MatrixCache()
+    app.state.matrix_cache = cache
     from lut_server.spaces import builtin_names
 
     builtin_names()  # load lutcore's space registry before any request thread races on it

@@ -3,8 +3,9 @@
 A search job's training loop and a fleet of them ask for the same matrices over and over. The route
 (``api.spaces.cost_matrix``) resolves the space, reads the LUT version and calibration stamp and
 serves pre-rendered bytes; this ASGI layer in front of it answers a request whose words name a
-matrix that the route checked within ``matrix_cache.FRESH_S`` from those bytes directly: no
-validation models, no dependency injection, no database. Anything else (a definition instead of a
+matrix whose version was checked within ``matrix_cache.STALE_S`` (by the worker's
+``MatrixRefresher``, every ``FRESH_S``, or by the route) from those bytes directly: no validation
+models, no dependency injection, no database. Anything else (a definition instead of a
 name, an unknown field, a server that requires a token to read, a stale or absent entry) goes to
 the route unchanged.
 """
@@ -77,7 +78,7 @@ class MatrixFastPath:
 
     def _forgetting(self, send: Any) -> Any:
         """A write answered by this worker: its own matrices are checked again before they are served
-        (other workers see it within FRESH_S). Done as the answer starts, before the client can ask."""
+        (other workers see it within a refresh). Done as the answer starts, before the client can ask."""
 
         async def forgetting(message: Any) -> None:
             if message["type"] == "http.response.start":

@@ -48,8 +48,10 @@ def cost_matrix(body: CostMatrixIn, request: Request, _p: Any = Reader, conn: Co
     alias = (body.target, body.space, body.resolution, body.metric) if isinstance(body.space, str) else None
     hit = cache.get(key, version, alias)
     if hit is None:
-        doc = spaces.cost_matrix(conn, sp, None, body.target, body.metric)
-        hit = cache.put(key, version, SafeJSONResponse(doc).body, alias)
+        def render() -> bytes:
+            return bytes(SafeJSONResponse(spaces.cost_matrix(conn, sp, None, body.target, body.metric)).body)
+
+        hit = cache.fill(key, version, alias, render)
     body_bytes, etag = hit
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag_matches(request.headers.get("if-none-match"), etag):

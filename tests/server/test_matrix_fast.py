@@ -1,5 +1,6 @@
-"""The cost matrix's hot path: answered from the cache within FRESH_S of a check, never past it, never
-around the read rule, with the same bytes, ETag and 304s as the route."""
+"""The cost matrix's hot path: answered from the cache within STALE_S of a version check (the worker's
+refresher checks every FRESH_S, off the request path), never past it, never around the read rule, with
+the same bytes, ETag and 304s as the route."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from fastapi.testclient import TestClient
 from lut_server.api import matrix_fast
 from lut_server.app import create_app
 from lut_server.config import Settings
-from lut_server.matrix_cache import FRESH_S
+from lut_server.matrix_cache import STALE_S, MatrixCache
+from lut_server.matrix_refresh import MatrixRefresher
 from lut_server.store import calibrations
 from lutcore.spaces import get_space
 from tests.server.helpers import ADMIN_SECRET, TARGET, batch, item
@@ -36,23 +38,23 @@ def test_hot_path_serves_checked_bytes_then_rechecks(api, monkeypatch):
         raise RuntimeError("the route ran")
 
     monkeypatch.setattr(calibrations, "matrix_version", database_gone)
-    hot = api.c.post("/api/v1/cost-matrix", json=BODY)  # within FRESH_S: no route, no database
+    hot = api.c.post("/api/v1/cost-matrix", json=BODY)  # just checked: no route, no database
     assert hot.status_code == 200 and hot.content == first.content and hot.headers["etag"] == first.headers["etag"]
     cond = api.c.post("/api/v1/cost-matrix", json=BODY, headers={"If-None-Match": first.headers["etag"]})
     assert cond.status_code == 304 and cond.content == b""
-    time.sleep(FRESH_S + 0.05)
-    with pytest.raises(RuntimeError, match="the route ran"):  # past FRESH_S the route checks the version again
+    time.sleep(STALE_S + 0.1)  # the refresher cannot check either: past STALE_S the route checks itself
+    with pytest.raises(RuntimeError, match="the route ran"):
         api.c.post("/api/v1/cost-matrix", json=BODY)
 
 
-def test_a_write_by_another_worker_is_seen_within_the_fresh_window(api):
+def test_a_write_by_another_worker_is_seen_within_the_stale_bound(api):
     other = create_app(Settings(db_url=api.db_url, admin_token=ADMIN_SECRET))  # a second worker, same database
     with TestClient(other) as c2:
         before = api.c.post("/api/v1/cost-matrix", json=BODY)
         op = next(s for s in get_space("squeezenas-small", "64x128").unique_ops().values() if not s.is_identity)
         r = c2.post("/api/v1/measurements", json=batch([item(op, 2.5)]), headers=api.agent)
         assert r.status_code == 200, r.text
-        time.sleep(FRESH_S + 0.05)
+        time.sleep(STALE_S + 0.05)
         after = api.c.post("/api/v1/cost-matrix", json=BODY)
         assert after.headers["etag"] != before.headers["etag"]
         assert after.json()["coverage"]["measured"] == before.json()["coverage"]["measured"] + 1
@@ -76,22 +78,65 @@ def test_a_write_answered_here_is_seen_at_once(api):
     assert after.headers["etag"] != before.headers["etag"]
 
 
-def test_past_the_fresh_window_one_caller_rechecks_while_the_others_are_served(monkeypatch):
+def test_entries_age_out_unless_a_check_confirms_them(monkeypatch):
     from lut_server import matrix_cache
-    from lut_server.matrix_cache import STALE_S, MatrixCache
 
     clock = [100.0]
     monkeypatch.setattr(matrix_cache.time, "monotonic", lambda: clock[0])
     cache = MatrixCache()
     alias = ("t", "s", None, "median_ms")
-    cache.put(("t", "s", "d", "8x8", "median_ms"), (1, None), b"{}", alias)
+    key = ("t", "s", "d", "8x8", "median_ms")
+    cache.put(key, (1, None), b"{}", alias)
     assert cache.recent(alias) is not None
-    clock[0] += FRESH_S + 0.01
-    assert cache.recent(alias) is None  # this caller goes to the route and checks
-    assert cache.recent(alias) is not None and cache.recent(alias) is not None  # the others are served meanwhile
-    clock[0] += STALE_S
+    clock[0] += STALE_S + 0.01
     assert cache.recent(alias) is None  # never past STALE_S
-    assert cache.get(("t", "s", "d", "8x8", "median_ms"), (1, None), alias) is not None  # the check came back
-    assert cache.recent(alias) is not None
+    cache.confirm(key, (1, None), clock[0])
+    assert cache.recent(alias) is not None  # a check of the same version keeps it
     cache.forget_checks()
-    assert cache.recent(alias) is None
+    assert cache.recent(alias) is None  # a write answered here: checked again first
+    cache.confirm(key, (2, None), clock[0])  # the database moved on: the bytes are dropped
+    assert cache.recent(alias) is None and cache.versions() == []
+
+
+def test_the_refresher_keeps_checked_bytes_hot_and_drops_moved_ones(api):
+    """Off the request path: the refresher's checks keep a matrix servable past STALE_S, and a write
+    made through another worker drops it at the next check."""
+    first = api.c.post("/api/v1/cost-matrix", json=BODY)
+    cache: MatrixCache = api.c.app.state.matrix_cache  # type: ignore[attr-defined]
+    alias = (TARGET, BODY["space"], BODY["resolution"], "median_ms")
+    time.sleep(STALE_S + 0.3)
+    assert cache.recent(alias) == (first.content, first.headers["etag"])  # kept hot by the refresher
+    other = create_app(Settings(db_url=api.db_url, admin_token=ADMIN_SECRET))
+    with TestClient(other) as c2:
+        op = next(s for s in get_space("squeezenas-small", "64x128").unique_ops().values() if not s.is_identity)
+        assert c2.post("/api/v1/measurements", json=batch([item(op, 2.5)]), headers=api.agent).status_code == 200
+    other.state.db.dispose()
+    refresher = MatrixRefresher(cache, api.c.app.state.db)  # type: ignore[attr-defined]
+    assert refresher.check_once() >= 1
+    assert cache.recent(alias) is None  # its version moved: the next request renders it again
+    again = api.c.post("/api/v1/cost-matrix", json=BODY)
+    assert again.headers["etag"] != first.headers["etag"]
+
+
+def test_concurrent_misses_render_once():
+    import threading
+
+    cache = MatrixCache()
+    key = ("t", "s", "d", "8x8", "median_ms")
+    renders = []
+    go = threading.Event()
+
+    def render() -> bytes:
+        renders.append(1)
+        go.wait(1)  # the others arrive while this render is under way
+        return b'{"m": 1}'
+
+    got: list = []
+    threads = [threading.Thread(target=lambda: got.append(cache.fill(key, (1, None), None, render))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    go.set()
+    for t in threads:
+        t.join()
+    assert len(renders) == 1 and len(got) == 8 and len({g[1] for g in got}) == 1
+    assert cache.fill(key, (2, None), None, lambda: b'{"m": 2}')[0] == b'{"m": 2}'  # a new version renders again
