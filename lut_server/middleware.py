@@ -13,7 +13,7 @@ import logging
 import sys
 import threading
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -176,10 +176,9 @@ class _BufferedStderr(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__()
-        self._lines: List[str] = []
+        self._lines: List[Tuple[Any, str]] = []  # (the stderr at the time, the line)
         self._second = -1
         self._stamp = ""
-        self._wake = threading.Event()
         threading.Thread(target=self._writer, name="access-log", daemon=True).start()
         atexit.register(self.flush)
 
@@ -189,7 +188,7 @@ class _BufferedStderr(logging.Handler):
             if second != self._second:
                 self._second = second
                 self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-            self._lines.append(f"{self._stamp},{int(record.msecs):03d} {record.getMessage()}\n")
+            self._lines.append((sys.stderr, f"{self._stamp},{int(record.msecs):03d} {record.getMessage()}\n"))
         except Exception:
             self.handleError(record)
 
@@ -199,16 +198,19 @@ class _BufferedStderr(logging.Handler):
             lines, self._lines = self._lines, []
         finally:
             self.release()
-        if lines:
+        streams: Dict[int, Tuple[Any, List[str]]] = {}
+        for stream, line in lines:
+            streams.setdefault(id(stream), (stream, []))[1].append(line)
+        for stream, text in streams.values():
             try:
-                sys.stderr.write("".join(lines))
-                sys.stderr.flush()
+                stream.write("".join(text))
+                stream.flush()
             except (OSError, ValueError):  # a closed pipe: the lines are lost, the server goes on
                 pass
 
     def _writer(self) -> None:
         while True:
-            self._wake.wait(self.FLUSH_S)
+            time.sleep(self.FLUSH_S)
             self.flush()
 
 
