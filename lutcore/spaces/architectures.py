@@ -13,9 +13,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from lutcore.errors import SpaceError, UnknownNameError
 from lutcore.ops import OpSpec
-from lutcore.spaces.definition import Resolution
-from lutcore.spaces.registry import DATA, get_space, space_names
-from lutcore.spaces.space import Space
+from lutcore.spaces.datafiles import DATA
+from lutcore.spaces.registry import get_space, space_names
+from lutcore.spaces.space import Resolution, Space
 
 _published: Optional[Dict[str, Any]] = None
 

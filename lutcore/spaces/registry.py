@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Callable, Dict, List, Union
 
 from lutcore.errors import UnknownNameError
-from lutcore.spaces.definition import Resolution, SpaceDef, load_space_file
-from lutcore.spaces.space import Space
-
-DATA = Path(__file__).with_name("data")
+from lutcore.spaces.datafiles import DATA
+from lutcore.spaces.definition import load_space_file
+from lutcore.spaces.space import Resolution, Space, SpaceDef
 
 _FACTORIES: Dict[str, Callable[[], SpaceDef]] = {}
 _CACHE: Dict[str, SpaceDef] = {}

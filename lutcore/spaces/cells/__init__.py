@@ -13,9 +13,10 @@ from lutcore.spaces.cells.arch import (
     paper_cell_figures,
     random_cell_choices,
 )
+from lutcore.spaces.cells.definition import CellSpaceDef
 from lutcore.spaces.cells.layout import CellKeys, CellLayout
 from lutcore.spaces.cells.recipes import cell_data
-from lutcore.spaces.cells.space import AggEdge, CellSlot, CellSpace, CellSpaceDef, EdgeSlot
+from lutcore.spaces.cells.space import AggEdge, CellSlot, CellSpace, EdgeSlot
 
 
 def cell_space_defs() -> Dict[str, CellSpaceDef]:

@@ -8,14 +8,17 @@ of its intermediate nodes.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from lutcore.errors import SpaceError
 from lutcore.ops import Conv, PoolFC, conv_out
 from lutcore.spaces.cells.recipes import place_op, preprocess_spec
-from lutcore.spaces.cells.space import AggEdge, CellSlot, CellSpace, CellSpaceDef, EdgeSlot, Shape
-from lutcore.spaces.definition import Resolution, decoder_spec, fixed_spec
+from lutcore.spaces.cells.space import AggEdge, CellSlot, CellSpace, EdgeSlot, Shape
+from lutcore.spaces.placement import Resolution, decoder_spec, fixed_spec
 from lutcore.spaces.space import FixedOp
+
+if TYPE_CHECKING:
+    from lutcore.spaces.cells.definition import CellSpaceDef
 
 
 def dag_edges(nodes: int) -> Tuple[Tuple[int, int], ...]:
