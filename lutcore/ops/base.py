@@ -114,7 +114,7 @@ class OpSpec:
         ``low`` is the second input of two-input families (decoders). Lists become tuples;
         ``c_out`` defaults to the input's channels.
         """
-        params = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k != "op"}
+        params: Dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k != "op"}
         c_in, h, w = shape
         params.setdefault("c_out", c_in)
         return cls(c_in=c_in, h=h, w=w, batch=batch, **params)

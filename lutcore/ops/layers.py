@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Type
 
-from lutcore.ops.base import ACTIVATIONS, KERNELS, OpSpec, conv_out
+from lutcore.ops.base import ACTIVATIONS, KERNELS, OpSpec, S, conv_out
 from lutcore.ops.registry import register_family
 
 _TORCH = "lutcore.torch.modules"
@@ -82,8 +82,12 @@ class PoolFC(OpSpec):
 
     @classmethod
     def from_entry(
-        cls, entry: Mapping[str, Any], shape: Sequence[int], batch: int = 1, low: Optional[Sequence[int]] = None
-    ) -> PoolFC:
+        cls: Type[S],
+        entry: Mapping[str, Any],
+        shape: Sequence[int],
+        batch: int = 1,
+        low: Optional[Sequence[int]] = None,
+    ) -> S:
         """A head entry names its output width ``classes``."""
         e = {k: v for k, v in entry.items() if k != "classes"}
         if "classes" in entry:
@@ -134,8 +138,12 @@ class _TwoInputHead(OpSpec):
 
     @classmethod
     def from_entry(
-        cls, entry: Mapping[str, Any], shape: Sequence[int], batch: int = 1, low: Optional[Sequence[int]] = None
-    ) -> _TwoInputHead:
+        cls: Type[S],
+        entry: Mapping[str, Any],
+        shape: Sequence[int],
+        batch: int = 1,
+        low: Optional[Sequence[int]] = None,
+    ) -> S:
         """A decoder entry: ``classes`` is c_out, ``low_level_layer`` says where ``low`` comes from."""
         if low is None:
             raise ValueError(f"{cls.family} needs the low-level input's shape")
@@ -166,15 +174,19 @@ class LRASPP(_TwoInputHead):
 
     @classmethod
     def from_entry(
-        cls, entry: Mapping[str, Any], shape: Sequence[int], batch: int = 1, low: Optional[Sequence[int]] = None
-    ) -> _TwoInputHead:
+        cls: Type[S],
+        entry: Mapping[str, Any],
+        shape: Sequence[int],
+        batch: int = 1,
+        low: Optional[Sequence[int]] = None,
+    ) -> S:
         """The pool window may be one number, and shrinks to fit inputs smaller than it."""
         e = dict(entry)
         _, h, w = shape
         for f in ("pool_kernel", "pool_stride"):
             if isinstance(e.get(f), int):
                 e[f] = (e[f], e[f])
-        kh, kw = e.get("pool_kernel", cls.pool_kernel)
+        kh, kw = e.get("pool_kernel", LRASPP.pool_kernel)
         e["pool_kernel"] = (min(kh, h), min(kw, w))
         return super().from_entry(e, shape, batch, low)
 

@@ -38,7 +38,8 @@ class Family:
     def torch_builder(self) -> Callable[[Any], Any]:
         """The function that turns a spec of this family into an nn.Module (imports its module now)."""
         module, _, attr = self.torch.partition(":")
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        builder: Callable[[Any], Any] = getattr(importlib.import_module(module), attr)
+        return builder
 
     @property
     def fields(self) -> List[str]:

@@ -119,7 +119,8 @@ class Space:
             cells = tuple(sdef.catalogue.place(slot))
             ref = next((x for x in cells if isinstance(x, OpSpec)), None)
             if ref is None:
-                raise SpaceError(f"layers[{i}]", f"no candidate is valid here: {cells[0].reason}")
+                reason = cells[0].reason if isinstance(cells[0], Invalid) else ""
+                raise SpaceError(f"layers[{i}]", f"no candidate is valid here: {reason}")
             slots.append(slot)
             grid.append(cells)
             c, h, w = layer.c_out, *ref.out_hw

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from torch import nn
@@ -34,7 +34,7 @@ def conv_bn_act(
     bias: bool = False,
 ) -> nn.Sequential:
     pad = dilation * (kernel - 1) // 2
-    layers = [nn.Conv2d(c_in, c_out, kernel, stride, pad, dilation, groups, bias=bias)]
+    layers: List[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, stride, pad, dilation, groups, bias=bias)]
     if bn:
         layers.append(nn.BatchNorm2d(c_out))
     layers.append(activation(act))

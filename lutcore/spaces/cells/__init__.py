@@ -26,7 +26,7 @@ def cell_space_defs() -> Dict[str, CellSpaceDef]:
         out[name] = CellSpaceDef(
             name=name,
             kind=d["kind"],
-            input=tuple(d["input"]),  # type: ignore[arg-type]
+            input=(d["input"][0], d["input"][1], d["input"][2]),
             ops=tuple(d["ops"]),
             nodes=d["intermediate_nodes"],
             source=d,

@@ -68,7 +68,7 @@ def build_darts(sdef: CellSpaceDef, res: Resolution) -> CellSpace:
     if d["stem"] == "cifar":  # conv 3x3 -> BN, its output is both inputs of the first cell
         _check_divisible(sdef, res, 4)
         cs = d["stem_multiplier"] * C
-        stem = (FixedOp("stem.0", Conv(cin, h, w, cs, kernel=3, act="none", batch=b)),)
+        stem: Tuple[FixedOp, ...] = (FixedOp("stem.0", Conv(cin, h, w, cs, kernel=3, act="none", batch=b)),)
         states: Tuple[int, ...] = (0, 0)
     else:  # ImageNet: stem0 = two stride-2 convs, stem1 = ReLU -> stride-2 conv -> BN
         _check_divisible(sdef, res, 32)

@@ -78,9 +78,9 @@ class CellLayout:
             for k in c.pre:
                 out.setdefault(k, None)
             for row in c.keys:
-                for k in row:
-                    if k is not None:
-                        out.setdefault(k, None)
+                for cell_key in row:
+                    if cell_key is not None:
+                        out.setdefault(cell_key, None)
         for per in self.depth:
             for ks in per:
                 for k in ks:
