@@ -18,6 +18,7 @@ KERNELS = (1, 3, 5, 7)
 STRIDES = (1, 2)
 
 S = TypeVar("S", bound="OpSpec")
+Dims = Sequence[int]
 
 
 def conv_out(size: int, kernel: int, stride: int, dilation: int = 1) -> int:
@@ -103,21 +104,23 @@ class OpSpec:
 
     @classmethod
     def from_entry(
-        cls: Type[S],
-        entry: Mapping[str, Any],
-        shape: Sequence[int],
-        batch: int = 1,
-        low: Optional[Sequence[int]] = None,
+        cls: Type[S], entry: Mapping[str, Any], shape: Dims, batch: int = 1, low: Optional[Dims] = None
     ) -> S:
         """The spec of a space-definition entry (``{op: ..., fields}``) fed a (c, h, w) tensor.
 
-        ``low`` is the second input of two-input families (decoders). Lists become tuples;
-        ``c_out`` defaults to the input's channels.
+        ``low`` is the second input of two-input families (decoders); ``c_out`` defaults to the
+        input's channels.
         """
-        params: Dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k != "op"}
+        params = cls.entry_fields(entry, shape, low)
         c_in, h, w = shape
         params.setdefault("c_out", c_in)
         return cls(c_in=c_in, h=h, w=w, batch=batch, **params)
+
+    @classmethod
+    def entry_fields(cls, entry: Mapping[str, Any], shape: Dims, low: Optional[Dims]) -> Dict[str, Any]:
+        """The spec fields an entry gives (lists become tuples); families with their own entry words
+        (``classes``, a decoder's low-level input) translate them here."""
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k != "op"}
 
     def macs(self) -> int:
         """Multiply-accumulates of convolutions and linear layers (what FLOP counters count / 2)."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from lutcore.ops.base import ACTIVATIONS, KERNELS, OpSpec, S, conv_out
+from lutcore.ops.base import ACTIVATIONS, KERNELS, Dims, OpSpec, conv_out
 from lutcore.ops.registry import register_family
 
 _TORCH = "lutcore.torch.modules"
@@ -81,18 +81,12 @@ class PoolFC(OpSpec):
         return (self.batch, self.c_out)
 
     @classmethod
-    def from_entry(
-        cls: Type[S],
-        entry: Mapping[str, Any],
-        shape: Sequence[int],
-        batch: int = 1,
-        low: Optional[Sequence[int]] = None,
-    ) -> S:
+    def entry_fields(cls, entry: Mapping[str, Any], shape: Dims, low: Optional[Dims]) -> Dict[str, Any]:
         """A head entry names its output width ``classes``."""
-        e = {k: v for k, v in entry.items() if k != "classes"}
-        if "classes" in entry:
-            e["c_out"] = entry["classes"]
-        return super().from_entry(e, shape, batch, low)
+        fields = super().entry_fields(entry, shape, low)
+        if "classes" in fields:
+            fields["c_out"] = fields.pop("classes")
+        return fields
 
     def macs(self) -> int:
         return self.c_in * self.c_out * self.batch
@@ -137,20 +131,14 @@ class _TwoInputHead(OpSpec):
         return self.h_low * self.upsample, self.w_low * self.upsample
 
     @classmethod
-    def from_entry(
-        cls: Type[S],
-        entry: Mapping[str, Any],
-        shape: Sequence[int],
-        batch: int = 1,
-        low: Optional[Sequence[int]] = None,
-    ) -> S:
+    def entry_fields(cls, entry: Mapping[str, Any], shape: Dims, low: Optional[Dims]) -> Dict[str, Any]:
         """A decoder entry: ``classes`` is c_out, ``low_level_layer`` says where ``low`` comes from."""
         if low is None:
             raise ValueError(f"{cls.family} needs the low-level input's shape")
-        e = {k: v for k, v in entry.items() if k not in ("classes", "low_level_layer")}
-        e["c_out"] = entry["classes"]
-        e["c_low"], e["h_low"], e["w_low"] = low
-        return super().from_entry(e, shape, batch)
+        fields = {k: v for k, v in super().entry_fields(entry, shape, low).items() if k != "low_level_layer"}
+        fields["c_out"] = fields.pop("classes")
+        fields["c_low"], fields["h_low"], fields["w_low"] = low
+        return fields
 
     def _shape_part(self) -> str:
         return f"c{self.c_in}x{self.h}x{self.w}+c{self.c_low}x{self.h_low}x{self.w_low}->c{self.c_out}"
@@ -173,22 +161,16 @@ class LRASPP(_TwoInputHead):
     pool_stride: Tuple[int, int] = (16, 20)
 
     @classmethod
-    def from_entry(
-        cls: Type[S],
-        entry: Mapping[str, Any],
-        shape: Sequence[int],
-        batch: int = 1,
-        low: Optional[Sequence[int]] = None,
-    ) -> S:
+    def entry_fields(cls, entry: Mapping[str, Any], shape: Dims, low: Optional[Dims]) -> Dict[str, Any]:
         """The pool window may be one number, and shrinks to fit inputs smaller than it."""
-        e = dict(entry)
+        fields = super().entry_fields(entry, shape, low)
         _, h, w = shape
         for f in ("pool_kernel", "pool_stride"):
-            if isinstance(e.get(f), int):
-                e[f] = (e[f], e[f])
-        kh, kw = e.get("pool_kernel", LRASPP.pool_kernel)
-        e["pool_kernel"] = (min(kh, h), min(kw, w))
-        return super().from_entry(e, shape, batch, low)
+            if isinstance(fields.get(f), int):
+                fields[f] = (fields[f], fields[f])
+        kh, kw = fields.get("pool_kernel", LRASPP.pool_kernel)
+        fields["pool_kernel"] = (min(kh, h), min(kw, w))
+        return fields
 
     def validate(self) -> None:
         self._check_common(2)
