@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List
 
 import torch
 from torch import nn
@@ -66,7 +66,3 @@ class SqueezeExcite(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = torch.sigmoid(self.expand(self.act(self.reduce(self.pool(x)))))
         return x * s
-
-
-def maybe(module: Optional[nn.Module]) -> nn.Module:
-    return module if module is not None else nn.Identity()
