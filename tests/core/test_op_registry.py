@@ -152,3 +152,16 @@ def test_toy_family_through_the_torch_builder(toy):
     with torch.no_grad():
         assert tuple(net(network_input(arch)).shape) == (1, 10)
     assert sum(p.numel() for p in net.parameters()) == arch.params()
+
+
+def test_every_builtin_family_names_a_torch_builder_that_exists():
+    """Read statically (no torch needed): the module each family names defines the function."""
+    import ast
+    import importlib.util
+
+    for name in families():
+        module, _, func = get_family(name).torch.partition(":")
+        origin = importlib.util.find_spec(module).origin
+        with open(origin) as f:
+            tree = ast.parse(f.read())
+        assert func in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, (name, module, func)
