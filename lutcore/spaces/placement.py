@@ -12,7 +12,6 @@ from lutcore.catalogues import Invalid
 from lutcore.errors import SpaceError, SpecError
 from lutcore.ops import OpSpec, family_class
 
-Resolution = Tuple[int, int]
 Shape = Tuple[int, int, int]
 Cell = Union[OpSpec, Invalid]
 

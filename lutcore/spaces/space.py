@@ -10,7 +10,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 from lutcore.catalogues import Catalogue, Invalid, LayerSlot
 from lutcore.errors import LutError, SpaceError
 from lutcore.ops import OpSpec
-from lutcore.spaces.placement import Cell, Resolution, decoder_spec, fixed_spec
+from lutcore.spaces.placement import Cell, decoder_spec, fixed_spec
+
+Resolution = Tuple[int, int]
 
 
 def parse_resolution(text: Union[str, Resolution, None]) -> Optional[Resolution]:
@@ -72,7 +74,6 @@ class SpaceDef:
         if self.source is not None:
             return json.loads(json.dumps(self.source))
         raise LutError(f"space {self.name} was not built from a mapping")
-
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,8 +14,8 @@ from lutcore.errors import SpaceError
 from lutcore.ops import Conv, PoolFC, conv_out
 from lutcore.spaces.cells.recipes import place_op, preprocess_spec
 from lutcore.spaces.cells.space import AggEdge, CellSlot, CellSpace, EdgeSlot, Shape
-from lutcore.spaces.placement import Resolution, decoder_spec, fixed_spec
-from lutcore.spaces.space import FixedOp
+from lutcore.spaces.placement import decoder_spec, fixed_spec
+from lutcore.spaces.space import FixedOp, Resolution
 
 if TYPE_CHECKING:
     from lutcore.spaces.cells.definition import CellSpaceDef
