@@ -41,7 +41,7 @@ class FakeClock:
 class InProcessServer(LiveServer):
     """``create_app`` under uvicorn in a daemon thread: the test process holds the clock it runs on."""
 
-    def __init__(self, db_url: str, clock: FakeClock) -> None:  # noqa: D107 - no subprocess: LiveServer's own is not run
+    def __init__(self, db_url: str, clock: FakeClock) -> None:  # LiveServer's __init__ (a subprocess) is not run
         import uvicorn
 
         from lut_server.app import create_app
