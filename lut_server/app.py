@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 
 from lut_server import __version__
+from lut_server.clock import Clock, system_clock
 from lut_server.config import Settings
 from lut_server.db import Database
 from lut_server.matrix_cache import MatrixCache
@@ -31,8 +32,10 @@ search clients read lookups and cost matrices. The contract is `docs/api.md`; se
 `docs/server.md`."""
 
 
-def create_app(settings: Optional[Settings] = None, db: Optional[Database] = None, upgrade: bool = True) -> FastAPI:
-    """Build the app over ``settings.db_url`` (schema upgraded unless ``upgrade`` is False)."""
+def create_app(settings: Optional[Settings] = None, db: Optional[Database] = None, upgrade: bool = True,
+               clock: Clock = system_clock) -> FastAPI:
+    """Build the app over ``settings.db_url`` (schema upgraded unless ``upgrade`` is False); ``clock``
+    times leases and job states (tests pass one they can move)."""
     settings = settings or Settings.from_env()
     if settings.admin_token and (why := admin_secret_problem(settings.admin_token)):
         raise WeakAdminToken(f"LUT_ADMIN_TOKEN refused: {why}")
@@ -59,6 +62,7 @@ def create_app(settings: Optional[Settings] = None, db: Optional[Database] = Non
                   default_response_class=SafeJSONResponse, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.db = db
     app.state.settings = settings
+    app.state.clock = clock
     app.state.matrix_cache = cache
     from lut_server.spaces import builtin_names
 

@@ -113,7 +113,7 @@ def ingest(conn: Connection, batch: MeasurementBatch, actor: str, max_attempts: 
     new = set(inserted)
     watched = staleness.affected(conn, target_id, batch.target.id, {k for k, i in ids.items() if i in new})
     entries.refresh_entries(conn, target_id, inserted)
-    jobs.complete_ops(conn, target_id, inserted, actor)
+    jobs.complete_ops(conn, target_id, inserted, actor, t)
     refits = [refit(conn, batch.target.id, rec, max_attempts) for rec in watched if _crossed(conn, target_id, rec)]
     return {"accepted": len(inserted), "duplicates": duplicates, "rejected": rejected,
             "lut_version": registry.bump_version(conn, target_id), "refit_jobs": refits}

@@ -20,7 +20,7 @@ from lut_server.store import calibrations, entries, jobs
 from lut_server.store import spaces as stored_spaces
 from lut_server.store.entries import METRIC_COLUMN, entries_by_key, measured_op_ids
 from lut_server.store.registry import ensure_ops, ensure_target, parse_target, target_row
-from lut_server.util import BadInput, clean_text, dump_json
+from lut_server.util import BadInput, clean_text, dump_json, now
 from lutcore.errors import LutError, UnknownNameError
 from lutcore.ops import OpSpec
 from lutcore.spaces import Space, get_space, space_from_dict, space_names
@@ -138,7 +138,7 @@ def register(conn: Connection, space: Union[str, Dict[str, Any]], resolution: Op
     measured = measured_op_ids(conn, target_id, list(unique))
     want = [v for k, v in ids.items() if k not in measured]
     enqueued = jobs.enqueue_ops(conn, target_id, want, priority, max_attempts,
-                                {"space": sp.name, "resolution": sp.resolution_str})
+                                {"space": sp.name, "resolution": sp.resolution_str}, now())
     return {"space": sp.name, "resolution": sp.resolution_str, "target": tid, "unique_ops": len(unique),
             "enqueued": enqueued, "already_measured": len(measured)}
 

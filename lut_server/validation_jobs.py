@@ -15,7 +15,7 @@ from lut_server import validations as val
 from lut_server.schemas import ValidateJobIn
 from lut_server.store import jobs
 from lut_server.store.registry import ensure_target, parse_target
-from lut_server.util import BadInput, dump_json
+from lut_server.util import BadInput, dump_json, now
 from lutcore.errors import LutError
 from lutcore.spaces import get_arch, parse_arch_list
 
@@ -48,7 +48,7 @@ def enqueue(conn: Connection, body: ValidateJobIn, max_attempts: int,
     payload, n_archs = prepared or prepare(conn, body)
     target_id = ensure_target(conn, tid)
     text = dump_json(payload, "payload")
-    got = jobs.enqueue_validate(conn, target_id, text, body.priority, max_attempts)
+    got = jobs.enqueue_validate(conn, target_id, text, body.priority, max_attempts, now())
     return {**got, "architectures": n_archs, **payload}
 
 

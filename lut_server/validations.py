@@ -47,7 +47,7 @@ def store(conn: Connection, batch: ValidationBatch, actor: str) -> Dict[str, int
     accepted = stored.insert(conn, rows)
     out = {"accepted": accepted, "duplicates": len(rows) - accepted}
     if batch.job_id is not None:
-        out["job_done"] = int(jobs.complete_validate(conn, target_id, batch.job_id, actor))
+        out["job_done"] = int(jobs.complete_validate(conn, target_id, batch.job_id, actor, t))
     return out
 
 

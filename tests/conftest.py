@@ -4,4 +4,4 @@ PostgreSQL databases) live in tests/live_server.py and are shared by every appli
 
 import importlib.util
 
-pytest_plugins = ["tests.live_server"] if importlib.util.find_spec("tests.live_server") else []
+pytest_plugins = ["tests.live_server", "tests.clocked_server"] if importlib.util.find_spec("tests.live_server") else []

@@ -1,4 +1,4 @@
-"""Dependencies of the routes: the database, a read connection, and the mapping of service
+"""Dependencies of the routes: the database, a read connection, the clock, and the mapping of service
 exceptions to HTTP statuses (conflicts 409, unknown jobs 404)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from typing import Callable, Iterator, TypeVar
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Connection
 
+from lut_server.clock import Clock
 from lut_server.db import Database
 from lut_server.spaces import SpaceConflict
 from lut_server.store.jobs import JobConflict, JobNotFound
@@ -24,8 +25,14 @@ def read_conn(db: Database = Depends(get_db)) -> Iterator[Connection]:
         yield conn
 
 
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
 Db = Depends(get_db)
 ReadConn = Depends(read_conn)
+Now = Depends(get_clock)
 
 
 def write(db: Database, fn: Callable[[Connection], T]) -> T:
@@ -38,4 +45,4 @@ def write(db: Database, fn: Callable[[Connection], T]) -> T:
         raise HTTPException(409, str(e)) from None
 
 
-__all__ = ["Db", "ReadConn", "write"]
+__all__ = ["Db", "Now", "ReadConn", "write"]

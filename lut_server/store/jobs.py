@@ -10,6 +10,9 @@ Open states (queued, claimed, parked) are unique per (target, op): a partial uni
 (migration 0004) makes a second open job for the same op impossible, so concurrent registrations
 insert with ``ON CONFLICT DO NOTHING`` and count what ``RETURNING`` gives back.
 
+Every transition takes its time ``t`` from the caller (the app's clock, ``lut_server.clock``), so lease
+expiry can be tested by moving a clock.
+
 Claiming is one ``UPDATE ... RETURNING`` over the first n queued ids: on PostgreSQL they come
 from a CTE with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers pass each other; on SQLite the
 whole transaction runs under ``BEGIN IMMEDIATE`` (one writer), so the statement is atomic.
@@ -24,7 +27,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from sqlalchemy import Connection, func, select, update
 
 from lut_server.schema import JOB_STATES, OPEN_JOB_STATES, OPEN_OP_JOB, OPEN_VALIDATE_JOB, jobs, ops, targets
-from lut_server.util import dump_json, insert_returning, iso, now
+from lut_server.util import dump_json, insert_returning, iso
 
 TRANSITIONS = {
     "queued": {"claimed", "done", "parked", "cancelled"},
@@ -62,9 +65,8 @@ def _requeue_expired(conn: Connection, target_id: Optional[int], t: float) -> No
 
 
 def enqueue_ops(conn: Connection, target_id: int, op_ids: Iterable[int], priority: int, max_attempts: int,
-                payload: Dict[str, Any]) -> int:
+                payload: Dict[str, Any], t: float) -> int:
     """Queue a job for each op without an open one; returns how many were created (by RETURNING)."""
-    t = now()
     text = dump_json(payload)
     rows = [{"target_id": target_id, "op_id": op_id, "kind": "op", "status": "queued", "priority": priority,
              "attempts": 0, "max_attempts": max_attempts, "payload": text, "created_at": t, "updated_at": t}
@@ -74,11 +76,10 @@ def enqueue_ops(conn: Connection, target_id: int, op_ids: Iterable[int], priorit
 
 
 def enqueue_validate(conn: Connection, target_id: int, payload_text: str, priority: int,
-                     max_attempts: int) -> Dict[str, Any]:
+                     max_attempts: int, t: float) -> Dict[str, Any]:
     """Queue a validate job unless the same request is open (queued or claimed): a partial unique
     index on (target, payload digest) makes that hold under concurrent requests too.
     Returns {id, status, created}."""
-    t = now()
     dedupe = hashlib.sha256(payload_text.encode("utf-8")).hexdigest()
     got = insert_returning(conn, jobs, [{
         "target_id": target_id, "op_id": None, "kind": "validate", "status": "queued", "priority": priority,
@@ -92,9 +93,10 @@ def enqueue_validate(conn: Connection, target_id: int, payload_text: str, priori
     return {"id": int(r[0]), "status": r[1], "created": False}
 
 
-def claim(conn: Connection, target_id: int, tid: str, actor: str, n: int, lease_s: float) -> List[Dict[str, Any]]:
-    """Up to ``n`` queued jobs of the target, now leased to ``actor`` until now + lease_s."""
-    t = now()
+def claim(conn: Connection, target_id: int, tid: str, actor: str, n: int, lease_s: float,
+          t: float) -> List[Dict[str, Any]]:
+    """Up to ``n`` queued jobs of the target, leased to ``actor`` until t + lease_s; leases expired by
+    ``t`` go back to the queue first."""
     _requeue_expired(conn, target_id, t)
     sub = (select(jobs.c.id).where(jobs.c.target_id == target_id, jobs.c.status == "queued")
            .order_by(jobs.c.priority.desc(), jobs.c.id).limit(n))
@@ -119,9 +121,9 @@ def claim(conn: Connection, target_id: int, tid: str, actor: str, n: int, lease_
              "payload": json.loads(c["payload"] or "{}")} for c in claimed]
 
 
-def heartbeat(conn: Connection, job_ids: List[int], actor: str, lease_s: float) -> Dict[str, List[int]]:
-    """Extend the leases the actor still holds; the others (not held by the actor) are reported lost."""
-    t = now()
+def heartbeat(conn: Connection, job_ids: List[int], actor: str, lease_s: float, t: float) -> Dict[str, List[int]]:
+    """Extend the leases the actor still holds to t + lease_s; the others (not held by the actor) are
+    reported lost. A lease past its expiry that nobody reclaimed yet is still held."""
     ids = sorted(set(job_ids))
     extended: List[int] = []
     for i in range(0, len(ids), 900):
@@ -157,22 +159,22 @@ def _state(row: Dict[str, Any], **over: Any) -> Dict[str, Any]:
     return out
 
 
-def fail(conn: Connection, job_id: int, actor: str, error: str) -> Dict[str, Any]:
+def fail(conn: Connection, job_id: int, actor: str, error: str, t: float) -> Dict[str, Any]:
     """Count a failed attempt; back to the queue, or parked with the error after max_attempts."""
     row = _held(conn, job_id, actor)
     attempts = row["attempts"] + 1
     status = "parked" if attempts >= row["max_attempts"] else "queued"
     err = error.replace("\x00", "")[:4000] or "failed (no error given)"
     conn.execute(update(jobs).where(jobs.c.id == job_id).values(
-        status=status, attempts=attempts, last_error=err, claimed_by=None, lease_expires_at=None, updated_at=now()))
+        status=status, attempts=attempts, last_error=err, claimed_by=None, lease_expires_at=None, updated_at=t))
     return _state(row, status=status, attempts=attempts, last_error=err)
 
 
-def release(conn: Connection, job_id: int, actor: str) -> Dict[str, Any]:
+def release(conn: Connection, job_id: int, actor: str, t: float) -> Dict[str, Any]:
     """Give a job back without counting an attempt (e.g. the agent is shutting down)."""
     row = _held(conn, job_id, actor)
     conn.execute(update(jobs).where(jobs.c.id == job_id).values(
-        status="queued", claimed_by=None, lease_expires_at=None, updated_at=now()))
+        status="queued", claimed_by=None, lease_expires_at=None, updated_at=t))
     return _state(row, status="queued")
 
 
@@ -188,12 +190,11 @@ def check_completable(conn: Connection, target_id: int, job_ids: Iterable[int], 
             raise JobConflict(f"job {r[0]} is held by {r[1]}, not {actor}; only its holder completes it")
 
 
-def complete_ops(conn: Connection, target_id: int, op_ids: Iterable[int], actor: str) -> int:
+def complete_ops(conn: Connection, target_id: int, op_ids: Iterable[int], actor: str, t: float) -> int:
     """The ops got measured: their queued jobs and the ones ``actor`` holds are done. A job claimed by
     another board stays with its holder (its measurement will be one more run)."""
     ids = sorted(set(op_ids))
     n = 0
-    t = now()
     for i in range(0, len(ids), 900):
         held_by_other = (jobs.c.status == "claimed") & (jobs.c.claimed_by != actor)
         res = conn.execute(update(jobs).where(
@@ -204,17 +205,18 @@ def complete_ops(conn: Connection, target_id: int, op_ids: Iterable[int], actor:
     return n
 
 
-def complete_validate(conn: Connection, target_id: int, job_id: int, actor: str) -> bool:
+def complete_validate(conn: Connection, target_id: int, job_id: int, actor: str, t: float) -> bool:
     """Mark a validate job done when its results arrive from its holder (or while nobody holds it)."""
     check_completable(conn, target_id, [job_id], actor)
     res = conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.target_id == target_id,
                                           jobs.c.kind == "validate", jobs.c.status.in_(_from("done")))
-                       .values(status="done", claimed_by=None, lease_expires_at=None, updated_at=now())
+                       .values(status="done", claimed_by=None, lease_expires_at=None, updated_at=t)
                        .returning(jobs.c.id))
     return res.first() is not None
 
 
-def requeue_parked(conn: Connection, target_id: Optional[int] = None, job_ids: Optional[List[int]] = None) -> List[int]:
+def requeue_parked(conn: Connection, t: float, target_id: Optional[int] = None,
+                   job_ids: Optional[List[int]] = None) -> List[int]:
     """Admin: parked jobs back to the queue with their attempts reset."""
     cond = [jobs.c.status == "parked"]
     if target_id is not None:
@@ -222,18 +224,18 @@ def requeue_parked(conn: Connection, target_id: Optional[int] = None, job_ids: O
     if job_ids is not None:
         cond.append(jobs.c.id.in_(sorted(set(job_ids))))
     res = conn.execute(update(jobs).where(*cond).values(status="queued", attempts=0, claimed_by=None,
-                                                        lease_expires_at=None, updated_at=now())
+                                                        lease_expires_at=None, updated_at=t)
                        .returning(jobs.c.id))
     return sorted(int(r[0]) for r in res)
 
 
-def cancel(conn: Connection, job_id: int) -> Dict[str, Any]:
+def cancel(conn: Connection, job_id: int, t: float) -> Dict[str, Any]:
     """Admin: an open job is cancelled (a later registration may queue the op again)."""
     row = get(conn, job_id, lock=True)
     if "cancelled" not in TRANSITIONS[row["status"]]:
         raise JobConflict(f"job {job_id} is {row['status']}; only queued, claimed or parked jobs can be cancelled")
     conn.execute(update(jobs).where(jobs.c.id == job_id).values(
-        status="cancelled", claimed_by=None, lease_expires_at=None, updated_at=now()))
+        status="cancelled", claimed_by=None, lease_expires_at=None, updated_at=t))
     return _state(row, status="cancelled")
 
 

@@ -3,16 +3,17 @@
 A candidate is a recipe, not an op: placed at a layer slot (shapes, stride, the layer's
 activation) it becomes an op spec, or an ``Invalid`` with the reason it cannot sit there.
 Adding a catalogue is one decorated function (``@register_catalogue``) or a YAML entry
-(``catalogue_from_dict``).
+(``catalogue_from_dict``). A candidate may be of any op family registered with the ``block`` role;
+the skip is special only in that the catalogue's skip policy says what it deploys as.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Tuple, Union
 
 from lutcore.errors import SpaceError, SpecError, UnknownNameError
-from lutcore.ops import InvertedResidual, OpSpec, Skip
+from lutcore.ops import OpSpec, Skip, families, get_family
 
 SKIP_POLICIES = ("squeezenas", "fbnet", "identity")
 
@@ -40,9 +41,10 @@ class Invalid:
 
 @dataclasses.dataclass(frozen=True)
 class Candidate:
-    """A named block recipe: ``family`` is ``ir`` or ``skip``; ``params`` are the spec fields.
+    """A named block recipe: ``family`` is an op family of the ``block`` role; ``params`` are its fields.
 
-    ``act`` is left out of ``params`` to take the layer's activation (TF-NAS: ReLU early, Swish late).
+    ``act`` is left out of ``params`` to take the layer's activation (TF-NAS: ReLU early, Swish late),
+    for families that have one.
     """
 
     name: str
@@ -54,9 +56,11 @@ class Candidate:
         try:
             if self.family == "skip":
                 return _place_skip(base, skip_policy)
+            fam = get_family(self.family)
             p = dict(self.params)
-            p.setdefault("act", slot.act)
-            return InvertedResidual(**base, **p)
+            if "act" in fam.fields:
+                p.setdefault("act", slot.act)
+            return fam.spec(**base, **p)
         except SpecError as e:
             return Invalid(str(e))
 
@@ -82,6 +86,11 @@ def ir(name: str, kernel: int, expansion: float, dilation: int = 1, groups: int 
 
 def skip(name: str = "skip") -> Candidate:
     return Candidate(name, "skip")
+
+
+def candidate(name: str, family: str, **params: Any) -> Candidate:
+    """A candidate of any block family."""
+    return Candidate(name, family, tuple(sorted(params.items())))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,9 +152,6 @@ def get_catalogue(name: str) -> Catalogue:
     return _BUILT[name]
 
 
-_IR_FIELDS = {f.name for f in dataclasses.fields(InvertedResidual)} - {f.name for f in dataclasses.fields(OpSpec)}
-
-
 def catalogue_from_dict(data: Mapping[str, Any], path: str = "catalogue") -> Catalogue:
     """A catalogue from a YAML/JSON mapping: ``{name, skip_policy, candidates: [{name, family, ...}]}``."""
     if not isinstance(data, Mapping):
@@ -166,21 +172,18 @@ def catalogue_from_dict(data: Mapping[str, Any], path: str = "catalogue") -> Cat
                 raise SpaceError(f"{p}.{next(iter(params))}", "a skip takes no parameters")
             out.append(skip(c["name"]))
             continue
-        if fam != "ir":
-            raise SpaceError(f"{p}.family", f"must be 'ir' or 'skip', not {fam!r}")
+        if fam not in families("block"):
+            raise SpaceError(f"{p}.family", f"must be one of {', '.join(families('block'))}, not {fam!r}")
+        known = get_family(fam).fields
         for k in params:
-            if k not in _IR_FIELDS:
-                raise SpaceError(f"{p}.{k}", f"unknown field; known: {', '.join(sorted(_IR_FIELDS))}")
+            if k not in known:
+                raise SpaceError(f"{p}.{k}", f"unknown field; known: {', '.join(sorted(known))}")
         try:  # validate the recipe once at a neutral shape so errors surface at load time
-            InvertedResidual(c_in=96, h=8, w=8, c_out=96, **params)
+            get_family(fam).spec(c_in=96, h=8, w=8, c_out=96, **params)
         except SpecError as e:
             raise SpaceError(f"{p}.{e.field}", e.reason) from None
-        out.append(Candidate(c["name"], "ir", tuple(sorted(params.items()))))
+        out.append(candidate(c["name"], fam, **params))
     try:
         return Catalogue(name, tuple(out), data.get("skip_policy", "squeezenas"), data.get("description", ""))
     except SpaceError as e:
         raise SpaceError(f"{path}.{e.path.split('.', 1)[-1]}", e.reason) from None
-
-
-def find_candidate(catalogue: Catalogue, name: str) -> Optional[Candidate]:
-    return next((c for c in catalogue.candidates if c.name == name), None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional, Union
 
 from lutcore.cli.table import render
 from lutcore.errors import LutError
@@ -18,7 +18,7 @@ def _plugins() -> List[Callable[[argparse._SubParsersAction], None]]:
     """Subcommand registrars from installed applications (group ``lut.commands``)."""
     from importlib import metadata
 
-    eps = metadata.entry_points()
+    eps: Any = metadata.entry_points()  # a dict of groups before Python 3.10, selectable after
     group = eps.select(group="lut.commands") if hasattr(eps, "select") else eps.get("lut.commands", [])
     out = []
     for ep in sorted(group, key=lambda e: e.name):
@@ -79,18 +79,19 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def cmd_spaces(args: argparse.Namespace) -> int:
     from lutcore.spaces import arch_names, get_space, space_names
+    from lutcore.spaces.cells import CellSpace
 
     spaces = []
     for name in space_names():
         sp = get_space(name)
-        cells = getattr(sp, "is_cell_space", False)
+        cells = isinstance(sp, CellSpace)
         spaces.append(
             {
                 "name": name,
                 "resolution": sp.resolution_str,
                 "kind": "cells" if cells else "chain",
-                "layers": len(sp.cells) if cells else sp.num_layers,  # cells of a cell space
-                "edges_per_cell": sp.num_edges if cells else None,
+                "layers": len(sp.cells) if isinstance(sp, CellSpace) else sp.num_layers,  # cells of a cell space
+                "edges_per_cell": sp.num_edges if isinstance(sp, CellSpace) else None,
                 "candidates": len(sp.candidates),
                 "unique_ops": len(sp.unique_ops()),
                 "description": sp.definition.description,
@@ -114,7 +115,10 @@ def cmd_space_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(sp.to_dict(), indent=2))
         return 0
-    if getattr(sp, "is_cell_space", False):
+    from lutcore.ops import OpSpec
+    from lutcore.spaces.cells import CellSpace
+
+    if isinstance(sp, CellSpace):
         from lutcore.cli.cells import show_cell_space
 
         print(show_cell_space(sp, args.keys))
@@ -122,9 +126,9 @@ def cmd_space_show(args: argparse.Namespace) -> int:
     print(f"{sp.name} at {sp.resolution_str}: {sp.num_layers} layers x {len(sp.candidates)} candidates")
     rows = []
     for slot, row in zip(sp.slots, sp.grid):
-        cells = []
+        cells: List[Union[str, float]] = []
         for cell in row:
-            if not hasattr(cell, "key"):
+            if not isinstance(cell, OpSpec):
                 cells.append("invalid")
             elif args.keys:
                 cells.append(cell.key)

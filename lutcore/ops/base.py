@@ -9,40 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any, ClassVar, Dict, Iterable, List, Tuple, Type, TypeVar
+from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
-from lutcore.errors import SpecError, UnknownNameError
+from lutcore.errors import SpecError
 
 ACTIVATIONS = ("relu", "relu6", "swish", "hswish", "none")
 KERNELS = (1, 3, 5, 7)
 STRIDES = (1, 2)
 
-_FAMILIES: Dict[str, Type[OpSpec]] = {}
 S = TypeVar("S", bound="OpSpec")
-
-
-def register_family(name: str):
-    """Class decorator: make an op family known to ``spec_from_dict`` and the torch builder."""
-
-    def deco(cls: Type[S]) -> Type[S]:
-        if name in _FAMILIES:
-            raise ValueError(f"op family {name!r} registered twice")
-        cls.family = name
-        _FAMILIES[name] = cls
-        return cls
-
-    return deco
-
-
-def families() -> List[str]:
-    return sorted(_FAMILIES)
-
-
-def family_class(name: str) -> Type[OpSpec]:
-    try:
-        return _FAMILIES[name]
-    except KeyError:
-        raise UnknownNameError("op family", name, list(_FAMILIES)) from None
+Dims = Sequence[int]
 
 
 def conv_out(size: int, kernel: int, stride: int, dilation: int = 1) -> int:
@@ -112,13 +88,39 @@ class OpSpec:
         return (self.batch, self.c_in, self.h, self.w)
 
     @property
+    def input_shapes(self) -> List[Tuple[int, ...]]:
+        """The shape of each input tensor (as many as the family's registered ``inputs``)."""
+        return [self.in_shape]
+
+    @property
     def out_hw(self) -> Tuple[int, int]:
         return conv_out(self.h, 3, self.stride), conv_out(self.w, 3, self.stride)
 
     @property
-    def out_shape(self) -> Tuple[int, int, int, int]:
+    def out_shape(self) -> Tuple[int, ...]:
+        """(batch, c_out, h, w) for feature maps; a classifier's is (batch, classes)."""
         ho, wo = self.out_hw
         return (self.batch, self.c_out, ho, wo)
+
+    @classmethod
+    def from_entry(
+        cls: Type[S], entry: Mapping[str, Any], shape: Dims, batch: int = 1, low: Optional[Dims] = None
+    ) -> S:
+        """The spec of a space-definition entry (``{op: ..., fields}``) fed a (c, h, w) tensor.
+
+        ``low`` is the second input of two-input families (decoders); ``c_out`` defaults to the
+        input's channels.
+        """
+        params = cls.entry_fields(entry, shape, low)
+        c_in, h, w = shape
+        params.setdefault("c_out", c_in)
+        return cls(c_in=c_in, h=h, w=w, batch=batch, **params)
+
+    @classmethod
+    def entry_fields(cls, entry: Mapping[str, Any], shape: Dims, low: Optional[Dims]) -> Dict[str, Any]:
+        """The spec fields an entry gives (lists become tuples); families with their own entry words
+        (``classes``, a decoder's low-level input) translate them here."""
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k != "op"}
 
     def macs(self) -> int:
         """Multiply-accumulates of convolutions and linear layers (what FLOP counters count / 2)."""
@@ -165,30 +167,3 @@ class OpSpec:
 
     def replace(self: S, **changes: Any) -> S:
         return dataclasses.replace(self, **changes)
-
-
-def spec_from_dict(data: Dict[str, Any]) -> OpSpec:
-    """Rebuild a spec from ``to_dict`` output (or a user's dict); errors name the field."""
-    if not isinstance(data, dict):
-        raise SpecError("op", "spec", data, "must be an object")
-    d = dict(data)
-    fam = d.pop("family", None)
-    if fam is None:
-        raise SpecError("op", "family", None, "is required")
-    cls = _FAMILIES.get(fam)
-    if cls is None:
-        raise SpecError("op", "family", fam, f"unknown op family; known: {', '.join(families())}")
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    for k in d:
-        if k not in names:
-            raise SpecError(fam, k, d[k], "unknown field")
-    for k, v in list(d.items()):
-        if isinstance(v, list):
-            d[k] = tuple(v)
-    try:
-        return cls(**d)
-    except TypeError as e:
-        missing = [n for n, f in names.items() if n not in d and f.default is dataclasses.MISSING]
-        if missing:
-            raise SpecError(fam, missing[0], None, "is required") from e
-        raise SpecError(fam, "spec", data, str(e)) from e

@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import List, Tuple
 
-from lutcore.ops.base import ACTIVATIONS, KERNELS, OpSpec, conv_out, fmt_num, register_family
+from lutcore.ops.base import ACTIVATIONS, KERNELS, OpSpec, conv_out, fmt_num
+from lutcore.ops.registry import register_family
+
+_TORCH = "lutcore.torch.modules"
 
 SKIP_MODES = ("identity", "factorized_reduce", "relu_conv_bn", "conv_bn_relu")
 
 
-@register_family("ir")
+@register_family("ir", roles=("block", "fixed"), torch=f"{_TORCH}:build_ir")
 @dataclasses.dataclass(frozen=True)
 class InvertedResidual(OpSpec):
     """1x1 (groups) -> BN -> act -> [shuffle] -> kxk depthwise -> BN -> act -> [SE] -> 1x1 (groups) -> BN.
@@ -108,7 +111,7 @@ class InvertedResidual(OpSpec):
         return super()._key_parts() + [self.act]
 
 
-@register_family("skip")
+@register_family("skip", roles=("block", "cell"), torch=f"{_TORCH}:build_skip")
 @dataclasses.dataclass(frozen=True)
 class Skip(OpSpec):
     """The "skip" candidate; ``mode`` says what it deploys as for this shape.

@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Tuple
 
-from lutcore.ops.base import OpSpec, conv_out, register_family
+from lutcore.ops.base import OpSpec, conv_out
+from lutcore.ops.registry import register_family
 
 CELL_DILATIONS = (1, 2, 3, 4, 8)
 POOL_MODES = ("max", "avg")
+_TORCH = "lutcore.torch.cellmodules"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +37,7 @@ class _KxK(OpSpec):
         return f"k{self.kernel}_d{self.dilation}"
 
 
-@register_family("sep_conv")
+@register_family("sep_conv", roles=("cell",), torch=f"{_TORCH}:build_sep_conv")
 @dataclasses.dataclass(frozen=True)
 class SepConv(_KxK):
     """DARTS SepConv, twice: ReLU -> kxk depthwise (stride, dilation) -> 1x1 -> BN -> ReLU ->
@@ -54,7 +56,7 @@ class SepConv(_KxK):
         return (c * k2 + c * c + 2 * c) + (c * k2 + c * self.c_out + 2 * self.c_out)
 
 
-@register_family("dil_conv")
+@register_family("dil_conv", roles=("cell",), torch=f"{_TORCH}:build_dil_conv")
 @dataclasses.dataclass(frozen=True)
 class DilConv(_KxK):
     """DARTS DilConv: ReLU -> kxk depthwise (stride, dilation) -> 1x1 to c_out -> BN."""
@@ -72,7 +74,7 @@ class DilConv(_KxK):
         return self.c_in * self.kernel**2 + self.c_in * self.c_out + 2 * self.c_out
 
 
-@register_family("rcb")
+@register_family("rcb", roles=("cell",), torch=f"{_TORCH}:build_rcb")
 @dataclasses.dataclass(frozen=True)
 class ReluConvBN(_KxK):
     """(ReLU -> kxk conv -> BN) ``repeat`` times; the first maps c_in -> c_out with the stride.
@@ -99,7 +101,7 @@ class ReluConvBN(_KxK):
         return f"{super()._tag()}_r{self.repeat}"
 
 
-@register_family("pool")
+@register_family("pool", roles=("cell",), torch=f"{_TORCH}:build_pool")
 @dataclasses.dataclass(frozen=True)
 class Pool(OpSpec):
     """3x3 max or average pool, padding 1 (average over the valid cells only, as DARTS's)."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from lutcore.ops.base import ACTIVATIONS, KERNELS, OpSpec, conv_out, register_family
+from lutcore.ops.base import ACTIVATIONS, KERNELS, Dims, OpSpec, conv_out
+from lutcore.ops.registry import register_family
+
+_TORCH = "lutcore.torch.modules"
 
 
-@register_family("conv")
+@register_family("conv", roles=("fixed",), torch=f"{_TORCH}:build_conv")
 @dataclasses.dataclass(frozen=True)
 class Conv(OpSpec):
     """kxk conv (groups, dilation, optional bias) -> [BN] -> act."""
@@ -57,7 +60,7 @@ class Conv(OpSpec):
         return super()._key_parts() + [self.act]
 
 
-@register_family("pool_fc")
+@register_family("pool_fc", roles=("fixed",), torch=f"{_TORCH}:build_pool_fc")
 @dataclasses.dataclass(frozen=True)
 class PoolFC(OpSpec):
     """Global average pool -> linear to ``c_out`` classes (a classifier's last op)."""
@@ -76,6 +79,14 @@ class PoolFC(OpSpec):
     @property
     def out_shape(self) -> Tuple[int, ...]:
         return (self.batch, self.c_out)
+
+    @classmethod
+    def entry_fields(cls, entry: Mapping[str, Any], shape: Dims, low: Optional[Dims]) -> Dict[str, Any]:
+        """A head entry names its output width ``classes``."""
+        fields = super().entry_fields(entry, shape, low)
+        if "classes" in fields:
+            fields["c_out"] = fields.pop("classes")
+        return fields
 
     def macs(self) -> int:
         return self.c_in * self.c_out * self.batch
@@ -112,8 +123,22 @@ class _TwoInputHead(OpSpec):
             )
 
     @property
+    def input_shapes(self) -> List[Tuple[int, ...]]:
+        return [self.in_shape, (self.batch, self.c_low, self.h_low, self.w_low)]
+
+    @property
     def out_hw(self) -> Tuple[int, int]:
         return self.h_low * self.upsample, self.w_low * self.upsample
+
+    @classmethod
+    def entry_fields(cls, entry: Mapping[str, Any], shape: Dims, low: Optional[Dims]) -> Dict[str, Any]:
+        """A decoder entry: ``classes`` is c_out, ``low_level_layer`` says where ``low`` comes from."""
+        if low is None:
+            raise ValueError(f"{cls.family} needs the low-level input's shape")
+        fields = {k: v for k, v in super().entry_fields(entry, shape, low).items() if k != "low_level_layer"}
+        fields["c_out"] = fields.pop("classes")
+        fields["c_low"], fields["h_low"], fields["w_low"] = low
+        return fields
 
     def _shape_part(self) -> str:
         return f"c{self.c_in}x{self.h}x{self.w}+c{self.c_low}x{self.h_low}x{self.w_low}->c{self.c_out}"
@@ -122,7 +147,7 @@ class _TwoInputHead(OpSpec):
         return [self.family, self._tag(), self._shape_part()]
 
 
-@register_family("lr_aspp")
+@register_family("lr_aspp", roles=("decoder",), inputs=2, torch=f"{_TORCH}:build_lr_aspp")
 @dataclasses.dataclass(frozen=True)
 class LRASPP(_TwoInputHead):
     """SqueezeNAS's LR-ASPP decoder (MobileNetV3 style); ``c_out`` is the number of classes.
@@ -134,6 +159,18 @@ class LRASPP(_TwoInputHead):
 
     pool_kernel: Tuple[int, int] = (49, 49)
     pool_stride: Tuple[int, int] = (16, 20)
+
+    @classmethod
+    def entry_fields(cls, entry: Mapping[str, Any], shape: Dims, low: Optional[Dims]) -> Dict[str, Any]:
+        """The pool window may be one number, and shrinks to fit inputs smaller than it."""
+        fields = super().entry_fields(entry, shape, low)
+        _, h, w = shape
+        for f in ("pool_kernel", "pool_stride"):
+            if isinstance(fields.get(f), int):
+                fields[f] = (fields[f], fields[f])
+        kh, kw = fields.get("pool_kernel", LRASPP.pool_kernel)
+        fields["pool_kernel"] = (min(kh, h), min(kw, w))
+        return fields
 
     def validate(self) -> None:
         self._check_common(2)
@@ -166,7 +203,7 @@ class LRASPP(_TwoInputHead):
         return f"m{self.mid}_p{kh}x{kw}s{sh}x{sw}_u{self.upsample}"
 
 
-@register_family("aspp_dw")
+@register_family("aspp_dw", roles=("decoder",), inputs=2, torch=f"{_TORCH}:build_aspp_dw")
 @dataclasses.dataclass(frozen=True)
 class DepthwiseASPP(_TwoInputHead):
     """SqueezeNAS-XLarge's depthwise ASPP decoder; ``c_out`` is the number of classes.

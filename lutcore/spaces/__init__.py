@@ -10,9 +10,9 @@ from lutcore.spaces.architectures import (
     published_names,
     random_arch,
 )
-from lutcore.spaces.definition import LayerDef, SpaceDef, load_space_file, parse_resolution, space_from_dict
+from lutcore.spaces.definition import load_space_file, space_from_dict
 from lutcore.spaces.registry import get_space, get_space_def, register_space, space_names
-from lutcore.spaces.space import FixedOp, Space
+from lutcore.spaces.space import FixedOp, LayerDef, Space, SpaceDef, parse_resolution
 
 __all__ = [
     "Arch",

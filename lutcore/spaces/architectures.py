@@ -13,9 +13,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from lutcore.errors import SpaceError, UnknownNameError
 from lutcore.ops import OpSpec
-from lutcore.spaces.definition import Resolution
-from lutcore.spaces.registry import DATA, get_space, space_names
-from lutcore.spaces.space import Space
+from lutcore.spaces.datafiles import DATA
+from lutcore.spaces.registry import get_space, space_names
+from lutcore.spaces.space import Resolution, Space
 
 _published: Optional[Dict[str, Any]] = None
 
@@ -119,7 +119,10 @@ def get_arch(name: str, resolution: Union[str, Resolution, None] = None) -> Arch
     nets = _data()["networks"]
     if name in nets:
         space_name = "squeezenas-" + name.rsplit("-", 1)[1]
-        return Arch(name, get_space(space_name, resolution), tuple(nets[name]))
+        space = get_space(space_name, resolution)
+        if isinstance(space, CellSpace):
+            raise SpaceError("arch", f"{name!r} names a chain network but {space_name} is a cell space")
+        return Arch(name, space, tuple(nets[name]))
     parts = name.split(":")
     if len(parts) == 3 and parts[1] == "random":
         try:

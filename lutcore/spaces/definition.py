@@ -1,4 +1,4 @@
-"""Search-space definitions (what a user writes) and their resolution into op specs.
+"""The parser of search-space definitions (what a user writes) into ``SpaceDef``.
 
 A definition is a plain mapping, the same for built-ins (``data/*.yaml``) and user files:
 
@@ -10,92 +10,24 @@ A definition is a plain mapping, the same for built-ins (``data/*.yaml``) and us
     head:   [{op: conv, c_out: 1984, kernel: 1}, {op: pool_fc, classes: 1000}]
     decoder: {op: lr_aspp, mid: 128, classes: 19, low_level_layer: 7, ...}
 
-Errors name the offending field as a path (``layers[3].stride``).
+Stem and head entries may use any op family registered with the ``fixed`` role, the decoder any
+family with the ``decoder`` role (``lutcore.ops.registry``). Errors name the offending field as a
+path (``layers[3].stride``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, List, Mapping, Tuple, Union
 
-from lutcore.catalogues import Catalogue, Invalid, catalogue_from_dict, get_catalogue
-from lutcore.errors import LutError, SpaceError, SpecError
-from lutcore.ops import ACTIVATIONS, LRASPP, Conv, DepthwiseASPP, InvertedResidual, OpSpec, PoolFC
+from lutcore.catalogues import catalogue_from_dict, get_catalogue
+from lutcore.errors import LutError, SpaceError
+from lutcore.ops import ACTIVATIONS, families
+from lutcore.spaces.space import LayerDef, SpaceDef
 
-if TYPE_CHECKING:
-    from lutcore.spaces.space import Space
-
-Resolution = Tuple[int, int]
-Cell = Union[OpSpec, Invalid]
-
-_FIXED_OPS = {"conv": Conv, "ir": InvertedResidual, "pool_fc": PoolFC}
 _LAYER_FIELDS = {"c_out", "stride", "repeat", "act"}
 _TOP_FIELDS = {"name", "description", "input", "batch", "catalogue", "stem", "layers", "head", "decoder"}
-
-
-def parse_resolution(text: Union[str, Resolution, None]) -> Optional[Resolution]:
-    """``"256x512"`` -> (256, 512) as (height, width)."""
-    if text is None or isinstance(text, tuple):
-        return text
-    parts = str(text).lower().replace("*", "x").split("x")
-    try:
-        h, w = (int(p) for p in parts)
-    except ValueError:
-        raise SpaceError("resolution", f"{text!r} is not HxW, e.g. 256x512") from None
-    if h <= 0 or w <= 0:
-        raise SpaceError("resolution", f"{text!r} must be positive")
-    return h, w
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerDef:
-    c_in: int
-    c_out: int
-    stride: int = 1
-    act: str = "relu"
-
-
-@dataclasses.dataclass(frozen=True)
-class SpaceDef:
-    """A validated, resolution-free definition. ``at()`` places it at a resolution."""
-
-    name: str
-    input: Tuple[int, int, int]
-    catalogue: Catalogue
-    stem: Tuple[Mapping[str, Any], ...]
-    layers: Tuple[LayerDef, ...]
-    head: Tuple[Mapping[str, Any], ...] = ()
-    decoder: Optional[Mapping[str, Any]] = None
-    batch: int = 1
-    description: str = ""
-    source: Optional[Mapping[str, Any]] = dataclasses.field(default=None, compare=False, repr=False)
-
-    @property
-    def default_resolution(self) -> Resolution:
-        return self.input[1], self.input[2]
-
-    @property
-    def total_stride(self) -> int:
-        s = 1
-        for op in self.stem:
-            s *= op.get("stride", 1)
-        for layer in self.layers:
-            s *= layer.stride
-        return s
-
-    def at(self, resolution: Union[str, Resolution, None] = None) -> Space:
-        from lutcore.spaces.space import Space  # late: Space builds on this module
-
-        res = parse_resolution(resolution) or self.default_resolution
-        return Space.build(self, res)
-
-    def to_dict(self) -> Dict[str, Any]:
-        """The definition as a user would write it (round-trips through ``space_from_dict``)."""
-        if self.source is not None:
-            return json.loads(json.dumps(self.source))
-        raise LutError(f"space {self.name} was not built from a mapping")
 
 
 def _req(d: Mapping[str, Any], key: str, path: str) -> Any:
@@ -121,8 +53,8 @@ def _fixed_ops(raw: Any, path: str) -> Tuple[Mapping[str, Any], ...]:
         if not isinstance(op, Mapping):
             raise SpaceError(p, "must be a mapping")
         kind = _req(op, "op", p)
-        if kind not in _FIXED_OPS:
-            raise SpaceError(f"{p}.op", f"unknown op {kind!r}; known: {', '.join(sorted(_FIXED_OPS))}")
+        if kind not in families("fixed"):
+            raise SpaceError(f"{p}.op", f"unknown op {kind!r}; known: {', '.join(families('fixed'))}")
         out.append(dict(op))
     return tuple(out)
 
@@ -184,13 +116,12 @@ def space_from_dict(data: Mapping[str, Any], path: str = "") -> SpaceDef:
         dp = f"{pre}decoder"
         if not isinstance(decoder, Mapping):
             raise SpaceError(dp, "must be a mapping")
-        if _req(decoder, "op", dp) not in ("lr_aspp", "aspp_dw"):
-            raise SpaceError(f"{dp}.op", f"must be lr_aspp or aspp_dw, not {decoder['op']!r}")
+        if _req(decoder, "op", dp) not in families("decoder"):
+            raise SpaceError(f"{dp}.op", f"must be one of {', '.join(families('decoder'))}, not {decoder['op']!r}")
         low = _req(decoder, "low_level_layer", dp)
         if isinstance(low, bool) or not isinstance(low, int) or not 0 <= low < len(layers):
             raise SpaceError(f"{dp}.low_level_layer", f"must be a layer index in 0..{len(layers) - 1}, not {low!r}")
-        for k in ("mid", "classes"):
-            _pos_int(_req(decoder, k, dp), f"{dp}.{k}")
+        _pos_int(_req(decoder, "classes", dp), f"{dp}.classes")
         decoder = dict(decoder)
     src = json.loads(json.dumps(dict(data)))
     sdef = SpaceDef(name, inp, catalogue, stem, tuple(layers), head, decoder, batch, data.get("description", ""), src)
@@ -222,36 +153,3 @@ def load_space_file(path: Union[str, Path]) -> List[SpaceDef]:
             raise SpaceError(str(p), f"not valid YAML: {e}") from None
     items = data if isinstance(data, list) else [data]
     return [space_from_dict(d, f"{p.name}[{i}]" if isinstance(data, list) else p.name) for i, d in enumerate(items)]
-
-
-def fixed_spec(op: Mapping[str, Any], c_in: int, h: int, w: int, batch: int, path: str) -> OpSpec:
-    """The op spec of a stem/head entry placed at an input shape."""
-    params = {k: v for k, v in op.items() if k not in ("op", "classes")}
-    kind = op["op"]
-    if kind == "pool_fc":
-        params["c_out"] = op.get("classes", params.get("c_out"))
-    params.setdefault("c_out", c_in)
-    try:
-        return _FIXED_OPS[kind](c_in=c_in, h=h, w=w, batch=batch, **params)
-    except SpecError as e:
-        raise SpaceError(f"{path}.{e.field}", f"{e.value!r}: {e.reason}") from None
-    except TypeError as e:
-        raise SpaceError(path, str(e)) from None
-
-
-def decoder_spec(dec: Mapping[str, Any], deep: Tuple[int, int, int], low: Tuple[int, int, int], batch: int) -> OpSpec:
-    """The decoder's spec; LR-ASPP's pool window shrinks to fit inputs smaller than 49 cells."""
-    (c, h, w), (cl, hl, wl) = deep, low
-    common = dict(c_in=c, h=h, w=w, c_low=cl, h_low=hl, w_low=wl, c_out=dec["classes"], mid=dec["mid"], batch=batch)
-    try:
-        if dec["op"] == "lr_aspp":
-            k = dec.get("pool_kernel", 49)
-            kh, kw = (k, k) if isinstance(k, int) else tuple(k)
-            s = dec.get("pool_stride", [16, 20])
-            sh, sw = (s, s) if isinstance(s, int) else tuple(s)
-            return LRASPP(
-                **common, pool_kernel=(min(kh, h), min(kw, w)), pool_stride=(sh, sw), upsample=dec.get("upsample", 8)
-            )
-        return DepthwiseASPP(**common, rates=tuple(dec.get("rates", (6, 12, 18))), upsample=dec.get("upsample", 4))
-    except SpecError as e:
-        raise SpaceError(f"decoder.{e.field}", f"{e.value!r}: {e.reason}") from None

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Callable, Dict, List, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Union
 
 from lutcore.errors import UnknownNameError
-from lutcore.spaces.definition import Resolution, SpaceDef, load_space_file
-from lutcore.spaces.space import Space
+from lutcore.spaces.datafiles import DATA
+from lutcore.spaces.definition import load_space_file
+from lutcore.spaces.space import Resolution, Space, SpaceDef
 
-DATA = Path(__file__).with_name("data")
+if TYPE_CHECKING:
+    from lutcore.spaces.cells import CellSpace, CellSpaceDef
 
-_FACTORIES: Dict[str, Callable[[], SpaceDef]] = {}
-_CACHE: Dict[str, SpaceDef] = {}
+AnySpaceDef = Union[SpaceDef, "CellSpaceDef"]
+AnySpace = Union[Space, "CellSpace"]
+
+_FACTORIES: Dict[str, Callable[[], AnySpaceDef]] = {}
+_CACHE: Dict[str, AnySpaceDef] = {}
 
 
-def register_space(name: str) -> Callable[[Callable[[], SpaceDef]], Callable[[], SpaceDef]]:
+def register_space(name: str) -> Callable[[Callable[[], AnySpaceDef]], Callable[[], AnySpaceDef]]:
     """Decorator: register a function returning a SpaceDef under ``name``."""
 
-    def deco(fn: Callable[[], SpaceDef]) -> Callable[[], SpaceDef]:
+    def deco(fn: Callable[[], AnySpaceDef]) -> Callable[[], AnySpaceDef]:
         if name in _FACTORIES:
             raise ValueError(f"space {name!r} registered twice")
         _FACTORIES[name] = fn
@@ -28,16 +33,20 @@ def register_space(name: str) -> Callable[[Callable[[], SpaceDef]], Callable[[],
     return deco
 
 
+def _const(sdef: AnySpaceDef) -> Callable[[], AnySpaceDef]:
+    return lambda: sdef
+
+
 def _register_cells() -> None:
     from lutcore.spaces.cells import cell_space_defs  # late: cells build on this package
 
     for name, cdef in cell_space_defs().items():
-        register_space(name)(lambda s=cdef: s)  # type: ignore[misc,return-value]
+        register_space(name)(_const(cdef))
 
 
 def _register_file(path: Path) -> None:
     for sdef in load_space_file(path):
-        register_space(sdef.name)(lambda s=sdef: s)
+        register_space(sdef.name)(_const(sdef))
 
 
 def space_names() -> List[str]:
@@ -45,7 +54,7 @@ def space_names() -> List[str]:
     return list(_FACTORIES)
 
 
-def get_space_def(name: str) -> SpaceDef:
+def get_space_def(name: str) -> AnySpaceDef:
     """A registered space by name, or a space file's only/first space when ``name`` is a path."""
     _load_builtins()
     if name not in _FACTORIES:
@@ -58,9 +67,9 @@ def get_space_def(name: str) -> SpaceDef:
     return _CACHE[name]
 
 
-def get_space(name: str, resolution: Union[str, Resolution, None] = None) -> Space:
+def get_space(name: str, resolution: Union[str, Resolution, None] = None) -> AnySpace:
     """A space at a resolution: a chain ``Space``, or a ``CellSpace`` for the cell spaces (darts-*, autortnet)."""
-    return get_space_def(name).at(resolution)  # type: ignore[return-value]
+    return get_space_def(name).at(resolution)
 
 
 _loaded = False

@@ -1,17 +1,79 @@
-"""A search space placed at a resolution: the (layer x candidate) grid of op specs."""
+"""A chain search space: its validated definition, and the definition placed at a resolution,
+the (layer x candidate) grid of op specs. ``lutcore.spaces.definition`` parses what users write."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+import json
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from lutcore.catalogues import Invalid, LayerSlot
-from lutcore.errors import SpaceError
+from lutcore.catalogues import Catalogue, Invalid, LayerSlot
+from lutcore.errors import LutError, SpaceError
 from lutcore.ops import OpSpec
-from lutcore.spaces.definition import Cell, Resolution, decoder_spec, fixed_spec
+from lutcore.spaces.placement import Cell, decoder_spec, fixed_spec
 
-if TYPE_CHECKING:
-    from lutcore.spaces.definition import SpaceDef
+Resolution = Tuple[int, int]
+
+
+def parse_resolution(text: Union[str, Resolution, None]) -> Optional[Resolution]:
+    """``"256x512"`` -> (256, 512) as (height, width)."""
+    if text is None or isinstance(text, tuple):
+        return text
+    parts = str(text).lower().replace("*", "x").split("x")
+    try:
+        h, w = (int(p) for p in parts)
+    except ValueError:
+        raise SpaceError("resolution", f"{text!r} is not HxW, e.g. 256x512") from None
+    if h <= 0 or w <= 0:
+        raise SpaceError("resolution", f"{text!r} must be positive")
+    return h, w
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerDef:
+    c_in: int
+    c_out: int
+    stride: int = 1
+    act: str = "relu"
+
+
+@dataclasses.dataclass(frozen=True)
+class SpaceDef:
+    """A validated, resolution-free definition. ``at()`` places it at a resolution."""
+
+    name: str
+    input: Tuple[int, int, int]
+    catalogue: Catalogue
+    stem: Tuple[Mapping[str, Any], ...]
+    layers: Tuple[LayerDef, ...]
+    head: Tuple[Mapping[str, Any], ...] = ()
+    decoder: Optional[Mapping[str, Any]] = None
+    batch: int = 1
+    description: str = ""
+    source: Optional[Mapping[str, Any]] = dataclasses.field(default=None, compare=False, repr=False)
+
+    @property
+    def default_resolution(self) -> Resolution:
+        return self.input[1], self.input[2]
+
+    @property
+    def total_stride(self) -> int:
+        s = 1
+        for op in self.stem:
+            s *= op.get("stride", 1)
+        for layer in self.layers:
+            s *= layer.stride
+        return s
+
+    def at(self, resolution: Union[str, Resolution, None] = None) -> Space:
+        res = parse_resolution(resolution) or self.default_resolution
+        return Space.build(self, res)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The definition as a user would write it (round-trips through ``space_from_dict``)."""
+        if self.source is not None:
+            return json.loads(json.dumps(self.source))
+        raise LutError(f"space {self.name} was not built from a mapping")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +120,8 @@ class Space:
             cells = tuple(sdef.catalogue.place(slot))
             ref = next((x for x in cells if isinstance(x, OpSpec)), None)
             if ref is None:
-                raise SpaceError(f"layers[{i}]", f"no candidate is valid here: {cells[0].reason}")
+                reason = cells[0].reason if isinstance(cells[0], Invalid) else ""
+                raise SpaceError(f"layers[{i}]", f"no candidate is valid here: {reason}")
             slots.append(slot)
             grid.append(cells)
             c, h, w = layer.c_out, *ref.out_hw

@@ -1,6 +1,5 @@
 """Torch modules for op specs and whole networks. The only part of lutcore that needs torch."""
 
-from lutcore.torch import cellmodules as _cellmodules  # noqa: F401  (registers the cell op builders)
 from lutcore.torch.modules import build_op, example_inputs
 from lutcore.torch.network import Network, build_network, network_input
 

@@ -7,7 +7,6 @@ from typing import List
 from torch import nn
 
 from lutcore.ops import DilConv, Pool, ReluConvBN, SepConv
-from lutcore.torch.modules import builder
 
 
 def _relu_dw_pw_bn(c_in: int, c_out: int, k: int, stride: int, dilation: int) -> List[nn.Module]:
@@ -20,21 +19,18 @@ def _relu_dw_pw_bn(c_in: int, c_out: int, k: int, stride: int, dilation: int) ->
     ]
 
 
-@builder("sep_conv")
-def _sep_conv(s: SepConv) -> nn.Module:
+def build_sep_conv(s: SepConv) -> nn.Module:
     return nn.Sequential(
         *_relu_dw_pw_bn(s.c_in, s.c_in, s.kernel, s.stride, s.dilation),
         *_relu_dw_pw_bn(s.c_in, s.c_out, s.kernel, 1, s.dilation),
     )
 
 
-@builder("dil_conv")
-def _dil_conv(s: DilConv) -> nn.Module:
+def build_dil_conv(s: DilConv) -> nn.Module:
     return nn.Sequential(*_relu_dw_pw_bn(s.c_in, s.c_out, s.kernel, s.stride, s.dilation))
 
 
-@builder("rcb")
-def _rcb(s: ReluConvBN) -> nn.Module:
+def build_rcb(s: ReluConvBN) -> nn.Module:
     layers: List[nn.Module] = []
     pad = s.dilation * (s.kernel - 1) // 2
     for r in range(s.repeat):
@@ -47,8 +43,7 @@ def _rcb(s: ReluConvBN) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-@builder("pool")
-def _pool(s: Pool) -> nn.Module:
+def build_pool(s: Pool) -> nn.Module:
     if s.mode == "max":
         return nn.MaxPool2d(s.kernel, s.stride, padding=s.kernel // 2)
     return nn.AvgPool2d(s.kernel, s.stride, padding=s.kernel // 2, count_include_pad=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List
 
 import torch
 from torch import nn
@@ -34,7 +34,7 @@ def conv_bn_act(
     bias: bool = False,
 ) -> nn.Sequential:
     pad = dilation * (kernel - 1) // 2
-    layers = [nn.Conv2d(c_in, c_out, kernel, stride, pad, dilation, groups, bias=bias)]
+    layers: List[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, stride, pad, dilation, groups, bias=bias)]
     if bn:
         layers.append(nn.BatchNorm2d(c_out))
     layers.append(activation(act))
@@ -66,7 +66,3 @@ class SqueezeExcite(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = torch.sigmoid(self.expand(self.act(self.reduce(self.pool(x)))))
         return x * s
-
-
-def maybe(module: Optional[nn.Module]) -> nn.Module:
-    return module if module is not None else nn.Identity()

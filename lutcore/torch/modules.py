@@ -1,56 +1,40 @@
 """One nn.Module per op family, built from a spec: ``build_op(spec)``.
 
-Registered per family, so a new family in the core adds one ``@builder`` function here.
-Decoders (``lr_aspp``, ``aspp_dw``) take two inputs: the deep features and the low-level ones.
+Each family names its builder in its ``@register_family`` declaration (``lutcore.ops.registry``);
+the builders of the built-in chain families live here. Decoders (``lr_aspp``, ``aspp_dw``) take two
+inputs: the deep features and the low-level ones.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Tuple
+from typing import List, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lutcore.ops import LRASPP, Conv, DepthwiseASPP, InvertedResidual, OpSpec, PoolFC, Skip
+from lutcore.ops import LRASPP, Conv, DepthwiseASPP, InvertedResidual, OpSpec, PoolFC, Skip, get_family
 from lutcore.torch.layers import ChannelShuffle, SqueezeExcite, activation, conv_bn_act
-
-_BUILDERS: Dict[str, Callable[[OpSpec], nn.Module]] = {}
-
-
-def builder(family: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        _BUILDERS[family] = fn
-        return fn
-
-    return deco
 
 
 def build_op(spec: OpSpec) -> nn.Module:
     """The op as an nn.Module in eval mode (batch-norm statistics frozen, as deployed)."""
-    try:
-        fn = _BUILDERS[spec.family]
-    except KeyError:
-        raise ValueError(f"no torch builder for op family {spec.family!r}") from None
-    return fn(spec).eval()
+    module: nn.Module = get_family(spec.family).torch_builder()(spec)
+    return module.eval()
 
 
 def example_inputs(
-    spec: OpSpec, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    spec: OpSpec, device: Union[torch.device, str] = "cpu", dtype: torch.dtype = torch.float32
 ) -> Tuple[torch.Tensor, ...]:
     """Random inputs of the spec's declared shape(s)."""
-    x = torch.randn(spec.in_shape, device=device, dtype=dtype)
-    if isinstance(spec, (LRASPP, DepthwiseASPP)):
-        low = torch.randn((spec.batch, spec.c_low, spec.h_low, spec.w_low), device=device, dtype=dtype)
-        return (x, low)
-    return (x,)
+    return tuple(torch.randn(shape, device=device, dtype=dtype) for shape in spec.input_shapes)
 
 
 class InvertedResidualBlock(nn.Module):
     def __init__(self, s: InvertedResidual) -> None:
         super().__init__()
         m = s.hidden
-        layers = []
+        layers: List[nn.Module] = []
         if s.pw_expand:
             layers.append(conv_bn_act(s.c_in, m, 1, groups=s.groups, act=s.act))
             if s.shuffle:
@@ -67,8 +51,7 @@ class InvertedResidualBlock(nn.Module):
         return x + y if self.residual else y
 
 
-@builder("ir")
-def _ir(s: InvertedResidual) -> nn.Module:
+def build_ir(s: InvertedResidual) -> nn.Module:
     return InvertedResidualBlock(s)
 
 
@@ -86,8 +69,7 @@ class FactorizedReduce(nn.Module):
         return torch.cat([self.a(x), self.b(x[:, :, 1:, 1:])], dim=1)
 
 
-@builder("skip")
-def _skip(s: Skip) -> nn.Module:
+def build_skip(s: Skip) -> nn.Module:
     if s.mode == "identity":
         return nn.Identity()
     if s.mode == "factorized_reduce":
@@ -97,13 +79,11 @@ def _skip(s: Skip) -> nn.Module:
     return conv_bn_act(s.c_in, s.c_out, 1, s.stride, act="relu")
 
 
-@builder("conv")
-def _conv(s: Conv) -> nn.Module:
+def build_conv(s: Conv) -> nn.Module:
     return conv_bn_act(s.c_in, s.c_out, s.kernel, s.stride, s.dilation, s.groups, s.act, s.bn, s.bias)
 
 
-@builder("pool_fc")
-def _pool_fc(s: PoolFC) -> nn.Module:
+def build_pool_fc(s: PoolFC) -> nn.Module:
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(s.c_in, s.c_out))
 
 
@@ -127,8 +107,7 @@ class LRASPPHead(nn.Module):
         return F.interpolate(y, size=s.out_hw, mode="bilinear", align_corners=True)
 
 
-@builder("lr_aspp")
-def _lr_aspp(s: LRASPP) -> nn.Module:
+def build_lr_aspp(s: LRASPP) -> nn.Module:
     return LRASPPHead(s)
 
 
@@ -155,9 +134,8 @@ class DepthwiseASPPHead(nn.Module):
         return F.interpolate(y, size=s.out_hw, mode="bilinear", align_corners=False)
 
 
-@builder("aspp_dw")
-def _aspp_dw(s: DepthwiseASPP) -> nn.Module:
+def build_aspp_dw(s: DepthwiseASPP) -> nn.Module:
     return DepthwiseASPPHead(s)
 
 
-__all__ = ["activation", "build_op", "builder", "example_inputs"]
+__all__ = ["activation", "build_op", "example_inputs"]

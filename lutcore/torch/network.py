@@ -20,7 +20,8 @@ class Network(nn.Module):
         self.stem = nn.Sequential(*[build_op(f.spec) for f in space.stem])
         self.layers = nn.ModuleList()
         self.low_index: Optional[int] = None
-        low_layer = space.definition.decoder["low_level_layer"] if space.decoder else None
+        dec = space.definition.decoder
+        low_layer = dec["low_level_layer"] if dec is not None else None
         for i, spec in enumerate(arch.layer_ops()):
             if not spec.is_identity:
                 self.layers.append(build_op(spec))

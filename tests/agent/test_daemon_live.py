@@ -228,35 +228,40 @@ def test_sigterm_mid_run_releases_or_finishes_then_flushes(live_server, tmp_path
 
 
 @pytest.mark.slow
-def test_killed_agent_leases_expire_and_a_second_agent_finishes(live_server, tmp_path: Path) -> None:
+def test_killed_agent_leases_expire_and_a_second_agent_finishes(clocked_server, tmp_path: Path) -> None:
+    """The server runs on a clock the test moves: the leases expire when it says so, not after a sleep."""
+    srv = clocked_server
     tid = target_id()
-    register_space(live_server.url, live_server.admin_token, tid)
-    token = live_server.agent_token(NAME)
-    proc = _spawn_agent(live_server.url, token, tmp_path / "spool", *SLOW, "--lease", "2")
+    register_space(srv.url, srv.admin_token, tid)
+    token = srv.agent_token(NAME)
+    proc = _spawn_agent(srv.url, token, tmp_path / "spool", *SLOW, "--lease", "600")
     try:
-        _wait_for(lambda: queue(live_server.url)["done"] >= 2 and queue(live_server.url)["claimed"] > 0,
+        _wait_for(lambda: queue(srv.url)["done"] >= 2 and queue(srv.url)["claimed"] > 0,
                   what="a claim in progress after the first was posted")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert queue(live_server.url)["claimed"] > 0  # the killed agent's leases are still held...
-    time.sleep(2.5)  # ...until they expire
-    assert cli.main(agent_argv(live_server.url, token, tmp_path / "spool2", "--exit-when-idle")) == cli.EXIT_OK
-    assert_complete(live_server.url, tid, tiny_keys())
-    q = queue(live_server.url)
+    assert queue(srv.url)["claimed"] > 0  # the killed agent's leases are still held...
+    srv.clock.advance(601)  # ...until they expire
+    assert cli.main(agent_argv(srv.url, token, tmp_path / "spool2", "--exit-when-idle")) == cli.EXIT_OK
+    assert_complete(srv.url, tid, tiny_keys())
+    q = queue(srv.url)
     assert (q["claimed"], q["queued"]) == (0, 0)
 
 
 def test_heartbeats_keep_leases_alive_past_their_length(live_server, tmp_path: Path, capsys) -> None:
-    """Ops slower than the lease: without heartbeats the server would hand them to another agent."""
+    """Ops slower than the lease: without heartbeats the server would hand them to another agent.
+
+    The one test of the lease path on the real clock end to end (the others move a fake one), so its
+    margins are generous: a 3 s lease, heartbeats every 1 s, six ops of 0.9 s claimed at once."""
     tid = target_id()
     register_space(live_server.url, live_server.admin_token, tid)
     token = live_server.agent_token(NAME)
     with FlakyProxy(live_server.url) as proxy:
-        code = cli.main(agent_argv(proxy.url, token, tmp_path / "spool", "--exit-when-idle", "--lease", "1",
-                                   "--claim", "6", "--max-time-per-op", "0.3", "--ci", "0.0001"))
+        code = cli.main(agent_argv(proxy.url, token, tmp_path / "spool", "--exit-when-idle", "--lease", "3",
+                                   "--claim", "6", "--max-time-per-op", "0.9", "--ci", "0.0001"))
         beats = proxy.forwarded["POST /api/v1/jobs/heartbeat"]
     assert code == cli.EXIT_OK
     assert beats >= 3

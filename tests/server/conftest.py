@@ -8,7 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lut_server.app import create_app
+from lut_server.clock import Clock, system_clock
 from lut_server.config import Settings
+from tests.clocked_server import FakeClock
 from tests.server.helpers import ADMIN_SECRET, DEVICE, DEVICE_CLASS
 
 
@@ -40,9 +42,19 @@ class Api:
         return r.json()
 
 
-@pytest.fixture
-def api(db_url: str) -> Iterator[Api]:
-    app = create_app(Settings(db_url=db_url, admin_token=ADMIN_SECRET))
+def _api(db_url: str, clock: Clock = system_clock) -> Iterator[Api]:
+    app = create_app(Settings(db_url=db_url, admin_token=ADMIN_SECRET), clock=clock)
     with TestClient(app) as client:
         yield Api(client, db_url)
     app.state.db.dispose()
+
+
+@pytest.fixture
+def api(db_url: str) -> Iterator[Api]:
+    yield from _api(db_url)
+
+
+@pytest.fixture
+def clocked_api(db_url: str, fake_clock: FakeClock) -> Iterator[Api]:
+    """``api`` on a clock the test moves (``fake_clock.advance``): leases expire without sleeping."""
+    yield from _api(db_url, fake_clock)

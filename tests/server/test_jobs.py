@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
+from lut_server.util import iso
 from lutcore.spaces import get_space
 from tests.server.helpers import TARGET, batch, item
 
@@ -62,20 +61,43 @@ def test_claim_gives_distinct_jobs_and_completed_never_again(api) -> None:
     assert hb == {"extended": [], "lost": sorted([a[0]["id"], rest[0]["id"]])}
 
 
-def test_expired_lease_is_reclaimed_by_another_agent(api) -> None:
+def test_expired_lease_is_reclaimed_by_another_agent(clocked_api, fake_clock) -> None:
+    api = clocked_api
     api.post("/spaces", SPACE)
     other = api.token("agent", "xavier-02")
-    mine = api.post("/jobs/claim", {"target": TARGET, "n": 2, "lease_s": 0.2})["jobs"]
-    hb = api.post("/jobs/heartbeat", {"job_ids": [mine[0]["id"]], "lease_s": 0.2})
-    assert hb["extended"] == [mine[0]["id"]]
-    time.sleep(0.5)
-    theirs = api.post("/jobs/claim", {"target": TARGET, "n": 2, "lease_s": 60}, headers=other)["jobs"]
-    assert [j["id"] for j in theirs] == [j["id"] for j in mine]
-    assert theirs[0]["attempts"] == 1  # an expired lease counts as an attempt
-    hb = api.post("/jobs/heartbeat", {"job_ids": [mine[0]["id"]], "lease_s": 60})
-    assert hb == {"extended": [], "lost": [mine[0]["id"]]}
-    r = api.c.post(f"/api/v1/jobs/{mine[0]['id']}/fail", json={"error": "x"}, headers=api.agent)
+    t0 = fake_clock()
+    mine = api.post("/jobs/claim", {"target": TARGET, "n": 2, "lease_s": 60})["jobs"]
+    a, b = (j["id"] for j in mine)
+    assert mine[0]["lease_expires_at"] == iso(t0 + 60)
+    fake_clock.advance(50)
+    assert api.post("/jobs/heartbeat", {"job_ids": [a], "lease_s": 60})["extended"] == [a]  # a: until t0 + 110
+    fake_clock.advance(10)  # t0 + 60: b's lease ends now, but only after it is it expired
+    assert api.post("/jobs/claim", {"target": TARGET, "n": 1, "lease_s": 60}, headers=other)["jobs"][0]["id"] > b
+    fake_clock.advance(1)  # b's lease is over; the heartbeat kept a's
+    theirs = api.post("/jobs/claim", {"target": TARGET, "n": 1, "lease_s": 60}, headers=other)["jobs"]
+    assert [j["id"] for j in theirs] == [b] and theirs[0]["attempts"] == 1  # an expired lease counts as an attempt
+    assert api.post("/jobs/heartbeat", {"job_ids": [a, b], "lease_s": 60}) == {"extended": [a], "lost": [b]}
+    fake_clock.advance(120)  # a's extended lease is over too
+    theirs = api.post("/jobs/claim", {"target": TARGET, "n": 1, "lease_s": 60}, headers=other)["jobs"]
+    assert [j["id"] for j in theirs] == [a]
+    assert api.post("/jobs/heartbeat", {"job_ids": [a], "lease_s": 60}) == {"extended": [], "lost": [a]}
+    r = api.c.post(f"/api/v1/jobs/{a}/fail", json={"error": "x"}, headers=api.agent)
     assert r.status_code == 409 and "xavier-02" in r.text
+
+
+def test_lease_expiry_parks_a_job_whose_attempts_are_used_up(clocked_api, fake_clock) -> None:
+    api = clocked_api
+    api.post("/spaces", SPACE)
+    first = None
+    for _ in range(3):  # max_attempts is 3: three leases left to expire
+        job = api.post("/jobs/claim", {"target": TARGET, "n": 1, "lease_s": 10})["jobs"][0]
+        first = first or job["id"]
+        assert job["id"] == first
+        fake_clock.advance(11)
+    nxt = api.post("/jobs/claim", {"target": TARGET, "n": 1, "lease_s": 10})["jobs"][0]
+    assert nxt["id"] != first
+    parked = api.get("/status")["parked"]
+    assert [p["id"] for p in parked] == [first] and "lease expired" in parked[0]["error"]
 
 
 def test_failing_job_is_retried_then_parked_and_shown(api) -> None:

@@ -13,9 +13,10 @@ from lutcore.spaces.cells.arch import (
     paper_cell_figures,
     random_cell_choices,
 )
+from lutcore.spaces.cells.definition import CellSpaceDef
 from lutcore.spaces.cells.layout import CellKeys, CellLayout
 from lutcore.spaces.cells.recipes import cell_data
-from lutcore.spaces.cells.space import AggEdge, CellSlot, CellSpace, CellSpaceDef, EdgeSlot
+from lutcore.spaces.cells.space import AggEdge, CellSlot, CellSpace, EdgeSlot
 
 
 def cell_space_defs() -> Dict[str, CellSpaceDef]:
@@ -25,7 +26,7 @@ def cell_space_defs() -> Dict[str, CellSpaceDef]:
         out[name] = CellSpaceDef(
             name=name,
             kind=d["kind"],
-            input=tuple(d["input"]),  # type: ignore[arg-type]
+            input=(d["input"][0], d["input"][1], d["input"][2]),
             ops=tuple(d["ops"]),
             nodes=d["intermediate_nodes"],
             source=d,

@@ -8,14 +8,17 @@ of its intermediate nodes.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from lutcore.errors import SpaceError
 from lutcore.ops import Conv, PoolFC, conv_out
 from lutcore.spaces.cells.recipes import place_op, preprocess_spec
-from lutcore.spaces.cells.space import AggEdge, CellSlot, CellSpace, CellSpaceDef, EdgeSlot, Shape
-from lutcore.spaces.definition import Resolution, decoder_spec, fixed_spec
-from lutcore.spaces.space import FixedOp
+from lutcore.spaces.cells.space import AggEdge, CellSlot, CellSpace, EdgeSlot, Shape
+from lutcore.spaces.placement import decoder_spec, fixed_spec
+from lutcore.spaces.space import FixedOp, Resolution
+
+if TYPE_CHECKING:
+    from lutcore.spaces.cells.definition import CellSpaceDef
 
 
 def dag_edges(nodes: int) -> Tuple[Tuple[int, int], ...]:
@@ -65,7 +68,7 @@ def build_darts(sdef: CellSpaceDef, res: Resolution) -> CellSpace:
     if d["stem"] == "cifar":  # conv 3x3 -> BN, its output is both inputs of the first cell
         _check_divisible(sdef, res, 4)
         cs = d["stem_multiplier"] * C
-        stem = (FixedOp("stem.0", Conv(cin, h, w, cs, kernel=3, act="none", batch=b)),)
+        stem: Tuple[FixedOp, ...] = (FixedOp("stem.0", Conv(cin, h, w, cs, kernel=3, act="none", batch=b)),)
         states: Tuple[int, ...] = (0, 0)
     else:  # ImageNet: stem0 = two stride-2 convs, stem1 = ReLU -> stride-2 conv -> BN
         _check_divisible(sdef, res, 32)

@@ -14,10 +14,12 @@ that exist only at depth d (the next reduction cell's first-input preprocessing)
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from lutcore.errors import SpaceError
-from lutcore.spaces.cells.space import CellSpace
+
+if TYPE_CHECKING:
+    from lutcore.spaces.cells.space import CellSpace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,9 +78,9 @@ class CellLayout:
             for k in c.pre:
                 out.setdefault(k, None)
             for row in c.keys:
-                for k in row:
-                    if k is not None:
-                        out.setdefault(k, None)
+                for cell_key in row:
+                    if cell_key is not None:
+                        out.setdefault(cell_key, None)
         for per in self.depth:
             for ks in per:
                 for k in ks:

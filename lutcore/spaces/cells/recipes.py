@@ -10,9 +10,9 @@ import json
 from typing import Any, Dict, Mapping, Optional
 
 from lutcore.errors import SpaceError, SpecError
-from lutcore.ops import DilConv, OpSpec, Pool, ReluConvBN, SepConv, Skip
+from lutcore.ops import OpSpec, Skip, families, family_class
+from lutcore.spaces.datafiles import DATA
 
-_FAMILIES = {"sep_conv": SepConv, "dil_conv": DilConv, "rcb": ReluConvBN, "pool": Pool}
 _DATA: Optional[Dict[str, Any]] = None
 
 
@@ -20,8 +20,6 @@ def cell_data() -> Dict[str, Any]:
     """The parsed ``data/cells.json`` (spaces, recipes, genotypes, named architectures)."""
     global _DATA
     if _DATA is None:
-        from lutcore.spaces.registry import DATA
-
         _DATA = json.loads((DATA / "cells.json").read_text())
     return _DATA
 
@@ -54,7 +52,9 @@ def place_op(name: str, c_in: int, h: int, w: int, c_out: int, stride: int, batc
             return None
         if fam == "skip":
             return skip_spec(c_in, h, w, c_out, stride, batch)
-        return _FAMILIES[fam](c_in=c_in, h=h, w=w, c_out=c_out, stride=stride, batch=batch, **r)
+        if fam not in families("cell"):
+            raise SpaceError(where, f"{name}: {fam!r} is not an op family of cell spaces")
+        return family_class(fam)(c_in=c_in, h=h, w=w, c_out=c_out, stride=stride, batch=batch, **r)
     except SpecError as e:
         raise SpaceError(where, f"{name} cannot sit here: {e}") from None
 

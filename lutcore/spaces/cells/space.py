@@ -10,41 +10,17 @@ preprocessing) are listed under ``depth_ops``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from lutcore.errors import SpaceError
 from lutcore.ops import OpSpec
-from lutcore.spaces.definition import Resolution, parse_resolution
-from lutcore.spaces.space import FixedOp
+from lutcore.spaces.cells.layout import CellLayout
+from lutcore.spaces.space import FixedOp, Resolution
+
+if TYPE_CHECKING:
+    from lutcore.spaces.cells.definition import CellSpaceDef
 
 Shape = Tuple[int, int, int]
-
-
-@dataclasses.dataclass(frozen=True)
-class CellSpaceDef:
-    """A built-in cell space as ``data/cells.json`` holds it; ``at()`` places it at a resolution."""
-
-    name: str
-    kind: str
-    input: Tuple[int, int, int]
-    ops: Tuple[str, ...]
-    nodes: int
-    source: Mapping[str, Any] = dataclasses.field(compare=False, repr=False)
-    batch: int = 1
-    description: str = ""
-
-    @property
-    def default_resolution(self) -> Resolution:
-        return self.input[1], self.input[2]
-
-    def at(self, resolution: Any = None) -> CellSpace:
-        from lutcore.spaces.cells.build import build_cell_space
-
-        res = parse_resolution(resolution) or self.default_resolution
-        return build_cell_space(self, res)
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {"name": self.name, **self.source}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,10 +150,8 @@ class CellSpace:
             add(f.spec)
         return out
 
-    def layout(self) -> Any:
+    def layout(self) -> CellLayout:
         """Which key sits at which (cell, edge, op), per-cell and depth-dependent ops: see CellLayout."""
-        from lutcore.spaces.cells.layout import CellLayout
-
         return CellLayout.of(self)
 
     def macs_range(self, cell: CellSlot) -> Tuple[int, int]:
