@@ -119,7 +119,7 @@ def truth(conn: Connection) -> List[Dict[str, Any]]:
 
 def heatmaps(conn: Connection) -> List[Dict[str, Any]]:
     """C(i,j) per registered (space, resolution, target): the cost matrix the search reads (None = not
-    measured yet, or not a candidate of that layer). Cell spaces have no such matrix and are left out."""
+    measured yet; ``mask`` true = not a candidate of that layer). Cell spaces have no such matrix and are left out."""
     out = []
     for row in spaces.registered(conn):
         try:
@@ -131,7 +131,7 @@ def heatmaps(conn: Connection) -> List[Dict[str, Any]]:
         except (BadInput, LutError):
             continue
         out.append({k: cm[k] for k in ("space", "resolution", "target", "lut_version", "candidates", "matrix",
-                                        "coverage")})
+                                        "mask", "coverage")})
     return out
 
 

@@ -95,6 +95,7 @@ class Heatmap(BaseModel):
     lut_version: int
     candidates: List[str]
     matrix: List[List[Optional[float]]]
+    mask: List[List[bool]]  # true: the candidate cannot sit at that layer
     coverage: Dict[str, Any]
 
 

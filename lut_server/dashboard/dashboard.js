@@ -213,10 +213,11 @@
       h.matrix.forEach(function (r, i) {
         s.appendChild(svg("text", { x: P - 6, y: 20 + i * L + L - 3, "text-anchor": "end" }, "layer " + i));
         r.forEach(function (v, j) {
+          if (h.mask[i][j]) { return; }  // not a candidate of this layer: left blank
           var key = h.candidates[j];
           var fillc = v === null ? "#d0d4da" : v === 0 ? "#ffffff" : colour(v, lo, hi);
           var rect = svg("rect", { x: P + j * C, y: 20 + i * L, width: C - 1, height: L - 1, fill: fillc, "class": v === null ? "cell missing" : "cell" });
-          rect.appendChild(svg("title", {}, "layer " + i + ", " + key + ": " + (v === null ? "not measured / not a candidate" : ms(v))));
+          rect.appendChild(svg("title", {}, "layer " + i + ", " + key + ": " + (v === null ? "not measured yet" : ms(v))));
           s.appendChild(rect);
         });
       });

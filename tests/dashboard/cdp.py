@@ -4,6 +4,7 @@ the page stays open while a test changes the server under it, so a test can see 
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import shutil
@@ -38,7 +39,8 @@ class Browser:
             time.sleep(0.1)
         port = int(port_file.read_text().split()[0])
         pages = [t for t in httpx.get(f"http://127.0.0.1:{port}/json/list").json() if t["type"] == "page"]
-        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
+        self.stack = contextlib.ExitStack()
+        self.ws = self.stack.enter_context(connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=30))
         self.ids = itertools.count(1)
 
     def call(self, method: str, **params: Any) -> Dict[str, Any]:
@@ -57,6 +59,7 @@ class Browser:
             self.call("Network.setExtraHTTPHeaders", headers=headers)
         self.call("Page.enable")
         self.call("Page.navigate", url=url)
+        self.wait_for("document.readyState === 'complete' && location.href", lambda v: v == url)
 
     def js(self, expression: str) -> Any:
         r = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
@@ -67,8 +70,9 @@ class Browser:
     def wait_for(self, expression: str, ok: Callable[[Any], bool], timeout: float = 30.0) -> Any:
         deadline = time.monotonic() + timeout
         last = None
+        guarded = f"(() => {{ try {{ return ({expression}); }} catch (e) {{ return null; }} }})()"
         while time.monotonic() < deadline:
-            last = self.js(expression)
+            last = self.js(guarded)
             if ok(last):
                 return last
             time.sleep(0.2)
@@ -84,7 +88,7 @@ class Browser:
 
     def close(self) -> None:
         try:
-            self.ws.close()
+            self.stack.close()
         finally:
             self.proc.terminate()
             try:
