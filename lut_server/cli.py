@@ -387,6 +387,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(render(["space", "resolution", "target", "measured", "total", "coverage"],
                  [[c["space"], c["resolution"], c["target"], c.get("measured"), c.get("total"),
                    f"{100 * c['fraction']:.1f}%" if "fraction" in c else c.get("error")] for c in st["spaces"]]))
+    if st["spaces"]:
+        print("(measured/total count every key of the cost matrix: the unique ops that `lut register` reports plus "
+              "the identity (skip) keys, which cost 0 and count as measured)")
     if st.get("validations"):
         print("\nLUT vs whole networks (latest result per architecture; calibrated = held-out architectures):")
         print(render(["space", "resolution", "target", "n", "median|e|", "max|e|", "<=5%", "<=10%",

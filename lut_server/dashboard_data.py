@@ -34,10 +34,10 @@ def overview(conn: Connection) -> Dict[str, Any]:
     cov = []
     for row in spaces.registered(conn):
         try:
-            cov.append({**spaces.coverage(conn, row), "error": None})
+            cov.append({**spaces.coverage(conn, row), "identities": _identities(conn, row), "error": None})
         except (BadInput, LutError) as e:
             cov.append({"space": row["name"], "resolution": row["resolution"], "target": row["tid"],
-                        "measured": 0, "total": 0, "fraction": 0.0, "error": str(e)})
+                        "measured": 0, "total": 0, "fraction": 0.0, "identities": 0, "error": str(e)})
     depth = jobs.queue_depth(conn)
     t = now()
     done = activity.done_since(conn, t - RATE_WINDOW_S)
@@ -53,6 +53,18 @@ def overview(conn: Connection) -> Dict[str, Any]:
     totals = {s: sum(q[s] for q in queue) for s in JOB_STATES}
     return {"coverage": cov, "queue": queue, "totals": totals,
             "measurements": sum(n for _, n in posts.values()), "generated_at": iso(t)}
+
+
+def _identities(conn: Connection, row: Dict[str, Any]) -> int:
+    """Identity (skip) keys in a coverage total: they cost 0 and count as measured, which is why a
+    coverage total exceeds the unique-op count that `lut register` and `lut space show` give."""
+    sp = _space_of(conn, row)
+    return 0 if isinstance(sp, CellSpace) else len(spaces.identity_keys(sp))
+
+
+def _space_of(conn: Connection, row: Dict[str, Any]) -> Any:
+    definition: Any = json.loads(row["definition"]) if row["definition"] else row["name"]
+    return spaces.resolve(conn, definition, row["resolution"])
 
 
 def agents(conn: Connection) -> List[Dict[str, Any]]:
@@ -123,8 +135,7 @@ def heatmaps(conn: Connection) -> List[Dict[str, Any]]:
     out = []
     for row in spaces.registered(conn):
         try:
-            definition: Any = json.loads(row["definition"]) if row["definition"] else row["name"]
-            sp = spaces.resolve(conn, definition, row["resolution"])
+            sp = _space_of(conn, row)
             if isinstance(sp, CellSpace):
                 continue
             cm = spaces.cost_matrix(conn, sp, row["resolution"], row["tid"])

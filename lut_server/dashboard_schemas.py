@@ -17,6 +17,7 @@ class SpaceCoverage(BaseModel):
     measured: int
     total: int
     fraction: float
+    identities: int  # identity (skip) keys counted in measured and total: free, so measured from the start
     error: Optional[str]
 
 

@@ -66,7 +66,7 @@
     setText("n-measurements", d.measurements);
     setText("n-queued", d.totals.queued); setText("n-claimed", d.totals.claimed); setText("n-parked", d.totals.parked);
     fill(document.querySelector("#coverage tbody"), d.coverage.map(function (c) {
-      var tr = row([c.space, c.resolution, c.target, c.error ? c.error : c.measured + "/" + c.total, bar(c.fraction)]);
+      var tr = row([c.space, c.resolution, c.target, c.error ? c.error : c.measured + "/" + c.total + (c.identities ? " (incl. " + c.identities + " identity skips)" : ""), bar(c.fraction)]);
       tr.dataset.key = c.space + "|" + c.resolution + "|" + c.target; tr.dataset.measured = c.measured;
       return tr;
     }), 5, "no space registered yet (lut register SPACE --target ID)");

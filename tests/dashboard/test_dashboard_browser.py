@@ -96,8 +96,8 @@ def test_admin_requeues_from_the_page(live_server, browser):
     browser.wait_for("document.querySelectorAll('#parked-table button').length", lambda v: v == 1)
     browser.js("document.querySelector('#parked-table button').click()")
     browser.wait_for("document.getElementById('n-parked').textContent", lambda v: v == "0")
-    jobs = httpx.get(live_server.api + "/audit", params={"action": "jobs.requeue"}, headers=live_server.headers()).json()
-    assert jobs and jobs[0]["detail"]["job_ids"] == [lab["parked"]]
+    audit = httpx.get(live_server.api + "/audit", params={"action": "jobs.requeue"}, headers=live_server.headers())
+    assert audit.json()[0]["detail"]["job_ids"] == [lab["parked"]]
 
 
 def test_token_gated_page_asks_for_a_token(start_server, browser):
