@@ -229,6 +229,9 @@ def _rest(args: argparse.Namespace, method: str, path: str, body: Any = None,
         r = httpx.request(method, url, json=body, params=params, headers=headers, timeout=300)
     except (httpx.HTTPError, httpx.InvalidURL) as e:
         raise CliError(f"cannot reach {args.server}: {_first_line(e)}") from None
+    if r.status_code == 401 and not args.token:
+        raise CliError(f"{method} {path} -> 401: {args.server} wants a token; pass --token (or set $LUT_TOKEN), "
+                       "e.g. a search token made on the server's database with `lut token create --search --db URL`")
     if r.status_code >= 400:
         raise CliError(f"{method} {path} -> {r.status_code}: {r.text[:500]}")
     try:
