@@ -264,6 +264,7 @@
   function whoami() {
     return get("dashboard/session").then(function (s) {
       state.admin = s.admin;
+      FAST_MS = 1000 * s.poll_s; SLOW_MS = Math.max(SLOW_MS, FAST_MS);
       setText("whoami", s.role ? "token: " + s.role : s.read_token_required ? "this server needs a token to read" : "anonymous (reads are open)");
       return s;
     });
