@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from lut_server.dashboard_data import FLEET_TOL, histogram
-from tests.dashboard.lab import BOARDS, PARK_ERROR, SECOND_RES, SLOW_BOARD, auth, build
-from tests.server.test_validations_live import RES, SPACE, TARGET
+from tests.dashboard.lab import BOARDS, PARK_ERROR, SECOND_RES, SLOW_BOARD, auth, build, op_keys, post_ops, register
+from tests.server.test_validations_live import DEVICE, RES, SPACE, TARGET, fit, populate
 
 
 def get(server: Any, what: str, token: str = "") -> Any:
@@ -122,3 +122,16 @@ def test_dashboard_is_self_contained(live_server):
     for what in ("overview", "agents", "parked", "truth", "heatmaps", "fleet", "session"):
         op = spec["paths"][f"/api/v1/dashboard/{what}"]["get"]
         assert "$ref" in str(op["responses"]["200"]["content"]), what  # a response_model each
+
+
+def test_truth_marks_a_stale_calibration(live_server):
+    """A second run 30% slower moves the board's median by 15%: the sums the calibration rests on moved."""
+    register(live_server)
+    populate(live_server)
+    fit(live_server)
+    (before,) = get(live_server, "truth")
+    assert before["calibration"]["stale"] is False
+    keys = op_keys()
+    post_ops(live_server, DEVICE, keys, 1.3, keys)
+    (after,) = get(live_server, "truth")
+    assert after["calibration"]["stale"] is True and after["calibration"]["drift"] == pytest.approx(0.15, abs=0.01)
