@@ -5,12 +5,14 @@ How each block is tried, and the markers that change it, are in tests/docs/block
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import pytest
 
@@ -69,16 +71,32 @@ def test_doc_block_runs(session: List[Block], tmp_path: Path) -> None:
                       "LUT_SPOOL": str(tmp_path / "spool"), "XDG_CACHE_HOME": str(tmp_path / "cache")})
     text = script(session, free_port())
     (tmp_path / "block.sh").write_text(text)
-    try:
-        r = subprocess.run(["bash", "block.sh"], cwd=str(tmp_path), env=env, capture_output=True, text=True,
-                           timeout=BLOCK_TIMEOUT_S)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{session[0].id} ran past {BLOCK_TIMEOUT_S}s:\n{text}\n{(e.stderr or b'')[-3000:]!r}")
+    r = run_in_own_group(tmp_path, env)
+    if r is None:
+        pytest.fail(f"{session[0].id} ran past {BLOCK_TIMEOUT_S}s:\n{text}")
     log = tmp_path / "lut-serve.log"
     assert r.returncode == 0, (f"{session[0].id} failed ({r.returncode}):\n{text}\n--- stdout\n{r.stdout[-3000:]}"
                                f"\n--- stderr\n{r.stderr[-3000:]}" + (f"\n--- server\n{log.read_text()[-2000:]}"
                                                                       if log.exists() else ""))
     assert "Traceback" not in r.stderr, r.stderr[-3000:]
+
+
+def run_in_own_group(cwd: Path, env: dict) -> Optional[subprocess.CompletedProcess]:
+    """bash block.sh in its own process group, which is ended whatever happens: a server the block
+    started in the background never outlives the test (None: it ran past BLOCK_TIMEOUT_S)."""
+    p = subprocess.Popen(["bash", "block.sh"], cwd=str(cwd), env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=BLOCK_TIMEOUT_S)
+        return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGTERM)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 OPTION_BLOCKS = [b for b in BLOCKS if b.options and b.skip is None]
@@ -113,3 +131,10 @@ def test_options_check_catches_a_wrong_flag() -> None:
     bad = Block("x.md", 1, "bash", "lut export --server URL --no-such-flag 1 -o x.json\n", options=True)
     with pytest.raises(AssertionError, match="no-such-flag"):
         test_doc_block_options_exist(bad)
+
+
+def test_a_failing_block_fails(tmp_path: Path) -> None:
+    """The runner itself: a documented command that does not work fails the test."""
+    bad = Block("x.md", 1, "bash", "lut space show no-such-space --resolution 32x64\n")
+    with pytest.raises(AssertionError, match="no-such-space"):
+        test_doc_block_runs([bad], tmp_path)
