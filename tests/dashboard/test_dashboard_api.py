@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -9,6 +11,7 @@ import pytest
 
 from lut_server.dashboard_data import FLEET_TOL, histogram
 from tests.dashboard.lab import BOARDS, PARK_ERROR, SECOND_RES, SLOW_BOARD, auth, build, op_keys, post_ops, register
+from tests.live_server import REPO, server_env
 from tests.server.test_validations_live import DEVICE, RES, SPACE, TARGET, fit, populate
 
 
@@ -135,3 +138,23 @@ def test_truth_marks_a_stale_calibration(live_server):
     post_ops(live_server, DEVICE, keys, 1.3, keys)
     (after,) = get(live_server, "truth")
     assert after["calibration"]["stale"] is True and after["calibration"]["drift"] == pytest.approx(0.15, abs=0.01)
+
+
+NO_TORCH = """
+import sys
+from fastapi.testclient import TestClient
+from lut_server.app import create_app
+from lut_server.config import Settings
+with TestClient(create_app(Settings(db_url=sys.argv[1]))) as c:
+    for what in ("session", "overview", "agents", "parked", "truth", "heatmaps", "fleet"):
+        assert c.get("/api/v1/dashboard/" + what).status_code == 200, what
+    assert c.get("/").status_code == 200
+assert "torch" not in sys.modules, sorted(m for m in sys.modules if "torch" in m)
+print("ok")
+"""
+
+
+def test_dashboard_never_imports_torch(tmp_path):
+    out = subprocess.run([sys.executable, "-c", NO_TORCH, f"sqlite:///{tmp_path / 'x.db'}"], capture_output=True,
+                         text=True, env=server_env(), cwd=str(REPO), timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
