@@ -25,6 +25,7 @@ from typing import List
 import httpx
 
 from lutcore.cli.table import render
+from lutcore.ops import OpSpec
 from lutcore.spaces import get_arch, get_space, published_names
 from profiler_agent.backends import get_backend
 from search_client import LUTClient
@@ -88,8 +89,10 @@ def main() -> int:
         ).stdout.strip()
         client = LUTClient(url, token=search_token)
         reg = client.register_space(space.name, target, resolution=args.resolution)
+        skips = len({c.key for row in space.grid for c in row if isinstance(c, OpSpec) and c.is_identity})
         print(f"[3/6] registered {space.name} at {args.resolution} for {target}: "
-              f"{reg.get('unique_ops')} unique ops, {reg.get('enqueued')} jobs enqueued", flush=True)
+              f"{reg.get('unique_ops')} unique ops, {reg.get('enqueued')} jobs enqueued "
+              f"(coverage counts {skips} identity skips more: they cost 0)", flush=True)
 
         print("[4/6] profiler-agent run --exit-when-idle (timing every job on this CPU)", flush=True)
         agent = subprocess.run(

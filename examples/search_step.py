@@ -6,7 +6,7 @@ architecture parameters are pulled by the task loss (random data here) plus the 
 sum_ij p_ij C_ij of the LUT. The expected latency printed each step falls.
 
     python examples/search_step.py                                  # MACs (no LUT, no server)
-    python examples/search_step.py --lut lut.json                   # an exported LUT, offline
+    python examples/search_step.py --lut out/quickstart/lut.json    # the quickstart's LUT, offline
     python examples/search_step.py --server http://lut:8000 --target cpu-x86/pytorch-cpu/fp32
     python examples/search_step.py --target-ms 3.0                  # TF-NAS target-latency loss
 """
@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lutcore.errors import LutError
 from lutcore.ops import OpSpec
 from lutcore.spaces import Space
 from lutcore.torch import build_op
@@ -35,6 +36,9 @@ from search_client import (
     prune_candidates,
 )
 from search_client.spaces import resolve_space
+
+QUICKSTART_SPACE = "squeezenas-small"  # what scripts/quickstart.sh measures and exports to out/quickstart/lut.json
+DEFAULT_RESOLUTION = {"squeezenas-small": "128x256", "mobilenetv2": "64x64"}
 
 
 class SuperNet(nn.Module):
@@ -73,8 +77,10 @@ def cost_matrix(args: argparse.Namespace, space: Space) -> CostMatrix:
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", default="mobilenetv2")
-    p.add_argument("--resolution", default="64x64")
+    p.add_argument("--space", help="default: the quickstart's squeezenas-small with --lut or --server (the space "
+                   "the LUT was measured for), else mobilenetv2")
+    p.add_argument("--resolution", help="HxW; default: 128x256 (the quickstart's) for squeezenas-small, 64x64 for "
+                   "mobilenetv2")
     p.add_argument("--lut", help="an exported LUT file (GET /export)")
     p.add_argument("--server", help="LUT server URL")
     p.add_argument("--token")
@@ -88,9 +94,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     torch.manual_seed(args.seed)
+    if args.space is None:
+        args.space = QUICKSTART_SPACE if (args.lut or args.server) else "mobilenetv2"
+    if args.resolution is None:
+        args.resolution = DEFAULT_RESOLUTION.get(args.space)
+    try:
+        space = resolve_space(args.space, args.resolution)
+        cm = cost_matrix(args, space)
+    except LutError as e:  # an unknown space, a LUT without these ops, a server that refuses: one line, no traceback
+        print(f"search_step: error: {e}", file=sys.stderr)
+        if args.lut or args.server:
+            res = args.resolution or "its default resolution"
+            print(f"search_step: the LUT must hold the ops of {args.space} at {res}; pass the --space and "
+                  "--resolution it was measured for", file=sys.stderr)
+        return 1
+    return search(args, space, cm)
 
-    space = resolve_space(args.space, args.resolution)
-    cm = cost_matrix(args, space)
+
+def search(args: argparse.Namespace, space: Space, cm: CostMatrix) -> int:
     unit = "ms" if cm.metric.endswith("_ms") else {"macs": "MMACs", "params": "M params"}[cm.metric]
     print(f"{space.name} at {space.resolution_str}: {cm.C.shape[0]} layers x {cm.C.shape[1]} candidates, "
           f"cost = {cm.metric} ({'LUT ' + str(cm.target) if cm.target else 'local, no server'})")

@@ -78,11 +78,13 @@ def create_app(settings: Optional[Settings] = None, db: Optional[Database] = Non
     async def _lut_error(_r: Request, exc: LutError) -> SafeJSONResponse:
         return SafeJSONResponse({"detail": str(exc)}, status_code=422)
 
-    from lut_server.api import admin, jobs, lut, operations, spaces, validations
+    from lut_server.api import admin, dashboard, jobs, lut, operations, spaces, validations
     from lut_server.metrics import install_metrics
 
-    for r in (admin.router, lut.router, spaces.router, jobs.router, validations.router, operations.router):
+    for r in (admin.router, lut.router, spaces.router, jobs.router, validations.router, operations.router,
+              dashboard.router):
         app.include_router(r, prefix="/api/v1")
+    dashboard.install_dashboard(app)  # the live dashboard at /
     from lut_server.api.matrix_fast import MatrixFastPath
 
     # inside the metrics, access log and body limit: its answers are counted, logged and bounded like any

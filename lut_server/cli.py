@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--read-token-required", action="store_true", default=None,
                    help="reads need a token too (also $LUT_READ_TOKEN_REQUIRED=1)")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
-    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn's log level on stderr (default: warning); the access log is separate")
     p.add_argument("--max-body-mb", type=_positive_mb, default=None,
                    help="largest request body in MiB; larger ones get 413 (default $LUT_MAX_BODY_MB or 8)")
     p.add_argument("--no-access-log", action="store_true",
@@ -59,7 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tc.set_defaults(func=_guarded(cmd_token_create))
     tl = tsub.add_parser("list", help="list tokens (secrets are never shown)")
     tl.add_argument("--db", help=db_help)
-    tl.add_argument("--json", action="store_true")
+    tl.add_argument("--json", action="store_true", help="print the tokens as a JSON list")
     tl.set_defaults(func=_guarded(cmd_token_list))
     tr = tsub.add_parser("revoke", help="revoke a token by id, prefix or secret")
     tr.add_argument("token", help="token id (from `lut token list`), its shown prefix, or the secret")
@@ -81,7 +82,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     s = sub.add_parser("status", help="targets, coverage per registered space, queue depth, parked jobs")
     _source(s, db_help)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the GET /status document as JSON")
     s.set_defaults(func=_guarded(cmd_status))
 
     g = sub.add_parser("register", help="enqueue every op of a space the LUT lacks for a target (idempotent)")
@@ -94,7 +95,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "networks against the LUT, posts the validations and refits the calibration")
     g.add_argument("--validate-rounds", type=int, default=5, help="timing rounds per network (default 5)")
     g.add_argument("--seed", type=int, default=0, help="seed of the first random architecture (default 0)")
-    g.add_argument("--json", action="store_true")
+    g.add_argument("--json", action="store_true", help="print the registration's answer as JSON")
     _source(g, db_help)
     g.set_defaults(func=_guarded(cmd_register))
 
@@ -110,7 +111,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _source(a, db_help)
     a.add_argument("--limit", type=int, default=50, help="how many (default 50)")
     a.add_argument("--action", help="only this action, e.g. run.quarantine")
-    a.add_argument("--json", action="store_true")
+    a.add_argument("--json", action="store_true", help="print the audit entries as a JSON list")
     a.set_defaults(func=cmd_audit)
 
 
@@ -228,6 +229,9 @@ def _rest(args: argparse.Namespace, method: str, path: str, body: Any = None,
         r = httpx.request(method, url, json=body, params=params, headers=headers, timeout=300)
     except (httpx.HTTPError, httpx.InvalidURL) as e:
         raise CliError(f"cannot reach {args.server}: {_first_line(e)}") from None
+    if r.status_code == 401 and not args.token:
+        raise CliError(f"{method} {path} -> 401: {args.server} wants a token; pass --token (or set $LUT_TOKEN), "
+                       "e.g. a search token made on the server's database with `lut token create --search --db URL`")
     if r.status_code >= 400:
         raise CliError(f"{method} {path} -> {r.status_code}: {r.text[:500]}")
     try:
@@ -386,6 +390,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(render(["space", "resolution", "target", "measured", "total", "coverage"],
                  [[c["space"], c["resolution"], c["target"], c.get("measured"), c.get("total"),
                    f"{100 * c['fraction']:.1f}%" if "fraction" in c else c.get("error")] for c in st["spaces"]]))
+    if st["spaces"]:
+        print("(measured/total count every key of the cost matrix: the unique ops that `lut register` reports plus "
+              "the identity (skip) keys, which cost 0 and count as measured)")
     if st.get("validations"):
         print("\nLUT vs whole networks (latest result per architecture; calibrated = held-out architectures):")
         print(render(["space", "resolution", "target", "n", "median|e|", "max|e|", "<=5%", "<=10%",

@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any, Dict, List, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lutcore.errors import LutError
 from lutcore.ops import spec_from_dict
@@ -88,7 +88,21 @@ class Target(BaseModel):
             if not eq:
                 raise ValueError(f"target id {target_id!r}: setting {item!r} must be k=v")
             kv[k] = v
-        return cls(device=parts[0], backend=parts[1], precision=parts[2], batch=batch, settings=kv)
+        try:
+            return cls(device=parts[0], backend=parts[1], precision=parts[2], batch=batch, settings=kv)
+        except ValidationError as e:  # its str() carries pydantic's own framing and a link: keep the reasons
+            raise ValueError(f"target id {target_id!r}: {plain_errors(e)}") from None
+
+
+def plain_errors(e: ValidationError) -> str:
+    """A pydantic error as one line a user reads: each field's reason, without pydantic's framing and links."""
+    parts = []
+    for err in e.errors(include_url=False):
+        msg = str(err.get("msg", "invalid"))
+        msg = msg[len("Value error, "):] if msg.startswith("Value error, ") else msg  # Python 3.8: no removeprefix
+        field = ".".join(str(x) for x in err.get("loc", ()))
+        parts.append(msg if field and field in msg else f"{field}: {msg}" if field else msg)
+    return "; ".join(parts)
 
 
 class TimingStats(BaseModel):

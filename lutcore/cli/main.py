@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     s = sub.add_parser("spaces", help="list built-in search spaces and architectures")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the spaces and architectures as one JSON object")
     s.set_defaults(func=cmd_spaces)
 
     sp = sub.add_parser("space", help="inspect a search space")
@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = spsub.add_parser("show", help="layers x candidates with keys and MACs")
     show.add_argument("name", help="a built-in space name or a YAML/JSON space file")
     show.add_argument("--resolution", "-r", help="HxW, e.g. 256x512 (default: the space's own)")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true",
+                      help="print the space (layers, candidates, keys, MACs) as JSON instead of a table")
     show.add_argument("--keys", action="store_true", help="print the op key of every cell instead of MACs")
     show.set_defaults(func=cmd_space_show)
 
@@ -55,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     apsub.required = True
     ashow = apsub.add_parser("show", help="per-layer ops, MACs and params of an architecture")
     ashow.add_argument("name", help="e.g. squeezenas-lat-small, darts-v2-cifar10 or autortnet:random:7")
-    ashow.add_argument("--resolution", "-r")
-    ashow.add_argument("--json", action="store_true")
+    ashow.add_argument("--resolution", "-r", help="HxW, e.g. 256x512 (default: the space's own)")
+    ashow.add_argument("--json", action="store_true", help="print per-op keys, gmacs and params_m as JSON")
     ashow.set_defaults(func=cmd_arch_show)
 
     for register in _plugins():
