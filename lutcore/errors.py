@@ -44,3 +44,7 @@ class UnknownNameError(LutError, KeyError):
 
     def __str__(self) -> str:
         return f"unknown {self.kind} {self.name!r}; known: {', '.join(self.known)}"
+
+
+class FormatError(LutError, ValueError):
+    """A LUT cannot be written in (or read from) another tool's format; the message says which op and why."""

@@ -30,6 +30,8 @@ class LayerSlot:
     stride: int = 1
     act: str = "relu"
     batch: int = 1
+    fields: Tuple[Tuple[str, Any], ...] = ()  # the layer's defaults for candidate fields (``se``, ...)
+    skippable: bool = True  # False where the stage's minimum depth keeps the block (OFA's depth 2-4)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Candidate:
     """A named block recipe: ``family`` is an op family of the ``block`` role; ``params`` are its fields.
 
     ``act`` is left out of ``params`` to take the layer's activation (TF-NAS: ReLU early, Swish late),
-    for families that have one.
+    for families that have one; so is any field the layer sets (``fields``: OFA's SE stages).
     """
 
     name: str
@@ -55,11 +57,14 @@ class Candidate:
         base = dict(c_in=slot.c_in, h=slot.h, w=slot.w, c_out=slot.c_out, stride=slot.stride, batch=slot.batch)
         try:
             if self.family == "skip":
+                if not slot.skippable:
+                    return Invalid(f"layer {slot.index} is within its stage's minimum depth")
                 return _place_skip(base, skip_policy)
             fam = get_family(self.family)
             p = dict(self.params)
-            if "act" in fam.fields:
-                p.setdefault("act", slot.act)
+            for k, v in (("act", slot.act),) + slot.fields:
+                if k in fam.fields:
+                    p.setdefault(k, v)
             return fam.spec(**base, **p)
         except SpecError as e:
             return Invalid(str(e))

@@ -1,4 +1,4 @@
-"""The built-in candidate catalogues of SqueezeNAS, FBNet, TF-NAS and MobileNetV2/ProxylessNAS."""
+"""The built-in candidate catalogues of SqueezeNAS, FBNet, TF-NAS, MobileNetV2/ProxylessNAS and OFA."""
 
 from __future__ import annotations
 
@@ -48,3 +48,10 @@ def proxyless() -> Catalogue:
     """MobileNetV2/ProxylessNAS: k3/k5/k7 x e3/e6 and skip (only where the shape is kept)."""
     cands = [ir(f"k{k}_e{e}", k, e) for e in (3, 6) for k in (3, 5, 7)]
     return Catalogue("proxyless", tuple(cands) + (skip(),), "identity", "ProxylessNAS / MobileNetV2, 7 blocks")
+
+
+@register_catalogue("ofa-mbv3")
+def ofa_mbv3() -> Catalogue:
+    """Once-for-All MobileNetV3: k3/k5/k7 x e3/e4/e6 and skip (elastic depth: the stage's last blocks)."""
+    cands = [ir(f"k{k}_e{e}", k, e) for e in (3, 4, 6) for k in (3, 5, 7)]
+    return Catalogue("ofa-mbv3", tuple(cands) + (skip(),), "identity", "Once-for-All MobileNetV3, 10 blocks")

@@ -3,7 +3,7 @@
 from lutcore.ops.base import ACTIVATIONS, OpSpec, conv_out
 from lutcore.ops.blocks import InvertedResidual, Skip
 from lutcore.ops.cellops import DilConv, Pool, ReluConvBN, SepConv
-from lutcore.ops.layers import LRASPP, Conv, DepthwiseASPP, PoolFC
+from lutcore.ops.layers import LRASPP, Conv, DepthwiseASPP, GlobalAvgPool, PoolFC
 from lutcore.ops.registry import (
     ROLES,
     Family,
@@ -21,6 +21,7 @@ __all__ = [
     "DepthwiseASPP",
     "DilConv",
     "Family",
+    "GlobalAvgPool",
     "InvertedResidual",
     "LRASPP",
     "OpSpec",

@@ -11,6 +11,13 @@ from lutcore.ops.registry import register_family
 _TORCH = "lutcore.torch.modules"
 
 SKIP_MODES = ("identity", "factorized_reduce", "relu_conv_bn", "conv_bn_relu")
+SE_STYLES = ("tfnas", "mbv3")
+
+
+def make_divisible(v: float, divisor: int = 8) -> int:
+    """MobileNet's channel rounding: nearest multiple of ``divisor``, at least ``divisor``, not below 90% of v."""
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
 
 
 @register_family("ir", roles=("block", "fixed"), torch=f"{_TORCH}:build_ir")
@@ -18,8 +25,10 @@ SKIP_MODES = ("identity", "factorized_reduce", "relu_conv_bn", "conv_bn_relu")
 class InvertedResidual(OpSpec):
     """1x1 (groups) -> BN -> act -> [shuffle] -> kxk depthwise -> BN -> act -> [SE] -> 1x1 (groups) -> BN.
 
-    ``expansion`` sets the hidden width ``round(c_in * e)``; ``se`` is the SE hidden width as a
-    multiple of ``c_in`` (TF-NAS's "SE expansion"), 0 for none; ``pw_expand=False`` drops the
+    ``expansion`` sets the hidden width ``round(c_in * e)``; ``se`` sizes the SE, 0 for none, as
+    ``se_style`` says: ``tfnas``, a multiple of ``c_in`` (TF-NAS's "SE expansion"), the block's
+    activation inside and a sigmoid gate; ``mbv3``, ``make_divisible(floor(hidden * se), 8)`` (OFA's
+    MobileNetV3 has se=0.25), ReLU inside and a hard-sigmoid gate. ``pw_expand=False`` drops the
     expansion conv, which only MobileNetV2-style e=1 blocks do (SqueezeNAS keeps it).
     A residual is added when stride is 1 and the shape is kept.
     """
@@ -32,6 +41,7 @@ class InvertedResidual(OpSpec):
     shuffle: bool = False
     act: str = "relu"
     pw_expand: bool = True
+    se_style: str = "tfnas"
 
     @property
     def hidden(self) -> int:
@@ -39,6 +49,8 @@ class InvertedResidual(OpSpec):
 
     @property
     def se_hidden(self) -> int:
+        if self.se_style == "mbv3":
+            return make_divisible(int(self.hidden * self.se))
         return int(round(self.c_in * self.se))
 
     @property
@@ -56,6 +68,9 @@ class InvertedResidual(OpSpec):
             self._fail("expansion", f"gives a hidden width of {self.hidden} channels for c_in={self.c_in} (below 1)")
         if isinstance(self.se, bool) or not isinstance(self.se, (int, float)) or self.se < 0:
             self._fail("se", "must be a number >= 0")
+        self._check_choice("se_style", SE_STYLES)
+        if self.se_style != "tfnas" and not self.se:
+            self._fail("se_style", "needs se > 0")
         if self.se and self.se_hidden < 1:
             self._fail("se", "gives an SE width below 1 channel")
         if not isinstance(self.shuffle, bool):
@@ -100,7 +115,7 @@ class InvertedResidual(OpSpec):
     def _tag(self) -> str:
         tag = f"k{self.kernel}_d{self.dilation}_e{fmt_num(self.expansion)}_g{self.groups}"
         if self.se:
-            tag += f"_se{fmt_num(self.se)}"
+            tag += f"_se{fmt_num(self.se)}" + ("" if self.se_style == "tfnas" else self.se_style)
         if self.shuffle:
             tag += "_sh"
         if not self.pw_expand:

@@ -101,6 +101,34 @@ class PoolFC(OpSpec):
         return [self.family, self._tag(), self._shape_part()]
 
 
+@register_family("gap", roles=("fixed",), torch=f"{_TORCH}:build_gap")
+@dataclasses.dataclass(frozen=True)
+class GlobalAvgPool(OpSpec):
+    """Global average pool to a 1x1 map, channels kept (MobileNetV3's pool before its 1x1 feature mix)."""
+
+    def validate(self) -> None:
+        if self.stride != 1:
+            self._fail("stride", "gap has no stride; use 1")
+        if self.c_out != self.c_in:
+            self._fail("c_out", f"gap keeps the {self.c_in} channels")
+
+    @property
+    def out_hw(self) -> Tuple[int, int]:
+        return (1, 1)
+
+    def macs(self) -> int:
+        return 0
+
+    def params(self) -> int:
+        return 0
+
+    def _tag(self) -> str:
+        return "avg"
+
+    def _key_parts(self) -> List[str]:
+        return [self.family, self._tag(), self._shape_part()]
+
+
 @dataclasses.dataclass(frozen=True)
 class _TwoInputHead(OpSpec):
     """A decoder fed by the deep features (c_in, h, w) and a low-level tensor (c_low, h_low, w_low)."""

@@ -7,6 +7,8 @@ A definition is a plain mapping, the same for built-ins (``data/*.yaml``) and us
     catalogue: fbnet                  # a registered name, or an inline {candidates: [...]}
     stem:   [{op: conv, c_out: 16, kernel: 3, stride: 2, act: relu}]
     layers: [{c_out: 24, stride: 2, repeat: 4, act: relu}, ...]   # c_in is chained
+    # a layer may also set candidate fields for its blocks (fields: {se: 0.25, se_style: mbv3}) and
+    # keep its first repeats from being skipped (min_depth: 2, OFA's elastic depth 2-4)
     head:   [{op: conv, c_out: 1984, kernel: 1}, {op: pool_fc, classes: 1000}]
     decoder: {op: lr_aspp, mid: 128, classes: 19, low_level_layer: 7, ...}
 
@@ -23,10 +25,10 @@ from typing import Any, List, Mapping, Tuple, Union
 
 from lutcore.catalogues import catalogue_from_dict, get_catalogue
 from lutcore.errors import LutError, SpaceError
-from lutcore.ops import ACTIVATIONS, families
+from lutcore.ops import ACTIVATIONS, families, get_family
 from lutcore.spaces.space import LayerDef, SpaceDef
 
-_LAYER_FIELDS = {"c_out", "stride", "repeat", "act"}
+_LAYER_FIELDS = {"c_out", "stride", "repeat", "act", "fields", "min_depth"}
 _TOP_FIELDS = {"name", "description", "input", "batch", "catalogue", "stem", "layers", "head", "decoder"}
 
 
@@ -57,6 +59,19 @@ def _fixed_ops(raw: Any, path: str) -> Tuple[Mapping[str, Any], ...]:
             raise SpaceError(f"{p}.op", f"unknown op {kind!r}; known: {', '.join(families('fixed'))}")
         out.append(dict(op))
     return tuple(out)
+
+
+def _layer_fields(raw: Any, path: str) -> Tuple[Tuple[str, Any], ...]:
+    """A layer's defaults for its candidates' fields; each must be a field of some block family."""
+    if not isinstance(raw, Mapping):
+        raise SpaceError(path, "must be a mapping of candidate fields, e.g. {se: 0.25}")
+    known = {f for fam in families("block") for f in get_family(fam).fields}
+    for k, v in raw.items():
+        if k not in known:
+            raise SpaceError(f"{path}.{k}", f"not a field of any block family; known: {', '.join(sorted(known))}")
+        if isinstance(v, (list, dict)):
+            raise SpaceError(f"{path}.{k}", "must be a number, a string or true/false")
+    return tuple(sorted(raw.items()))
 
 
 def space_from_dict(data: Mapping[str, Any], path: str = "") -> SpaceDef:
@@ -107,8 +122,13 @@ def space_from_dict(data: Mapping[str, Any], path: str = "") -> SpaceDef:
         act = raw.get("act", "relu")
         if act not in ACTIVATIONS:
             raise SpaceError(f"{p}.act", f"must be one of {', '.join(ACTIVATIONS)}, not {act!r}")
-        for r in range(_pos_int(raw.get("repeat", 1), f"{p}.repeat")):
-            layers.append(LayerDef(c, c_out, stride if r == 0 else 1, act))
+        repeat = _pos_int(raw.get("repeat", 1), f"{p}.repeat")
+        min_depth = raw.get("min_depth", 0)
+        if isinstance(min_depth, bool) or not isinstance(min_depth, int) or not 0 <= min_depth <= repeat:
+            raise SpaceError(f"{p}.min_depth", f"must be an integer in 0..{repeat} (the repeat), not {min_depth!r}")
+        fields = _layer_fields(raw.get("fields", {}), f"{p}.fields")
+        for r in range(repeat):
+            layers.append(LayerDef(c, c_out, stride if r == 0 else 1, act, fields, r >= min_depth))
             c = c_out
 
     decoder = data.get("decoder")

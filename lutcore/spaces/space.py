@@ -35,6 +35,8 @@ class LayerDef:
     c_out: int
     stride: int = 1
     act: str = "relu"
+    fields: Tuple[Tuple[str, Any], ...] = ()
+    skippable: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +118,7 @@ class Space:
         grid: List[Tuple[Cell, ...]] = []
         outputs: List[Tuple[int, int, int]] = []
         for i, layer in enumerate(sdef.layers):
-            slot = LayerSlot(i, c, h, w, layer.c_out, layer.stride, layer.act, b)
+            slot = LayerSlot(i, c, h, w, layer.c_out, layer.stride, layer.act, b, layer.fields, layer.skippable)
             cells = tuple(sdef.catalogue.place(slot))
             ref = next((x for x in cells if isinstance(x, OpSpec)), None)
             if ref is None:

@@ -54,15 +54,15 @@ class ChannelShuffle(nn.Module):
 
 
 class SqueezeExcite(nn.Module):
-    """Average pool -> 1x1 (bias) -> act -> 1x1 (bias) -> sigmoid, scaling the input."""
+    """Average pool -> 1x1 (bias) -> act -> 1x1 (bias) -> sigmoid (or hard sigmoid), scaling the input."""
 
-    def __init__(self, channels: int, hidden: int, act: str) -> None:
+    def __init__(self, channels: int, hidden: int, act: str, hard_gate: bool = False) -> None:
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.reduce = nn.Conv2d(channels, hidden, 1, bias=True)
         self.act = activation(act if act != "none" else "relu")
         self.expand = nn.Conv2d(hidden, channels, 1, bias=True)
+        self.gate: nn.Module = nn.Hardsigmoid(inplace=True) if hard_gate else nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = torch.sigmoid(self.expand(self.act(self.reduce(self.pool(x)))))
-        return x * s
+        return x * self.gate(self.expand(self.act(self.reduce(self.pool(x)))))

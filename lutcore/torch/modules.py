@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lutcore.ops import LRASPP, Conv, DepthwiseASPP, InvertedResidual, OpSpec, PoolFC, Skip, get_family
+from lutcore.ops import LRASPP, Conv, DepthwiseASPP, GlobalAvgPool, InvertedResidual, OpSpec, PoolFC, Skip, get_family
 from lutcore.torch.layers import ChannelShuffle, SqueezeExcite, activation, conv_bn_act
 
 
@@ -41,7 +41,8 @@ class InvertedResidualBlock(nn.Module):
                 layers.append(ChannelShuffle(s.groups))
         layers.append(conv_bn_act(m, m, s.kernel, s.stride, s.dilation, groups=m, act=s.act))
         if s.se:
-            layers.append(SqueezeExcite(m, s.se_hidden, s.act))
+            mbv3 = s.se_style == "mbv3"  # OFA's SEModule: ReLU inside, hard-sigmoid gate
+            layers.append(SqueezeExcite(m, s.se_hidden, "relu" if mbv3 else s.act, hard_gate=mbv3))
         layers.append(conv_bn_act(m, s.c_out, 1, groups=s.groups, act="none"))
         self.body = nn.Sequential(*layers)
         self.residual = s.residual
@@ -81,6 +82,10 @@ def build_skip(s: Skip) -> nn.Module:
 
 def build_conv(s: Conv) -> nn.Module:
     return conv_bn_act(s.c_in, s.c_out, s.kernel, s.stride, s.dilation, s.groups, s.act, s.bn, s.bias)
+
+
+def build_gap(s: GlobalAvgPool) -> nn.Module:
+    return nn.AdaptiveAvgPool2d(1)
 
 
 def build_pool_fc(s: PoolFC) -> nn.Module:
