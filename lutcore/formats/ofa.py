@@ -166,10 +166,10 @@ def _refuse(spec: OpSpec, why: str) -> FormatError:
 def layer_keys(space: Space, dialect: Dialect) -> List[Tuple[str, OpSpec]]:
     """(their key, our spec) for every op of the space at its resolution; refuses what does not map."""
     h, w = space.resolution
-    if h != w:
-        raise FormatError(f"{space.name} at {h}x{w}: their tables are queried for square images only")
     if space.decoder is not None:
         raise FormatError(f"{space.name} has a decoder ({space.decoder.spec.key}); their tables are classifiers")
+    if h != w:
+        raise FormatError(f"{space.name} at {h}x{w}: their tables are queried for square images only")
     if not space.stem:
         raise FormatError(f"{space.name} has no stem; their tables start with the 3x3 stride-2 Conv")
     pairs: List[Tuple[str, OpSpec]] = [(_conv_key(space.stem[0].spec, "Conv", dialect), space.stem[0].spec)]

@@ -1,0 +1,243 @@
+"""OFA / ProxylessNAS latency tables, proven with Once-for-All's own code (the ``ofa`` package, dev extra).
+
+Their supernets (``OFAProxylessNASNets``, ``OFAMobileNetV3``) turn an architecture into the network
+config their latency tables read, and their ``ProxylessNASLatencyTable`` / ``MBv3LatencyTable`` sum our
+exported YAML over it; the sum must equal our own LUT sum of the same architecture. Only torchvision
+is stubbed when absent: ``ofa.utils`` imports its image transforms for data loaders that latency
+tables never touch.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import sys
+import types
+from typing import Any, Dict, List, Sequence, Tuple
+
+import pytest
+import yaml
+
+from lutcore.errors import FormatError
+from lutcore.formats.ofa import (
+    MBV3,
+    PROXYLESS,
+    Dialect,
+    OpStats,
+    dump_yaml,
+    latency_table,
+    layer_keys,
+    pooled_stats,
+    stats_from_export,
+)
+from lutcore.ops import OpSpec
+from lutcore.spaces import get_space, make_arch, random_arch
+from lutcore.spaces.space import Space
+
+pytest.importorskip("torch")
+
+
+def _stub_torchvision() -> None:
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+
+        class _Stub(types.ModuleType):
+            def __getattr__(self, name: str) -> Any:
+                if name.startswith("__"):
+                    raise AttributeError(name)
+                return type(name, (), {})
+
+        tv, tr, fn = (_Stub(n) for n in ("torchvision", "torchvision.transforms", "torchvision.transforms.functional"))
+        tv.transforms, tr.functional = tr, fn  # type: ignore[attr-defined]
+        sys.modules.update({"torchvision": tv, "torchvision.transforms": tr, "torchvision.transforms.functional": fn})
+
+
+_stub_torchvision()
+lut_module = pytest.importorskip("ofa.nas.efficiency_predictor.latency_lookup_table")
+networks = pytest.importorskip("ofa.imagenet_classification.elastic_nn.networks")
+
+
+# -- a target's export: every op of the spaces, 2-3 runs each, distinct values -----------------------
+def _export_target(spaces: Sequence[Space]) -> Dict[str, Any]:
+    entries: Dict[str, Dict[str, Any]] = {}
+    for space in spaces:
+        for key, spec in space.unique_ops().items():
+            rng = random.Random(key)
+            runs = []
+            for r in range(rng.randint(2, 3)):
+                mean = rng.uniform(0.01, 3.0)
+                runs.append({"run_id": f"run-{r:04d}", "device": "board-1",
+                             "stats": {"median_ms": mean * 0.99, "mean_ms": mean, "std_ms": mean * 0.05,
+                                       "min_ms": mean * 0.9, "p10_ms": mean * 0.95, "p90_ms": mean * 1.05,
+                                       "n": rng.randint(20, 60)}})
+            value = statistics.median(m["stats"]["median_ms"] for m in runs)
+            entries[key] = {"key": key, "spec": spec.to_dict(), "value_ms": value, "measurements": runs}
+    return {"id": "xavier/tensorrt/fp16", "entries": list(entries.values())}
+
+
+def _our_sum(space: Space, choices: Sequence[str], stats: Dict[str, OpStats]) -> float:
+    return math.fsum(stats[s.key].mean_ms for _, s in make_arch(space, list(choices)).all_ops())
+
+
+def _their_table(table_cls: type, path: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Their table over our file, unmodified but for PyYAML 6's required Loader: a safe one."""
+    monkeypatch.setattr(lut_module, "yaml", types.SimpleNamespace(load=yaml.safe_load))
+    return table_cls(url=path)
+
+
+def _ofa_settings(space: Space, choices: Sequence[str], stage_len: int) -> Tuple[List[int], List[int], List[int]]:
+    """Our choices as OFA's ks/e/d: per stage, the non-skip layers in order are its active blocks."""
+    ks: List[int] = []
+    es: List[int] = []
+    ds: List[int] = []
+    for s in range(0, len(choices), stage_len):
+        stage = choices[s:s + stage_len]
+        active = [c for c in stage if c != "skip"]
+        ds.append(len(active))
+        for j in range(len(stage)):
+            k, e = active[j].split("_") if j < len(active) else ("k3", "e3")
+            ks.append(int(k[1:]))
+            es.append(int(e[1:]))
+    return ks, es, ds
+
+
+CASES = {
+    # (space, dialect, their table, their supernet, layers per stage, resolutions)
+    "proxyless": ("mobilenetv2", PROXYLESS, "ProxylessNASLatencyTable",
+                  lambda: networks.OFAProxylessNASNets(ks_list=[3, 5, 7], expand_ratio_list=[3, 6],
+                                                       depth_list=[1, 2, 3, 4]), 4, (160, 192, 224)),
+    "mbv3": ("ofa-mbv3", MBV3, "MBv3LatencyTable",
+             lambda: networks.OFAMobileNetV3(ks_list=[3, 5, 7], expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4]),
+             4, (128, 160, 192, 224)),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_their_latency_table_sums_our_export_to_our_lut_sum(case: str, tmp_path: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    name, dialect, table_name, supernet, stage_len, resolutions = CASES[case]
+    spaces = [get_space(name, f"{r}x{r}") for r in resolutions]
+    stats = stats_from_export(_export_target(spaces))
+    path = tmp_path / "lut.yaml"
+    path.write_text(dump_yaml(latency_table(spaces, stats, dialect)))
+    table = _their_table(getattr(lut_module, table_name), str(path), monkeypatch)
+    net = supernet()
+    checked = 0
+    for seed in range(20):
+        space = spaces[seed % len(spaces)]
+        choices = random_arch(space, seed)
+        ks, es, ds = _ofa_settings(space, choices, stage_len)
+        net.set_active_subnet(ks=ks, e=es, d=ds)
+        cfg = net.get_active_net_config()
+        assert len(cfg["blocks"]) == 1 + sum(c != "skip" for c in choices)  # their net has our blocks
+        theirs = table.predict_network_latency_given_config(cfg, space.resolution[0])
+        ours = _our_sum(space, choices, stats)
+        assert theirs == pytest.approx(ours, rel=1e-9), (seed, choices)
+        checked += 1
+    assert checked == 20
+
+
+def test_their_loader_needs_a_loader_on_pyyaml_6(tmp_path: Any) -> None:
+    """Why users patch their loader (docs/formats/ofa.md): PyYAML 6 made ``Loader`` required."""
+    path = tmp_path / "lut.yaml"
+    path.write_text("Logits-input:7x7x1280-output:1000: {mean: 0.5, count: 10, var: 0.01}\n")
+    if int(yaml.__version__.split(".")[0]) < 6:
+        pytest.skip("PyYAML < 6 still defaults the loader")
+    with pytest.raises(TypeError, match="Loader"):
+        lut_module.ProxylessNASLatencyTable(url=str(path))
+
+
+def test_keys_are_the_ones_their_code_composes() -> None:
+    keys = [k for k, _ in layer_keys(get_space("mobilenetv2"), PROXYLESS)]
+    assert keys[0] == "Conv-input:224x224x3-output:112x112x32"
+    assert keys[1] == "expanded_conv-input:112x112x32-output:112x112x16-expand:1-kernel:3-stride:1-idskip:0"
+    assert "expanded_conv-input:56x56x24-output:56x56x24-expand:6-kernel:7-stride:1-idskip:1" in keys
+    assert keys[-2:] == ["Conv_1-input:7x7x320-output:7x7x1280", "Logits-input:7x7x1280-output:1000"]
+    mb = [k for k, _ in layer_keys(get_space("ofa-mbv3", "160x160"), MBV3)]
+    assert mb[0] == "Conv-input:160x160x3-output:80x80x16"
+    assert "expanded_conv-input:40x40x24-output:20x20x40-expand:144-kernel:5-stride:2-idskip:0-se:1-hs:0" in mb
+    assert "expanded_conv-input:10x10x80-output:10x10x80-expand:240-kernel:3-stride:1-idskip:1-se:0-hs:1" in mb
+    assert mb[-4:] == ["Conv_1-input:5x5x160-output:5x5x960", "AvgPool2D-input:5x5x960-output:1x1x960",
+                       "Conv_2-input:1x1x960-output:1x1x1280", "Logits-input:1x1x1280-output:1000"]
+
+
+def test_pooled_variance_is_the_variance_of_all_samples() -> None:
+    rng = random.Random(3)
+    runs = [[rng.gauss(mu, sd) for _ in range(n)] for mu, sd, n in ((1.0, 0.1, 30), (1.2, 0.05, 12), (0.9, 0.2, 7))]
+    st = pooled_stats(1.05, [(statistics.mean(r), statistics.stdev(r), len(r)) for r in runs])
+    everything = [x for r in runs for x in r]
+    assert st.count == 49 and st.mean_ms == 1.05
+    assert st.var == pytest.approx(statistics.variance(everything), rel=1e-12)
+    assert pooled_stats(2.0, [(2.0, 0.0, 1)]) == OpStats(2.0, 1, 0.0)
+
+
+def test_the_table_rows_carry_value_count_and_pooled_variance() -> None:
+    space = get_space("mobilenetv2")
+    target = _export_target([space])
+    stats = stats_from_export(target)
+    table = latency_table([space], stats, PROXYLESS)
+    stem = space.stem[0].spec
+    entry = next(e for e in target["entries"] if e["key"] == stem.key)
+    row = table["Conv-input:224x224x3-output:112x112x32"]
+    assert row["mean"] == entry["value_ms"]
+    assert row["count"] == sum(m["stats"]["n"] for m in entry["measurements"])
+    assert row["var"] > 0 and row == {"mean": stats[stem.key].mean_ms, "count": stats[stem.key].count,
+                                      "var": stats[stem.key].var}
+    assert yaml.safe_load(dump_yaml(table)) == table
+
+
+@pytest.mark.parametrize(
+    "name, dialect, words",
+    [
+        ("fbnet", PROXYLESS,
+         ["conv:k3_d1_g1_bn:c3x224x224->c16:s2:relu", "their Conv is a 3x3 stride-2 conv-BN-relu6"]),
+        ("tfnas", MBV3, ["their Conv is a 3x3 stride-2 conv-BN-hswish"]),
+        ("ofa-mbv3", PROXYLESS, ["their Conv is a 3x3 stride-2 conv-BN-relu6"]),
+        ("mobilenetv2", MBV3, ["hswish"]),
+        ("squeezenas-small", PROXYLESS, ["decoder"]),
+    ],
+)
+def test_a_space_that_does_not_map_is_refused_naming_the_op(name: str, dialect: Dialect, words: List[str]) -> None:
+    with pytest.raises(FormatError) as e:
+        layer_keys(get_space(name), dialect)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_a_block_that_does_not_map_is_named() -> None:
+    from lutcore.spaces import space_from_dict
+
+    sdef = space_from_dict({
+        "name": "mv2-dilated", "input": [3, 64, 64], "catalogue": {"candidates": [{"name": "k3d2", "kernel": 3,
+                                                                                     "dilation": 2, "expansion": 3}]},
+        "stem": [{"op": "conv", "c_out": 16, "kernel": 3, "stride": 2, "act": "relu6"}],
+        "layers": [{"c_out": 16, "act": "relu6"}],
+        "head": [{"op": "conv", "c_out": 64, "kernel": 1, "act": "relu6"}, {"op": "pool_fc", "classes": 10}],
+    })
+    with pytest.raises(FormatError, match=r"op ir:k3_d2_e3_g1:c16x32x32->c16:s1:relu6 .*dilation"):
+        layer_keys(sdef.at(), PROXYLESS)
+
+
+def test_missing_measurements_are_refused_with_the_ops_named() -> None:
+    space = get_space("mobilenetv2")
+    stats = stats_from_export(_export_target([space]))
+    gone = space.head[1].spec.key
+    del stats[gone]
+    with pytest.raises(FormatError, match=r"1 op\(s\) of mobilenetv2 have no measured value.*pool_fc"):
+        latency_table([space], stats, PROXYLESS)
+
+
+def test_ofa_mbv3_space_is_ofa_s_supernet() -> None:
+    """Depth 2-4 per stage (skip only at a stage's 3rd/4th layer), SE where OFA has it, h-swish late."""
+    space = get_space("ofa-mbv3")
+    skip = space.candidates.index("skip")
+    assert [not isinstance(row[skip], OpSpec) for row in space.grid] == [True, True, False, False] * 5
+    se_stages = [bool(space.grid[4 * s][0].se) for s in range(5)]  # type: ignore[union-attr]
+    assert se_stages == [False, True, False, True, True]
+    acts = [space.grid[4 * s][0].act for s in range(5)]  # type: ignore[union-attr]
+    assert acts == ["relu", "relu", "hswish", "hswish", "hswish"]
+    blk = space.cell(4, "k5_e3")  # 24 -> 40, mid 72: OFA's SE width make_divisible(72 // 4, 8) = 24
+    assert blk.se_hidden == 24 and blk.hidden == 72  # type: ignore[union-attr]
