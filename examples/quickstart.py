@@ -121,10 +121,13 @@ def main() -> int:
             + "\n".join(f"{i}," + ",".join("" if v is None else str(v) for v in row[1:]) for i, row in enumerate(rows))
             + "\n"
         )
-        for fmt, name in (("nas-lut", "lut.json"), ("proxyless-yaml", "lut.yaml")):
-            subprocess.run(lut_cmd("export", "--server", url, "--target", target, "--format", fmt,
-                                   "-o", str(out / name)), check=True, env=env)
-        print(f"[6/6] exported {csv}, {out / 'lut.json'}, {out / 'lut.yaml'}")
+        # OFA's latency-table YAML only for the spaces its networks have (docs/formats/ofa.md)
+        ofa_fmt = {"mobilenetv2": "proxyless-yaml", "ofa-mbv3": "ofa-mbv3-yaml"}.get(space.name)
+        exports = [("nas-lut", "lut.json")] + ([(ofa_fmt, "lut.yaml")] if ofa_fmt else [])
+        for fmt, name in exports:
+            subprocess.run(lut_cmd("export", "--server", url, "--target", target, "--format", fmt, "--space",
+                                   space.name, "-r", args.resolution, "-o", str(out / name)), check=True, env=env)
+        print(f"[6/6] exported {csv}, " + ", ".join(str(out / name) for _, name in exports))
         for name in published_names():
             arch = get_arch(name, args.resolution)
             if arch.space.name == space.name:

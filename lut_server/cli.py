@@ -70,8 +70,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e = sub.add_parser("export", help="write the LUT (one target or all) as nas-lut/1 JSON, YAML or JSON lines")
     _source(e, db_help)
     e.add_argument("--target", help="target id, e.g. xavier/tensorrt/fp16 (default: all targets)")
-    e.add_argument("--format", default="nas-lut", choices=["nas-lut", "proxyless-yaml", "fbnet-jsonl"],
-                   help="nas-lut: our lossless JSON; proxyless-yaml: key -> {mean,count,var}; fbnet-jsonl")
+    e.add_argument("--format", default="nas-lut", choices=["nas-lut", "proxyless-yaml", "ofa-mbv3-yaml", "fbnet-jsonl"],
+                   help="nas-lut: our lossless JSON; proxyless-yaml / ofa-mbv3-yaml: the latency table OFA's "
+                        "ProxylessNASLatencyTable / MBv3LatencyTable read (docs/formats/ofa.md); fbnet-jsonl")
+    e.add_argument("--space", help="the yaml formats: the space whose layers the table covers "
+                                   "(default mobilenetv2 / ofa-mbv3)")
+    e.add_argument("--resolution", "-r", help="the yaml formats: sizes, e.g. 160,192,224 (default: the space's own)")
     e.add_argument("-o", "--output", help="file to write (default stdout)")
     e.set_defaults(func=_guarded(cmd_export))
 
@@ -319,6 +323,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 # -- export / import / status -------------------------------------------------------------------
 def cmd_export(args: argparse.Namespace) -> int:
     from lut_server import exchange
+    from lut_server.util import BadInput
 
     if args.output:
         _check_output(args.output)
@@ -330,7 +335,11 @@ def cmd_export(args: argparse.Namespace) -> int:
                 doc = exchange.export_doc(conn, args.target)
                 if args.target and not doc["targets"]:
                     raise CliError(f"unknown target {args.target!r}")
-    text = exchange.render(doc, args.format)
+    res = [r if "x" in r else f"{r}x{r}" for r in (args.resolution or "").replace(" ", "").split(",") if r]
+    try:
+        text = exchange.render(doc, args.format, args.space, res)
+    except BadInput as e:
+        raise CliError(str(e)) from None
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as f:

@@ -1,13 +1,13 @@
 """Export and import of the LUT as the versioned `nas-lut/1` document (docs/api.md), and the
-formats existing NAS code reads: ProxylessNAS/Once-for-All YAML and FBNet-style JSON lines.
+formats existing NAS code reads: ProxylessNAS/Once-for-All YAML (docs/formats/ofa.md) and FBNet-style
+JSON lines.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import statistics
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from pydantic import ValidationError
 from sqlalchemy import Connection
@@ -21,11 +21,14 @@ from lut_server.store.registry import ensure_ops, ensure_target
 from lut_server.tokens import check_device_name
 from lut_server.truth_exchange import export_sections, import_sections
 from lut_server.util import BadInput, bounded_json, clean_text, dump_json, now
+from lutcore.errors import LutError
+from lutcore.formats import ofa
 from lutcore.ops import spec_from_dict
 from lutcore.records import OpRecord, Target, TimingStats
 
 SCHEMA = "nas-lut/1"
-FORMATS = ("nas-lut", "proxyless-yaml", "fbnet-jsonl")
+FORMATS = ("nas-lut", "proxyless-yaml", "ofa-mbv3-yaml", "fbnet-jsonl")
+OFA_FORMATS = {"proxyless-yaml": ("mobilenetv2", ofa.PROXYLESS), "ofa-mbv3-yaml": ("ofa-mbv3", ofa.MBV3)}
 
 
 def export_doc(conn: Connection, tid: Optional[str] = None) -> Dict[str, Any]:
@@ -123,23 +126,24 @@ def import_doc(conn: Connection, doc: Dict[str, Any]) -> Dict[str, Any]:
 
 
 # -- formats that existing NAS code reads ----------------------------------------------------
-def to_proxyless_yaml(doc: Dict[str, Any]) -> str:
-    """ProxylessNAS / Once-for-All latency LUT: ``key: {mean, count, var}`` (ms), one target.
-
-    mean = the LUT value (median of run medians); count = total timed samples over runs;
-    var = variance of the run medians (0 for a single run).
-    """
-    import yaml
+def to_ofa_yaml(doc: Dict[str, Any], fmt: str, space: Optional[str] = None, resolutions: Sequence[str] = ()) -> str:
+    """The latency table OFA's ``ProxylessNASLatencyTable`` / ``MBv3LatencyTable`` read, for one target and a
+    space (default: mobilenetv2 / ofa-mbv3) at one or more resolutions (default: the space's own)."""
+    from lutcore.spaces import get_space_def
+    from lutcore.spaces.space import SpaceDef
 
     tdocs = doc["targets"]
     if len(tdocs) != 1:
-        raise BadInput(f"proxyless-yaml holds one target; choose one with --target ({len(tdocs)} in the export)")
-    out: Dict[str, Dict[str, float]] = {}
-    for e in tdocs[0]["entries"]:
-        meds = [m["stats"]["median_ms"] for m in e["measurements"]]
-        out[e["key"]] = {"mean": float(e["value_ms"]), "count": int(sum(m["stats"]["n"] for m in e["measurements"])),
-                         "var": float(statistics.pvariance(meds)) if len(meds) > 1 else 0.0}
-    return yaml.safe_dump(out, sort_keys=True)
+        raise BadInput(f"{fmt} holds one target; choose one with --target ({len(tdocs)} in the export)")
+    name, dialect = OFA_FORMATS[fmt]
+    try:
+        sdef = get_space_def(space or name)
+        if not isinstance(sdef, SpaceDef):
+            raise BadInput(f"{fmt}: {sdef.name} is a cell space; OFA's tables are for chain networks")
+        spaces = [sdef.at(r) for r in resolutions] if resolutions else [sdef.at()]
+        return ofa.dump_yaml(ofa.latency_table(spaces, ofa.stats_from_export(tdocs[0]), dialect))
+    except LutError as e:
+        raise BadInput(f"{fmt}: {e}") from None
 
 
 def to_fbnet_jsonl(doc: Dict[str, Any]) -> str:
@@ -156,11 +160,11 @@ def to_fbnet_jsonl(doc: Dict[str, Any]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def render(doc: Dict[str, Any], fmt: str) -> str:
+def render(doc: Dict[str, Any], fmt: str, space: Optional[str] = None, resolutions: Sequence[str] = ()) -> str:
     if fmt == "nas-lut":
         return json.dumps(doc, indent=1, sort_keys=False) + "\n"
-    if fmt == "proxyless-yaml":
-        return to_proxyless_yaml(doc)
+    if fmt in OFA_FORMATS:
+        return to_ofa_yaml(doc, fmt, space, resolutions)
     if fmt == "fbnet-jsonl":
         return to_fbnet_jsonl(doc)
     raise BadInput(f"format {fmt!r} must be one of {', '.join(FORMATS)}")

@@ -241,3 +241,39 @@ def test_ofa_mbv3_space_is_ofa_s_supernet() -> None:
     assert acts == ["relu", "relu", "hswish", "hswish", "hswish"]
     blk = space.cell(4, "k5_e3")  # 24 -> 40, mid 72: OFA's SE width make_divisible(72 // 4, 8) = 24
     assert blk.se_hidden == 24 and blk.hidden == 72  # type: ignore[union-attr]
+
+
+def test_lut_export_writes_the_table_their_code_reads(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lut import` a nas-lut/1 document of mobilenetv2's ops, `lut export --format proxyless-yaml`, their table."""
+    import json
+    import subprocess
+
+    pytest.importorskip("sqlalchemy")
+    space = get_space("mobilenetv2", "192x192")
+    target = _export_target([space])
+    target["target"] = {"device": "xavier", "backend": "tensorrt", "precision": "fp16"}
+    del target["id"]
+    (tmp_path / "doc.json").write_text(json.dumps({"schema": "nas-lut/1", "targets": [target], "devices": []}))
+    db = f"sqlite:///{tmp_path / 'lut.db'}"
+
+    def lut(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "lutcore", *args], capture_output=True, text=True, timeout=120)
+
+    r = lut("import", str(tmp_path / "doc.json"), "--db", db)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "lut.yaml"
+    r = lut("export", "--db", db, "--target", "xavier/tensorrt/fp16", "--format", "proxyless-yaml", "-r", "192",
+            "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    table = _their_table(lut_module.ProxylessNASLatencyTable, str(out), monkeypatch)
+    net = CASES["proxyless"][3]()
+    choices = random_arch(space, 5)
+    ks, es, ds = _ofa_settings(space, choices, 4)
+    net.set_active_subnet(ks=ks, e=es, d=ds)
+    theirs = table.predict_network_latency_given_config(net.get_active_net_config(), 192)
+    assert theirs == pytest.approx(_our_sum(space, choices, stats_from_export(target)), rel=1e-9)
+
+    r = lut("export", "--db", db, "--target", "xavier/tensorrt/fp16", "--format", "ofa-mbv3-yaml")
+    assert r.returncode == 1 and "have no measured value" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = lut("export", "--db", db, "--target", "xavier/tensorrt/fp16", "--format", "proxyless-yaml", "--space", "fbnet")
+    assert r.returncode == 1 and "has no counterpart" in r.stderr and "Traceback" not in r.stderr, r.stderr

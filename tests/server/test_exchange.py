@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from lut_server.app import create_app
 from lut_server.config import Settings
 from tests.live_server import REPO, server_env
@@ -83,9 +81,8 @@ def test_cli_export_import_over_rest_and_db(live_server, tmp_path: Path) -> None
     r = _lut("export", "--db", copy, "--target", TARGET)
     assert _strip(json.loads(r.stdout)) == _strip(doc)
 
-    r = _lut("export", "--db", copy, "--target", TARGET, "--format", "proxyless-yaml")
-    y = yaml.safe_load(r.stdout)
-    assert y[conv(16).key] == {"mean": 1.0, "count": 50, "var": 0.0}
+    r = _lut("export", "--db", copy, "--target", TARGET, "--format", "proxyless-yaml")  # their keys: tests/core
+    assert r.returncode == 1 and "of mobilenetv2 have no measured value" in r.stderr, r.stderr
     r = _lut("export", "--db", copy, "--format", "fbnet-jsonl")
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert {x["key"] for x in lines} == {conv(16).key, conv(24).key}
