@@ -67,6 +67,13 @@ class SpaceDef:
             s *= layer.stride
         return s
 
+    @property
+    def needs_divisible_sizes(self) -> bool:
+        """A decoder aligns deep and low-level features, and SqueezeNAS's reshaping skip (factorized
+        reduce) needs even sizes; other chain spaces take any size, every stride rounding up as padded
+        convolutions do (OFA samples 128-224 in steps of 4)."""
+        return self.decoder is not None or self.catalogue.skip_policy == "squeezenas"
+
     def at(self, resolution: Union[str, Resolution, None] = None) -> Space:
         res = parse_resolution(resolution) or self.default_resolution
         return Space.build(self, res)
@@ -105,7 +112,7 @@ class Space:
     def build(cls, sdef: SpaceDef, res: Resolution) -> Space:
         h, w = res
         step = sdef.total_stride
-        if h % step or w % step:
+        if sdef.needs_divisible_sizes and (h % step or w % step):
             raise SpaceError("resolution", f"{h}x{w} must be divisible by {step}, the total stride of {sdef.name}")
         b = sdef.batch
         c = sdef.input[0]

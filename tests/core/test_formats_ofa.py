@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import pytest
 import yaml
 
-from lutcore.errors import FormatError
+from lutcore.errors import FormatError, SpaceError, SpecError
 from lutcore.formats.ofa import (
     MBV3,
     PROXYLESS,
@@ -107,10 +107,10 @@ CASES = {
     # (space, dialect, their table, their supernet, layers per stage, resolutions)
     "proxyless": ("mobilenetv2", PROXYLESS, "ProxylessNASLatencyTable",
                   lambda: networks.OFAProxylessNASNets(ks_list=[3, 5, 7], expand_ratio_list=[3, 6],
-                                                       depth_list=[1, 2, 3, 4]), 4, (160, 192, 224)),
+                                                       depth_list=[1, 2, 3, 4]), 4, (160, 192, 208, 224)),
     "mbv3": ("ofa-mbv3", MBV3, "MBv3LatencyTable",
              lambda: networks.OFAMobileNetV3(ks_list=[3, 5, 7], expand_ratio_list=[3, 4, 6], depth_list=[2, 3, 4]),
-             4, (128, 160, 192, 224)),
+             4, (128, 132, 160, 176, 208, 224)),
 }
 
 
@@ -277,3 +277,41 @@ def test_lut_export_writes_the_table_their_code_reads(tmp_path: Any, monkeypatch
     assert r.returncode == 1 and "have no measured value" in r.stderr and "Traceback" not in r.stderr, r.stderr
     r = lut("export", "--db", db, "--target", "xavier/tensorrt/fp16", "--format", "proxyless-yaml", "--space", "fbnet")
     assert r.returncode == 1 and "has no counterpart" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_ofa_sizes_between_multiples_of_32_round_up_like_their_code_and_torch() -> None:
+    """OFA samples 128-224 in steps of 4: a classifier space takes them, every stride rounding up."""
+    import torch
+
+    from lutcore.spaces import get_arch
+    from lutcore.torch.network import build_network, network_input
+
+    arch = get_arch("ofa-mbv3:random:3", "132x132")
+    assert [s.h for _, s in arch.all_ops()][:2] == [132, 66]
+    feature = next(s for n, s in arch.all_ops() if s.family == "gap")
+    assert (feature.h, feature.w) == (5, 5)  # 132 -> 66 -> 33 -> 17 -> 9 -> 5, as (f - 1) // 2 + 1
+    net = build_network(arch)
+    with torch.no_grad():
+        assert tuple(net(network_input(arch)).shape) == (1, 1000)
+    with pytest.raises(SpaceError, match="divisible by 16"):  # a decoder still needs aligned sizes
+        get_space("squeezenas-small", "100x200")
+
+
+def test_layer_fields_and_min_depth_are_validated_with_paths() -> None:
+    from lutcore.ops import InvertedResidual
+    from lutcore.spaces import space_from_dict
+
+    base = {"name": "s", "input": [3, 64, 64], "catalogue": "ofa-mbv3",
+            "stem": [{"op": "conv", "c_out": 16, "kernel": 3, "stride": 2, "act": "hswish"}]}
+    for layer, where in (({"c_out": 24, "repeat": 2, "min_depth": 3}, "layers[0].min_depth"),
+                         ({"c_out": 24, "fields": {"sse": 1}}, "layers[0].fields.sse"),
+                         ({"c_out": 24, "fields": [1]}, "layers[0].fields")):
+        with pytest.raises(SpaceError) as e:
+            space_from_dict(dict(base, layers=[layer]))
+        assert e.value.path == where
+    sp = space_from_dict(dict(base, layers=[{"c_out": 16, "repeat": 3, "min_depth": 1,
+                                            "fields": {"se": 0.25, "se_style": "mbv3"}}])).at()
+    assert [isinstance(row[-1], OpSpec) for row in sp.grid] == [False, True, True]  # skip from the 2nd on
+    assert all(c.se_style == "mbv3" for row in sp.grid for c in row[:-1])  # type: ignore[union-attr]
+    with pytest.raises(SpecError, match="se_style"):
+        InvertedResidual(c_in=16, h=8, w=8, c_out=16, se_style="mbv3")  # no SE to style
