@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from lutcore.ops.base import ACTIVATIONS, KERNELS, OpSpec, conv_out, fmt_num
 from lutcore.ops.registry import register_family
@@ -124,6 +124,13 @@ class InvertedResidual(OpSpec):
 
     def _key_parts(self) -> List[str]:
         return super()._key_parts() + [self.act]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Without the default ``se_style``: every existing op's dict stays what older servers accept."""
+        d = super().to_dict()
+        if d["se_style"] == "tfnas":
+            del d["se_style"]
+        return d
 
 
 @register_family("skip", roles=("block", "cell"), torch=f"{_TORCH}:build_skip")

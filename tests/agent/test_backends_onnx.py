@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from lutcore.ops import LRASPP, Conv, DepthwiseASPP, InvertedResidual, PoolFC, Skip, families
+from lutcore.ops import LRASPP, Conv, DepthwiseASPP, GlobalAvgPool, InvertedResidual, PoolFC, Skip, families
 from lutcore.ops.cellops import DilConv, Pool, ReluConvBN, SepConv
 from lutcore.torch import build_op, example_inputs
 from profiler_agent.backends.onnx_export import OPSET, export_module, export_op
@@ -20,6 +20,9 @@ SPECS = {
     "ir-hswish-groups-shuffle": InvertedResidual(
         c_in=8, h=8, w=8, c_out=16, kernel=7, expansion=2, groups=2, shuffle=True, act="hswish"
     ),
+    "ir-hswish-se-mbv3-odd": InvertedResidual(  # OFA's SE: ReLU inside, hard-sigmoid gate; 9x9 -> 5x5
+        c_in=8, h=9, w=9, c_out=16, stride=2, kernel=5, expansion=3, se=0.25, se_style="mbv3", act="hswish"
+    ),
     "ir-nopw": InvertedResidual(c_in=8, h=8, w=8, c_out=8, kernel=3, expansion=1, pw_expand=False, act="none"),
     "skip-factorized-reduce": Skip(c_in=8, h=8, w=8, c_out=16, stride=2, mode="factorized_reduce"),
     "skip-relu-conv-bn": Skip(c_in=8, h=8, w=8, c_out=12, mode="relu_conv_bn"),
@@ -27,6 +30,7 @@ SPECS = {
     "conv-stem": Conv(c_in=3, h=16, w=16, c_out=8, stride=2, kernel=3),
     "conv-bias-grouped": Conv(c_in=8, h=8, w=8, c_out=8, kernel=1, groups=2, bn=False, bias=True, act="none"),
     "pool-fc": PoolFC(c_in=16, h=4, w=4, c_out=10),
+    "gap": GlobalAvgPool(c_in=16, h=5, w=5, c_out=16),
     "lr-aspp": LRASPP(
         c_in=16, h=4, w=8, c_out=5, c_low=8, h_low=8, w_low=16, mid=16, upsample=4,
         pool_kernel=(3, 5), pool_stride=(2, 3),

@@ -315,3 +315,14 @@ def test_layer_fields_and_min_depth_are_validated_with_paths() -> None:
     assert all(c.se_style == "mbv3" for row in sp.grid for c in row[:-1])  # type: ignore[union-attr]
     with pytest.raises(SpecError, match="se_style"):
         InvertedResidual(c_in=16, h=8, w=8, c_out=16, se_style="mbv3")  # no SE to style
+
+
+def test_existing_ir_specs_keep_their_dict_and_key() -> None:
+    """``se_style`` is new: a default-style spec's dict (what agents send) and key are what they were."""
+    from lutcore.ops import InvertedResidual, spec_from_dict
+
+    old = InvertedResidual(c_in=40, h=28, w=28, c_out=40, kernel=5, expansion=3, se=1, act="swish")
+    assert "se_style" not in old.to_dict() and old.key == "ir:k5_d1_e3_g1_se1:c40x28x28->c40:s1:swish"
+    new = old.replace(se=0.25, se_style="mbv3", act="relu")
+    assert new.key == "ir:k5_d1_e3_g1_se0.25mbv3:c40x28x28->c40:s1:relu" and new.se_hidden == 32
+    assert spec_from_dict(new.to_dict()) == new and spec_from_dict(old.to_dict()) == old
