@@ -128,10 +128,14 @@ def _block_key(spec: OpSpec, d: Dialect) -> Optional[str]:
         raise _refuse(spec, "their MBConv has no groups, channel shuffle or dilation")
     if spec.act not in d.block_acts:
         raise _refuse(spec, f"their MBConv uses {' or '.join(d.block_acts)}")
+    if spec.pw_expand and spec.hidden == spec.c_in:
+        raise _refuse(spec, "their MBConv of expansion 1 has no expansion conv (pw_expand: false)")
     parts = [f"expanded_conv-{_io(spec)}"]
     if d.mbv3:
         if spec.se and not (spec.se_style == "mbv3" and spec.se == 0.25):
             raise _refuse(spec, "their SE is se=0.25 of the expanded width, se_style mbv3")
+        if spec.hidden % 8:
+            raise _refuse(spec, f"their expanded width is a multiple of 8 (make_divisible), not {spec.hidden}")
         parts.append(f"expand:{spec.hidden}")
     else:
         if spec.se:

@@ -207,18 +207,31 @@ def test_a_space_that_does_not_map_is_refused_naming_the_op(name: str, dialect: 
         assert w in str(e.value)
 
 
-def test_a_block_that_does_not_map_is_named() -> None:
+@pytest.mark.parametrize(
+    "block, dialect, act, words",
+    [
+        ({"kernel": 3, "dilation": 2, "expansion": 3}, PROXYLESS, "relu6",
+         "ir:k3_d2_e3_g1:c16x32x32->c16:s1:relu6 .*dilation"),
+        ({"kernel": 3, "expansion": 1}, PROXYLESS, "relu6",
+         "ir:k3_d1_e1_g1:c16x32x32.*expansion 1 has no expansion conv"),
+        ({"kernel": 3, "expansion": 2.5}, PROXYLESS, "relu6", "e2.5.*expansion ratio as an integer"),
+        ({"kernel": 5, "expansion": 3.25}, MBV3, "hswish", "e3.25.*multiple of 8.*not 52"),
+        ({"kernel": 5, "expansion": 3, "se": 1}, MBV3, "hswish", "_se1:.*their SE is se=0.25"),
+    ],
+)
+def test_a_block_that_does_not_map_is_named(block: Dict[str, Any], dialect: Dialect, act: str, words: str) -> None:
     from lutcore.spaces import space_from_dict
 
+    head = [{"op": "conv", "c_out": 64, "kernel": 1, "act": act}, {"op": "pool_fc", "classes": 10}]
+    if dialect is MBV3:
+        head[1:1] = [{"op": "gap"}, {"op": "conv", "c_out": 64, "kernel": 1, "bn": False, "act": "hswish"}]
     sdef = space_from_dict({
-        "name": "mv2-dilated", "input": [3, 64, 64], "catalogue": {"candidates": [{"name": "k3d2", "kernel": 3,
-                                                                                     "dilation": 2, "expansion": 3}]},
-        "stem": [{"op": "conv", "c_out": 16, "kernel": 3, "stride": 2, "act": "relu6"}],
-        "layers": [{"c_out": 16, "act": "relu6"}],
-        "head": [{"op": "conv", "c_out": 64, "kernel": 1, "act": "relu6"}, {"op": "pool_fc", "classes": 10}],
+        "name": "one-block", "input": [3, 64, 64], "catalogue": {"candidates": [dict(name="b", **block)]},
+        "stem": [{"op": "conv", "c_out": 16, "kernel": 3, "stride": 2, "act": act}],
+        "layers": [{"c_out": 16, "act": act}], "head": head,
     })
-    with pytest.raises(FormatError, match=r"op ir:k3_d2_e3_g1:c16x32x32->c16:s1:relu6 .*dilation"):
-        layer_keys(sdef.at(), PROXYLESS)
+    with pytest.raises(FormatError, match=words):
+        layer_keys(sdef.at(), dialect)
 
 
 def test_missing_measurements_are_refused_with_the_ops_named() -> None:
