@@ -12,6 +12,7 @@ _TORCH = "lutcore.torch.modules"
 
 SKIP_MODES = ("identity", "factorized_reduce", "relu_conv_bn", "conv_bn_relu")
 SE_STYLES = ("tfnas", "mbv3")
+MAX_RATIO = 1024  # expansion and SE ratios: beyond it a width overflows before any size bound sees it
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:
@@ -64,10 +65,14 @@ class InvertedResidual(OpSpec):
         self._check_int("groups", positive=True)
         if isinstance(self.expansion, bool) or not isinstance(self.expansion, (int, float)) or not self.expansion > 0:
             self._fail("expansion", "must be a positive number")
+        if not self.expansion <= MAX_RATIO:
+            self._fail("expansion", f"must be at most {MAX_RATIO}")
         if self.hidden < 1:
             self._fail("expansion", f"gives a hidden width of {self.hidden} channels for c_in={self.c_in} (below 1)")
         if isinstance(self.se, bool) or not isinstance(self.se, (int, float)) or self.se < 0:
             self._fail("se", "must be a number >= 0")
+        if not self.se <= MAX_RATIO:  # also NaN: widths are computed from it below
+            self._fail("se", f"must be at most {MAX_RATIO}")
         self._check_choice("se_style", SE_STYLES)
         if self.se_style != "tfnas" and not self.se:
             self._fail("se_style", "needs se > 0")

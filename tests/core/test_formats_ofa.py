@@ -339,3 +339,12 @@ def test_existing_ir_specs_keep_their_dict_and_key() -> None:
     new = old.replace(se=0.25, se_style="mbv3", act="relu")
     assert new.key == "ir:k5_d1_e3_g1_se0.25mbv3:c40x28x28->c40:s1:relu" and new.se_hidden == 32
     assert spec_from_dict(new.to_dict()) == new and spec_from_dict(old.to_dict()) == old
+
+
+@pytest.mark.parametrize("field, value", [("se", 1e308), ("se", float("nan")), ("expansion", 1e308)])
+def test_ratios_that_would_overflow_a_width_are_a_spec_error(field: str, value: float) -> None:
+    """A layer's ``fields`` (and a catalogue's) reach these: a clear SpecError, not an OverflowError."""
+    from lutcore.ops import InvertedResidual
+
+    with pytest.raises(SpecError, match=f"{field}.*at most 1024"):
+        InvertedResidual(c_in=16, h=8, w=8, c_out=16, **{field: value})
