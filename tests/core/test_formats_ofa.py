@@ -2,7 +2,8 @@
 
 Their supernets (``OFAProxylessNASNets``, ``OFAMobileNetV3``) turn an architecture into the network
 config their latency tables read, and their ``ProxylessNASLatencyTable`` / ``MBv3LatencyTable`` sum our
-exported YAML over it; the sum must equal our own LUT sum of the same architecture. Only torchvision
+exported YAML over it; the sum must equal our own LUT sum of the same architecture, and their subnet
+must have our network's parameter count (the spaces are their networks, not look-alikes). Only torchvision
 is stubbed when absent: ``ofa.utils`` imports its image transforms for data loaders that latency
 tables never touch.
 """
@@ -136,6 +137,9 @@ def test_their_latency_table_sums_our_export_to_our_lut_sum(case: str, tmp_path:
         theirs = table.predict_network_latency_given_config(cfg, space.resolution[0])
         ours = _our_sum(space, choices, stats)
         assert theirs == pytest.approx(ours, rel=1e-9), (seed, choices)
+        if seed % 4 == 0:  # and their subnet is our network: the same parameters, layer by layer
+            sub = net.get_active_subnet(preserve_weight=False)
+            assert sum(p.numel() for p in sub.parameters()) == make_arch(space, list(choices)).params()
         checked += 1
     assert checked == 20
 
