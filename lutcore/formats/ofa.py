@@ -84,7 +84,6 @@ MBV3 = Dialect(
     (("conv", "Conv_1"), ("gap", "AvgPool2D"), ("conv", "Conv_2"), ("pool_fc", "Logits")),
     True,
 )
-DIALECTS = {d.name: d for d in (PROXYLESS, MBV3)}
 
 
 def _hwc(h: int, w: int, c: int) -> str:
