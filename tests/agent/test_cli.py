@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 
 from profiler_agent import cli
+from profiler_agent.cli.components import target
+from profiler_agent.cli.parser import normalize_argv
 from profiler_agent.progress import Progress, fmt_duration
 
 
 def test_no_command_means_the_daemon() -> None:
-    assert cli._normalize_argv(["--device", "x"]) == ["run", "--device", "x"]
-    assert cli._normalize_argv(["profile", "--space", "s"])[0] == "profile"
-    assert cli._normalize_argv([]) == ["--help"]
+    assert normalize_argv(["--device", "x"]) == ["run", "--device", "x"]
+    assert normalize_argv(["profile", "--space", "s"])[0] == "profile"
+    assert normalize_argv([]) == ["--help"]
 
 
 def test_missing_server_token_device_are_usage_errors(capsys: pytest.CaptureFixture, monkeypatch) -> None:
@@ -43,7 +45,7 @@ def test_environment_supplies_defaults(monkeypatch) -> None:
 
 def test_unknown_backend_and_unsupported_option(capsys: pytest.CaptureFixture) -> None:
     args = cli.build_parser().parse_args(["run", "--backend", "pytorch-cpu", "--cuda-graphs"])
-    with pytest.raises(cli.UsageError, match="no --cuda-graphs option"):
+    with pytest.raises(cli.UsageError, match="no --cuda-graphs option .it is for pytorch-cuda, tensorrt"):
         cli.backend_options("pytorch-cpu", args)
     args = cli.build_parser().parse_args(["run", "--backend", "nope"])
     with pytest.raises(cli.UsageError, match="unknown backend 'nope'"):
@@ -129,10 +131,10 @@ def test_target_settings_go_into_the_target_id() -> None:
     args = cli.build_parser().parse_args(["run", "--threads", "1", "--target-setting", "power_mode=MAXN",
                                           "--batch-size", "2"])
     with get_backend("pytorch-cpu", threads=1) as b:
-        assert cli._target(b, args, "cpu-test").id == "cpu-test/pytorch-cpu/fp32/b2@power_mode=MAXN,threads=1"
+        assert target(b, args, "cpu-test").id == "cpu-test/pytorch-cpu/fp32/b2@power_mode=MAXN,threads=1"
         args.target_setting = ["oops"]
         with pytest.raises(cli.UsageError, match="name=value"):
-            cli._target(b, args, "cpu-test")
+            target(b, args, "cpu-test")
         args.target_setting = []
         with pytest.raises(cli.UsageError, match="lower-case"):
-            cli._target(b, args, "Bad Device")
+            target(b, args, "Bad Device")
