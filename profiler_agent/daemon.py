@@ -129,6 +129,7 @@ class Agent:
         self._stop = stop if stop is not None else threading.Event()
         self._abort_at: Optional[float] = None
         self._progress = progress
+        self._held_by_others = 0  # jobs of the target other agents held at the last empty claim
         self.pending = 0
         self.message = ""
         self._handled: Set[int] = set()
@@ -161,6 +162,7 @@ class Agent:
             if not self._register():  # unreachable: an error, unless we were asked to stop meanwhile
                 return self._finish(EXIT_OK if self.stopping else EXIT_ERROR)
             self.leases.start()
+            self._report_progress()  # where the target stands before this agent adds to it
             idle_wait = outage_wait = self.cfg.poll_s
             while not self.stopping:
                 self._flush()
@@ -216,9 +218,10 @@ class Agent:
                         self.target.id, e)
             return False
         held = (counts or {}).get("claimed", 0)
-        if held:
+        if held and held != self._held_by_others:  # said once per change, not at every poll
             log.info("queue for %s is empty but %d job(s) are leased to other agents; waiting until they are "
                      "done or their leases end (--exit-when-idle)", self.target.id, held)
+        self._held_by_others = held
         return held > 0
 
     def _report_progress(self) -> None:

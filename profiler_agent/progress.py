@@ -37,7 +37,7 @@ class Progress:
         self._clock = clock
         self._start = clock()
         self._last_log = -1e9
-        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._drawn = False
         self._base: Optional[int] = None  # what was done before we started (a resumed run, other agents)
 
@@ -59,7 +59,7 @@ class Progress:
     def __call__(self, done: int, total: int, key: str = "") -> None:
         text = self.line(done, total, key)
         now = self._clock()
-        if self._tty:
+        if self.tty:
             self.stream.write("\r\x1b[2K" + text)
             self._drawn = True
             if done >= total:
@@ -95,9 +95,9 @@ class QueueProgress:
         total = sum(int(v) for v in counts.values())
         leased, queued = int(counts.get("claimed", 0)), int(counts.get("queued", 0))
         text = f"{self.bar.line(done, total)} ({queued} queued, {leased} leased)"
-        if self.bar._tty:
+        if self.bar.tty and self.log.isEnabledFor(logging.INFO):  # -q keeps the terminal quiet too
             self.bar.stream.write("\r\x1b[2K" + text + ("\n" if done >= total else ""))
             self.bar.stream.flush()
-        else:
+        elif not self.bar.tty:
             self.log.info("progress %s", text)
         return text

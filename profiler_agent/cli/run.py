@@ -47,9 +47,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             device_class=args.device, name=name, claim=args.claim, lease_s=args.lease,
             exit_when_idle=args.exit_when_idle, poll_s=args.poll, term_grace_s=args.term_grace,
         )
-        queue_progress = None if args.quiet else QueueProgress(target.id).report
         agent = Agent(api, components.session(backend, args, progress), target, fingerprint, spool, cfg,
-                      stop=stop, progress=queue_progress)
+                      stop=stop, progress=QueueProgress(target.id).report)
         agent_ref.append(agent)
         previous = install_stop_handlers(agent)
         try:
