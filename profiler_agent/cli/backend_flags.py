@@ -33,7 +33,9 @@ def add_backend_flags(p: argparse.ArgumentParser) -> None:
 def _metavar(opt: BackendOption) -> str:
     if opt.choices is not None:
         return "{" + ",".join(str(c) for c in opt.choices) + "}"
-    return {int: "N", float: "X"}.get(opt.type, "VALUE")
+    if opt.type is int:
+        return "N"
+    return "X" if opt.type is float else "VALUE"
 
 
 def backend_options(name: str, args: argparse.Namespace) -> Dict[str, Any]:

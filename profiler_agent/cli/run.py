@@ -29,7 +29,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.claim < 1 or args.lease <= 0:
         raise UsageError("--claim must be >= 1 and --lease > 0")
     stop = threading.Event()
-    api = components.api_client(args, sleep=stop.wait)  # retry waits end early on a stop request
+
+    def retry_wait(seconds: float) -> None:  # a stop request ends the wait between HTTP retries
+        stop.wait(seconds)
+
+    api = components.api_client(args, sleep=retry_wait)
     name = device_name(args.name)
     spool = Spool(args.spool or default_spool_dir(), log=lambda m: log.warning("%s", m))
     backend = components.backend(args)
