@@ -107,8 +107,11 @@ def publish(api: Any, run_id: str, target_id: str, device_name: str, plan: Valid
 
 def describe_server_calibration(answer: Any) -> str:
     """One readable line for the server's answer to a refit (never the raw dict)."""
-    cal = (answer or {}).get("calibration") if isinstance(answer, dict) else None
+    cal = answer.get("calibration") if isinstance(answer, dict) else None
     if not cal:
-        reason = (answer or {}).get("reason") if isinstance(answer, dict) else None
-        return f"none ({reason})" if reason else "none"
-    return Calibration.from_dict(cal).describe()
+        return "none"
+    text = Calibration.from_dict(cal).describe()
+    held = answer.get("heldout_summary") or {}
+    if held.get("n"):
+        text += f"; held-out median |error| {100 * held['median_abs_error']:.2f}% (n={held['n']})"
+    return text

@@ -181,6 +181,9 @@ def test_the_servers_calibration_is_a_readable_line_not_a_dict() -> None:
     line = describe_server_calibration({"calibration": cal})
     assert line == "affine: a=1.1000, b=0.2500 ms (fitted on 10)"
     assert describe_server_calibration({"calibration": None}) == "none"
+    held = {"n": 10, "median_abs_error": 0.0312}
+    assert describe_server_calibration({"calibration": cal, "heldout_summary": held}) == (
+        "affine: a=1.1000, b=0.2500 ms (fitted on 10); held-out median |error| 3.12% (n=10)")
     raw = {"n": 2, "median_abs_error": 0.05, "max_abs_error": 0.08, "within_5pct": 0.5, "within_10pct": 1.0}
     lines = text_report([], {"raw": raw, "server_calibration": {"calibration": cal}})
     assert lines[-1] == "server calibration: affine: a=1.1000, b=0.2500 ms (fitted on 10)"
