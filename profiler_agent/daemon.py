@@ -338,6 +338,7 @@ class Agent:
             ValidationPlan,
             describe_server_calibration,
             publish,
+            refit_server_calibration,
             time_against_server,
         )
 
@@ -367,12 +368,13 @@ class Agent:
             log.info("validated %d network(s) of %s@%s in %.1fs", len(results), space.name,
                      space.resolution_str, time.monotonic() - t0)
             try:
-                out = publish(self.api, self.run_id, self.target.id, self.cfg.name, plan, lut, results, job.id,
-                              calibrate=bool(p.get("calibrate")), fit_share=float(p.get("fit_share", 0.5)))
+                publish(self.api, self.run_id, self.target.id, self.cfg.name, plan, lut, results, job.id)
                 self.stats.validated += len(results)
-                if "server_calibration" in out:
+                if p.get("calibrate"):
+                    out = refit_server_calibration(self.api, self.target.id, space, plan.seed,
+                                                   float(p.get("fit_share", 0.5)))
                     log.info("calibration of %s@%s refitted: %s", space.name, space.resolution_str,
-                             describe_server_calibration(out["server_calibration"]))
+                             describe_server_calibration(out))
             except RequestRejected as e:
                 log.warning("validate job %d: %s", job.id, e)
             except ServerUnavailable as e:
