@@ -35,7 +35,9 @@ def _metavar(opt: BackendOption) -> str:
         return "{" + ",".join(str(c) for c in opt.choices) + "}"
     if opt.type is int:
         return "N"
-    return "X" if opt.type is float else "VALUE"
+    if opt.type is float:
+        return "X"
+    return "DIR" if opt.name.endswith("_dir") else "VALUE"
 
 
 def backend_options(name: str, args: argparse.Namespace) -> Dict[str, Any]:

@@ -34,7 +34,9 @@ def cmd_backends(args: argparse.Namespace) -> int:
                                              "help": o.help} for o in REGISTRY[k].options}}
                     for k, v in avail.items()})
     else:
-        rows = [(k, "yes" if v is None else "no", " ".join(o.option for o in REGISTRY[k].options), v or "")
-                for k, v in avail.items()]
-        print(render(["backend", "usable", "options", "why not"], rows, align="llll"))
+        rows = [(k, "yes" if v is None else "no", v or "") for k, v in avail.items()]
+        print(render(["backend", "usable", "why not"], rows, align="lll"))
+        print("\noptions (`profiler-agent run --help` says what each does):")
+        for k in avail:
+            print(f"  {k}: {', '.join(o.option for o in REGISTRY[k].options)}")
     return EXIT_OK

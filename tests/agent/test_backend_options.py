@@ -99,3 +99,16 @@ def test_tensorrt_flags_reach_the_engine_builder(tmp_path, monkeypatch):
         assert (settings["opt_level"], settings["cuda_graphs"], settings["tf32"]) == ("4", "0", "1")
     finally:
         b.close()
+
+
+def test_backends_command_lists_each_backends_options(capsys):
+    import json
+
+    assert cli.main(["backends", "--json"]) == cli.EXIT_OK
+    out = json.loads(capsys.readouterr().out)
+    assert out["tensorrt"]["options"]["workspace_mb"] == {
+        "flag": "--workspace-mb", "type": "int", "default": 1024, "help": "builder workspace in MiB (default 1024)"}
+    assert set(out["pytorch-cpu"]["options"]) == {"threads", "retain_memory"}
+    assert cli.main(["backends"]) == cli.EXIT_OK
+    text = capsys.readouterr().out
+    assert "tensorrt: --engine-cache-dir, --workspace-mb, --opt-level" in text
