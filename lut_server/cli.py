@@ -220,21 +220,25 @@ def _check_output(path: str) -> None:
 
 def _rest(args: argparse.Namespace, method: str, path: str, body: Any = None,
           params: Optional[Dict[str, str]] = None) -> Any:
-    import httpx
+    """One call to ``--server`` through the shared client (lutcore.rest); every call here is safe to repeat."""
+    from lutcore.rest import BadResponse, RestClient, ServerFault, Unavailable
 
-    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    url = args.server.rstrip("/") + "/api/v1" + path
     try:
-        r = httpx.request(method, url, json=body, params=params, headers=headers, timeout=300)
-    except (httpx.HTTPError, httpx.InvalidURL) as e:
-        raise CliError(f"cannot reach {args.server}: {_first_line(e)}") from None
-    if r.status_code >= 400:
-        raise CliError(f"{method} {path} -> {r.status_code}: {r.text[:500]}")
-    try:
-        return r.json()
-    except ValueError:
+        with RestClient(args.server, args.token, timeout=300, user_agent="lut", hints=REST_HINTS) as client:
+            return client.request(method, path, json=body, params=params, idempotent=True)
+    except ValueError as e:
+        raise CliError(f"cannot reach {args.server}: {e}") from None
+    except BadResponse:
         raise CliError(f"{args.server} answered {method} {path} with something other than JSON; "
                        "is it a LUT server?") from None
+    except Unavailable as e:
+        if isinstance(e, ServerFault):
+            raise
+        raise CliError(f"cannot reach {args.server}: {e}") from None
+
+
+REST_HINTS = {401: "pass --token or set LUT_TOKEN",
+              403: "the token may not do this (import and audit need an admin token, register a search token)"}
 
 
 # -- serve -------------------------------------------------------------------------------------
@@ -471,7 +475,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 data = report_data.from_db(args.db, args.target, args.space, args.resolution)
         with _spinner("drawing"):
             paths = report.write_report(data, Path(args.output))
-    except (BadInput, RuntimeError) as e:
+    except (BadInput, RuntimeError, ValueError) as e:
         raise CliError(str(e)) from None
     print(f"wrote {paths[0]} and {len(paths) - 1} plot(s): {', '.join(p.name for p in paths[1:])}", file=sys.stderr)
     return 0

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from profiler_agent.api import AuthError, LutApi, RequestRejected, ServerUnavailable, base_url
+from profiler_agent.api import AuthError, LutApi, RequestRejected, ServerUnavailable
 from tests.agent.agent_helpers import dead_url, register_space, target_id, tiny_keys
 from tests.agent.flaky_proxy import FlakyProxy
-
-
-def test_base_url_normalisation() -> None:
-    assert base_url("lut:8000") == "http://lut:8000/api/v1"
-    assert base_url("https://lut.example/") == "https://lut.example/api/v1"
-    assert base_url("http://x/api/v1") == "http://x/api/v1"
-    with pytest.raises(ValueError, match="LUT_SERVER"):
-        base_url(" ")
 
 
 def test_transient_failures_are_retried_with_backoff(live_server) -> None:
