@@ -145,7 +145,7 @@ class LUTClient:
                 tid,
                 table.lut_version,
                 {k: v for k, v in vals.items() if v is not None},
-                {k: dict(table.entries[k]) for k, v in vals.items() if v is not None},
+                {k: table.entries[k].figures(metric) for k, v in vals.items() if v is not None},
                 [k for k, v in vals.items() if v is None],
             )
         values: Dict[str, float] = {}
