@@ -84,10 +84,6 @@ class Database:
                                               pool_pre_ping=True)
             self.read_engine = self.write_engine
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.dialect == "sqlite"
-
     @contextmanager
     def write(self) -> Iterator[Connection]:
         with self.write_engine.begin() as conn:

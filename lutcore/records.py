@@ -17,7 +17,6 @@ from lutcore.ops import spec_from_dict
 
 BACKENDS = ("pytorch-cpu", "pytorch-cuda", "tensorrt", "onnxruntime")
 PRECISIONS = ("fp32", "fp16", "int8")
-SCHEMA_VERSION = 1
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 

@@ -9,7 +9,7 @@ Adding a catalogue is one decorated function (``@register_catalogue``) or a YAML
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Tuple, Union
 
 from lutcore.errors import SpaceError, SpecError, UnknownNameError
 from lutcore.ops import InvertedResidual, OpSpec, Skip
@@ -180,7 +180,3 @@ def catalogue_from_dict(data: Mapping[str, Any], path: str = "catalogue") -> Cat
         return Catalogue(name, tuple(out), data.get("skip_policy", "squeezenas"), data.get("description", ""))
     except SpaceError as e:
         raise SpaceError(f"{path}.{e.path.split('.', 1)[-1]}", e.reason) from None
-
-
-def find_candidate(catalogue: Catalogue, name: str) -> Optional[Candidate]:
-    return next((c for c in catalogue.candidates if c.name == name), None)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import nn
 
@@ -66,7 +64,3 @@ class SqueezeExcite(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = torch.sigmoid(self.expand(self.act(self.reduce(self.pool(x)))))
         return x * s
-
-
-def maybe(module: Optional[nn.Module]) -> nn.Module:
-    return module if module is not None else nn.Identity()
