@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional
 
-from lut_server.db import default_url
+from lut_server.db import Database, default_url
 from lutcore.cli.table import render
 from lutcore.errors import LutError
 
@@ -181,13 +181,13 @@ def _spinner(text: str) -> Iterator[None]:
         yield
 
 
-def _database(url: Optional[str], must_exist: bool = False):  # type: ignore[no-untyped-def]
+def _database(url: Optional[str], must_exist: bool = False) -> Database:
     """The database at ``url``, schema upgraded. ``must_exist``: refuse a URL that holds no LUT database
     (a mistyped SQLite path would otherwise become a new, empty file)."""
     from sqlalchemy import inspect
     from sqlalchemy.engine import make_url
 
-    from lut_server.db import Database, normalize_url
+    from lut_server.db import normalize_url
 
     raw = url or default_url()
     try:

@@ -86,14 +86,14 @@ def _import_target(conn: Connection, tdoc: TargetLut, where: str) -> Tuple[int, 
     t = now()
     rows: List[Dict[str, Any]] = []
     specs = []
-    for ei, e in enumerate(tdoc.entries):
+    for ei, entry in enumerate(tdoc.entries):
         ew = f"{where}.entries[{ei}]"
         try:
-            rec = OpRecord.model_validate({"key": e.key, "spec": e.spec})
+            rec = OpRecord.model_validate({"key": entry.key, "spec": entry.spec})
         except ValidationError as err:
             raise BadInput(f"{ew}: {describe(err)}") from None
         specs.append(spec_from_dict(rec.spec))
-        for mi, m in enumerate(e.measurements):
+        for mi, m in enumerate(entry.measurements):
             mw = f"{ew}.measurements[{mi}]"
             st = m.stats
             rows.append({"key": rec.key, "run_id": clean_text(m.run_id, f"{mw}.run_id", 64),

@@ -29,8 +29,8 @@ class TargetTable:
             lutdoc.check_metric(metric)
         except ValueError as e:
             raise ClientError(str(e)) from None
-        e = self.entries.get(key)
-        return None if e is None else e.value(metric)
+        entry = self.entries.get(key)
+        return None if entry is None else entry.value(metric)
 
     def values(self, keys: List[str], metric: str = "median_ms") -> Dict[str, Optional[float]]:
         return {k: self.value(k, metric) for k in keys}

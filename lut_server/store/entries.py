@@ -11,7 +11,7 @@ SQLite has one writer), so the aggregate reads every run committed before it: no
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Set
 
 from sqlalchemy import Connection, bindparam, func, select, text
 
@@ -111,7 +111,7 @@ def measured_op_ids(conn: Connection, target_id: int, keys: List[str]) -> Dict[s
     ids = op_ids(conn, keys)
     if not ids:
         return {}
-    have = set()
+    have: Set[int] = set()
     vals = list(ids.values())
     for i in range(0, len(vals), 900):
         q = select(lut_entries.c.op_id).where(lut_entries.c.target_id == target_id,

@@ -29,10 +29,10 @@ class Run(NamedTuple):
     device: str
 
 
-def _two_level(runs: Sequence[Run], i: int, avg: Callable[[List[float]], float] = statistics.median) -> float:
+def _two_level(runs: Sequence[Run], field: str, avg: Callable[[List[float]], float] = statistics.median) -> float:
     by_device: Dict[str, List[float]] = {}
     for r in runs:
-        by_device.setdefault(r[4], []).append(r[i])
+        by_device.setdefault(r.device, []).append(float(getattr(r, field)))
     return float(statistics.median(avg(v) for v in by_device.values()))
 
 
@@ -43,12 +43,12 @@ def aggregate(runs: Iterable[Union[Run, Sequence]]) -> Dict[str, Union[float, in
     if not rs:
         raise ValueError("an entry needs at least one counted run")
     medians = [r.median_ms for r in rs]
-    value = _two_level(rs, 0)
+    value = _two_level(rs, "median_ms")
     return {
         "value_ms": value,
-        "mean_ms": _two_level(rs, 1, statistics.fmean),
-        "p10_ms": _two_level(rs, 2),
-        "p90_ms": _two_level(rs, 3),
+        "mean_ms": _two_level(rs, "mean_ms", statistics.fmean),
+        "p10_ms": _two_level(rs, "p10_ms"),
+        "p90_ms": _two_level(rs, "p90_ms"),
         "n_runs": len(rs),
         "n_devices": len({r.device for r in rs}),
         "spread_pct": (max(medians) - min(medians)) / value * 100.0 if len(rs) > 1 else 0.0,

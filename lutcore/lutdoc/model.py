@@ -181,7 +181,7 @@ class LutDocument(_Part):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    schema_: Literal["nas-lut/1"] = Field(SCHEMA, alias="schema")
+    schema_: Literal["nas-lut/1"] = Field("nas-lut/1", alias="schema")
     exported_at: Optional[str] = None
     targets: List[TargetLut]
     devices: List[Device] = Field(default_factory=list)
