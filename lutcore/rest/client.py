@@ -38,6 +38,12 @@ def api_root(server: str) -> str:
     return url
 
 
+def _status_text(status: int) -> str:
+    """``HTTP 401 unauthorized``: the number for people who search for it, the phrase for everyone else."""
+    phrase = httpx.codes.get_reason_phrase(status).lower()
+    return f"HTTP {status} {phrase}" if phrase else f"HTTP {status}"
+
+
 class RestClient:
     """One LUT server. Thread-safe (httpx.Client is), so a heartbeat thread may share it.
 
@@ -136,7 +142,7 @@ class RestClient:
             detail = self._detail(resp)
             if not self.policy.retryable(status, safe, True):
                 raise self._error(method, url, status, detail)
-            last = f"HTTP {status} ({detail})"
+            last = f"{_status_text(status)} ({detail})"
             retry_after = parse_retry_after(resp.headers.get("Retry-After"), self.clock())
         n = attempt + 1
         raise Unavailable(f"{what}: {last} (gave up after {n} attempt{'s' if n > 1 else ''})", status, detail,
@@ -152,7 +158,7 @@ class RestClient:
 
     def _error(self, method: str, url: str, status: int, detail: str) -> RestError:
         hint = self.hints.get(status, "")
-        message = f"{method} {url}: HTTP {status} ({detail})" + (f": {hint}" if hint else "")
+        message = f"{method} {url}: {_status_text(status)} ({detail})" + (f": {hint}" if hint else "")
         cls = AuthError if status in (401, 403) else ServerFault if status >= 500 else Rejected
         return cls(message, status, detail, method, url)
 

@@ -76,7 +76,7 @@ def test_retries_transient_statuses_then_succeeds(flaky):
 def test_gives_up_after_retries(flaky):
     flaky.steps = [503]
     t, sleeps = _transport(flaky.url, retries=2)
-    with pytest.raises(TransportError, match=r"HTTP 503 \(status 503\).*after 3 attempts"):
+    with pytest.raises(TransportError, match=r"HTTP 503 service unavailable \(status 503\).*after 3 attempts"):
         t.request("GET", "/targets")
     assert len(flaky.seen) == 3 and len(sleeps) == 2
 

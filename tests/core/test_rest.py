@@ -89,7 +89,7 @@ def test_retry_after_seconds_and_dates_are_honoured_up_to_a_cap() -> None:
 def test_gives_up_with_the_last_status_and_detail() -> None:
     script = Script(503)
     sleeps: List[float] = []
-    with pytest.raises(Unavailable, match=r"GET http://lut:8000/api/v1/x: HTTP 503 \(reason 503\) "
+    with pytest.raises(Unavailable, match=r"GET http://lut:8000/api/v1/x: HTTP 503 service unavailable \(reason 503\) "
                                           r"\(gave up after 3 attempts\)") as e:
         client(script, sleeps, retries=2).request("GET", "/x")
     assert e.value.status == 503 and e.value.detail == "reason 503" and len(script.seen) == 3 and len(sleeps) == 2
@@ -113,7 +113,7 @@ def test_client_errors_are_typed_and_carry_the_detail() -> None:
         client(validation).request("POST", "/measurements", json={}, idempotent=True)
     assert e.value.status == 422 and e.value.detail == "target: Field required; bad body"
     assert e.value.method == "POST" and e.value.url.endswith("/api/v1/measurements")
-    with pytest.raises(AuthError, match=r"HTTP 401 \(reason 401\): pass --token") as auth:
+    with pytest.raises(AuthError, match=r"HTTP 401 unauthorized \(reason 401\): pass --token") as auth:
         client(Script(401)).request("GET", "/x")
     assert auth.value.status == 401
     with pytest.raises(Rejected) as nf:
