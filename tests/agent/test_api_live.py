@@ -67,3 +67,23 @@ def test_claim_heartbeat_release_fail(live_server) -> None:
         again = api.claim(tid, 10, 30)
         assert set(ids[:2]) <= {j.id for j in again} and ids[2] not in {j.id for j in again}
         assert len(again) == len(tiny_keys()) - 1
+
+
+def test_post_validations_and_fit_calibration(live_server) -> None:
+    """The typed calls the CLI and the daemon post LUT-truth results with; a repeat stores nothing twice."""
+    from lutcore.spaces import get_space
+    from profiler_agent.validate import ArchResult, validation_body
+
+    space = get_space("squeezenas-small", "64x128")
+    results = [ArchResult(f"squeezenas-small:random:{i}", space.name, space.resolution_str, 2.0 + i,
+                          0.9 * (2.0 + i) + 0.2, 20 + i, [0.9 * (2.0 + i) + 0.2], "random") for i in range(6)]
+    body = validation_body("val-run-000042", target_id(), "box-1", space, None, results)
+    with LutApi(live_server.url, live_server.agent_token("box-1")) as api:
+        assert api.post_validations(body) == {"accepted": 6, "duplicates": 0}
+        assert api.post_validations(body) == {"accepted": 0, "duplicates": 6}
+        fit = api.fit_calibration(target_id(), space.name, space.resolution_str, seed=3)
+        assert fit["n_fit"] == 3 and fit["n_heldout"] == 3  # half of six random architectures, at least three
+        assert fit["heldout_summary"]["n"] == 3 and fit["calibration"]["model"] in ("identity", "scale")
+        with pytest.raises(RequestRejected) as e:
+            api.post_validations(dict(body, space="no-such-space"))
+        assert e.value.status == 422 and "no-such-space" in e.value.detail
