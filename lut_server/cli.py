@@ -132,11 +132,11 @@ def _positive_mb(text: str) -> float:
 
 
 def _guarded(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Failures a user can cause (database, network, files, a closed pipe) become one `lut: error:` line."""
+    """Failures a user can cause (database, files, a closed pipe) become one `lut: error:` line; the
+    server's answers already arrive as lutcore.rest's typed errors, which `lut` prints as one line too."""
 
     @functools.wraps(cmd)
     def run(args: argparse.Namespace) -> int:
-        import httpx
         from sqlalchemy.exc import SQLAlchemyError
 
         try:
@@ -148,8 +148,6 @@ def _guarded(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
             raise CliError("the output was closed before everything was written (broken pipe)") from None
         except SQLAlchemyError as e:
             raise CliError(f"database: {_first_line(e)}") from None
-        except (httpx.HTTPError, httpx.InvalidURL) as e:
-            raise CliError(f"server: {_first_line(e)}") from None
         except OSError as e:
             raise CliError(_first_line(e)) from None
 

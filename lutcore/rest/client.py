@@ -133,9 +133,12 @@ class RestClient:
                 connected = not isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout))
                 status, detail = None, f"{type(e).__name__}: {e}"
                 last = f"cannot reach the server ({detail})"
-                if not self.policy.retryable(None, safe, connected):
+                if isinstance(e, httpx.UnsupportedProtocol) or not self.policy.retryable(None, safe, connected):
                     break
                 continue
+            except httpx.RequestError as e:  # an answer came but cannot be read (encoding, redirect loop)
+                raise BadResponse(f"{what}: unreadable answer ({type(e).__name__}: {e})", None, str(e), method,
+                                  url) from None
             status = resp.status_code
             if status < 400:
                 return self._decode(resp, method, url)

@@ -174,3 +174,13 @@ def test_live_server_answers_and_errors(live_server: Any) -> None:
     with RestClient(live_server.url, "wrong-token") as c, pytest.raises(AuthError) as auth:
         c.request("POST", "/import", json={"schema": "nas-lut/1", "targets": []}, idempotent=True)
     assert auth.value.status == 401 and auth.value.detail
+
+
+def test_unusable_urls_and_unreadable_answers_are_typed_not_raw_httpx() -> None:
+    with pytest.raises(ValueError, match="not a URL"):
+        RestClient("http://[::1", "t")
+    script = Script(httpx.UnsupportedProtocol, 200)
+    with pytest.raises(Unavailable, match="after 1 attempt"):
+        client(script).request("GET", "/x")  # a wrong scheme is not retried
+    with pytest.raises(BadResponse, match="DecodingError"):
+        client(Script(httpx.DecodingError)).request("GET", "/x")
