@@ -27,7 +27,7 @@ from lut_server.util import BadInput, bounded_json, clean_text, dump_json, now
 from lutcore import lutdoc
 from lutcore.lutdoc import SCHEMA, LutDocument, TargetLut
 from lutcore.ops import spec_from_dict
-from lutcore.records import OpRecord, Target
+from lutcore.records import OpRecord
 
 FORMATS = ("nas-lut", "proxyless-yaml", "fbnet-jsonl")
 ENTRY_FIELDS = ("value_ms", "mean_ms", "p10_ms", "p90_ms", "spread_pct", "n_runs", "n_devices")
@@ -77,9 +77,11 @@ def import_doc(conn: Connection, raw: Any) -> Dict[str, Any]:
 def _import_target(conn: Connection, tdoc: TargetLut, where: str) -> Tuple[int, int, int]:
     """Store one target's measurements; (its row id, rows added, rows offered)."""
     try:
-        target = Target.model_validate(tdoc.target)
+        target = tdoc.record()
     except ValidationError as e:
         raise BadInput(f"{where}.target: {describe(e)}") from None
+    except ValueError as e:
+        raise BadInput(f"{where}.id: {e}") from None
     if tdoc.id not in (None, target.id):
         raise BadInput(f"{where}.id {tdoc.id!r} does not match its target, whose id is {target.id!r}")
     target_id = ensure_target(conn, target)

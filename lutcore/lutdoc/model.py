@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lutcore.errors import LutError
 from lutcore.lutdoc.aggregate import ENTRY_FIELD, Run, aggregate, check_metric
@@ -149,7 +149,7 @@ class TargetLut(_Part):
     """One target's LUT: its entries, and the validations and calibrations of its spaces."""
 
     id: Optional[str] = None
-    target: Dict[str, Any]
+    target: Optional[Dict[str, Any]] = None  # the Target record; derived from ``id`` when absent
     lut_version: Optional[int] = None
     entries: List[Entry]
     validations: Optional[List[Validation]] = None
@@ -158,10 +158,22 @@ class TargetLut(_Part):
         None, description='{"space@HxW": {a, b, c, ...}} derived from calibrations (what the search client applies), '
                           'or one {a, b, c} for every space')
 
+    @model_validator(mode="after")
+    def _named(self) -> TargetLut:
+        if self.id is None and self.target is None:
+            raise ValueError("a target needs its id or its target record")
+        return self
+
     @property
     def tid(self) -> str:
         """The target id (``id``, else derived from ``target``)."""
-        return self.id if self.id is not None else Target.model_validate(self.target).id
+        return self.id if self.id is not None else self.record().id
+
+    def record(self) -> Target:
+        """The Target: ``target`` when given, else parsed from ``id`` (ValueError/ValidationError if bad)."""
+        if self.target is not None:
+            return Target.model_validate(self.target)
+        return Target.parse(str(self.id))
 
     def by_key(self) -> Dict[str, Entry]:
         return {e.key: e for e in self.entries}

@@ -89,3 +89,14 @@ def test_validations_carry_in_context_and_env() -> None:
     v["env"] = {"gpu_clock_mhz": 1377}
     got = lutdoc.parse(raw).targets[0].validations[0]  # type: ignore[index]
     assert got.in_context == {"conv:x": 0.5} and got.env == {"gpu_clock_mhz": 1377}
+
+
+def test_a_target_is_named_by_its_id_or_its_record() -> None:
+    raw = json.loads(OLD.read_text())
+    record = raw["targets"][0].pop("target")
+    t = lutdoc.parse(copy.deepcopy(raw)).targets[0]
+    assert t.record().model_dump() == lutdoc.parse(json.loads(OLD.read_text())).targets[0].record().model_dump()
+    assert t.record().id == t.tid == "xavier/tensorrt/fp16" and record["device"] == "xavier"
+    del raw["targets"][0]["id"]
+    with pytest.raises(lutdoc.DocumentError, match=r"targets\[0\]: .*needs its id or its target record"):
+        lutdoc.parse(raw)
