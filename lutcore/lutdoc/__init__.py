@@ -2,6 +2,7 @@
 
 from lutcore.lutdoc.aggregate import ENTRY_FIELD, METRICS, Run, aggregate, check_metric
 from lutcore.lutdoc.model import (
+    FIGURES,
     SCHEMA,
     CalibrationRecord,
     Device,
@@ -18,6 +19,7 @@ from lutcore.lutdoc.model import (
 
 __all__ = [
     "ENTRY_FIELD",
+    "FIGURES",
     "METRICS",
     "SCHEMA",
     "CalibrationRecord",

@@ -24,7 +24,8 @@ from lutcore.lutdoc.aggregate import ENTRY_FIELD, Run, aggregate, check_metric
 from lutcore.records import Target, TimingStats
 
 SCHEMA = "nas-lut/1"
-_FIGURES = ("value_ms", "mean_ms", "p10_ms", "p90_ms", "n_runs", "n_devices", "spread_pct")
+# An entry's figures, as the server stores them and ``POST /lookup`` and the export show them.
+FIGURES = ("value_ms", "mean_ms", "p10_ms", "p90_ms", "n_runs", "n_devices", "spread_pct")
 
 
 class DocumentError(LutError, ValueError):
@@ -81,7 +82,7 @@ class Entry(_Part):
         percentiles, run and board counts and the spread; {} when nothing counts."""
         runs = self.counted()
         derived: Dict[str, Any] = aggregate(runs) if runs else {}
-        out = {f: getattr(self, f) if getattr(self, f) is not None else derived.get(f) for f in _FIGURES}
+        out = {f: getattr(self, f) if getattr(self, f) is not None else derived.get(f) for f in FIGURES}
         if out["value_ms"] is None:
             return {}
         return {**out, "median_ms": out["value_ms"], "value_ms": self.value(metric)}

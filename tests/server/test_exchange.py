@@ -157,6 +157,9 @@ def test_quarantine_in_context_and_env_survive_export_and_import(api, tmp_path: 
     api.post("/validations", {"run_id": "val-run-00001", "target": TARGET, "device_name": "xavier-01",
                               "space": "squeezenas-small", "resolution": "64x128", "results": [res]})
     doc = api.get("/export")
+    from lutcore import lutdoc
+
+    assert lutdoc.parse(doc).dump() == doc  # the writer's output is the shared model's, field for field
     t = doc["targets"][0]
     runs = {m["run_id"]: m for m in t["entries"][0]["measurements"]}
     assert runs["hot-run-000001"]["quarantined"] is True and "quarantined" not in runs["good-run-00001"]
