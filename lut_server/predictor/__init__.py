@@ -1,0 +1,9 @@
+"""Latency predictions for LUT entries nobody measured, each with a calibrated interval (issue 20).
+
+Torch-free: numpy, SciPy and scikit-learn (LightGBM optional). ``Predictor`` fits one target's
+measured entries; ``evaluation`` scores it against a fully measured LUT; ``cli`` is ``lut predictor``.
+"""
+
+from lut_server.predictor.model import Prediction, Predictor, PredictorError
+
+__all__ = ["Prediction", "Predictor", "PredictorError"]

@@ -1,0 +1,84 @@
+"""Scoring the predictor against a fully measured LUT: single ops and whole networks.
+
+The held-out ops' measured values are the truth. For networks, the LUT a search would see is the
+measured entries for the ops in the training share and predictions for the rest; its sum per
+architecture is compared with the fully measured LUT's sum (the measure nn-Meter and LitePred
+report). Errors are relative: ``predicted / measured - 1``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from lut_server.predictor.model import Predictor, PredictorError
+from lutcore.ops import OpSpec
+
+
+def split(n: int, share: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Seeded random (train, test) indices; ``share`` of ``n`` (rounded, at least 1 each side) to train."""
+    if not 0.0 < share < 1.0:
+        raise PredictorError(f"train share {share}: must lie strictly between 0 and 1")
+    n_train = min(max(int(round(share * n)), 1), n - 1)
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[:n_train]), np.sort(perm[n_train:])
+
+
+def op_scores(value: np.ndarray, lo: np.ndarray, hi: np.ndarray, truth: np.ndarray) -> Dict[str, float]:
+    err = np.abs(value / truth - 1.0)
+    return {
+        "median_abs_error": float(np.median(err)),
+        "mean_abs_error": float(np.mean(err)),
+        "within_5pct": float(np.mean(err <= 0.05)),
+        "within_10pct": float(np.mean(err <= 0.10)),
+        "interval_coverage": float(np.mean((truth >= lo) & (truth <= hi))),
+        "interval_median_width": float(np.median((hi - lo) / value)),
+    }
+
+
+def network_errors(archs: Sequence[Any], measured: Dict[str, float], filled: Dict[str, float]) -> List[Dict[str, Any]]:
+    """Per architecture: the sums of the measured and the partly predicted LUT, and their relative difference."""
+    rows = []
+    for a in archs:
+        keys = [s.key for _, s in a.all_ops()]
+        missing = [k for k in keys if k not in measured]
+        if missing:
+            raise PredictorError(f"{a.name}: the LUT lacks {len(missing)} of its ops, e.g. {missing[0]} "
+                                 f"(is the resolution right?)")
+        truth = sum(measured[k] for k in keys)
+        got = sum(filled[k] for k in keys)
+        n_pred = sum(1 for k in keys if filled[k] != measured[k])
+        rows.append({"arch": a.name, "measured_ms": truth, "filled_ms": got, "error": got / truth - 1.0,
+                     "ops": len(keys), "predicted_ops": n_pred})
+    return rows
+
+
+def network_scores(rows: Sequence[Dict[str, Any]]) -> Dict[str, float]:
+    err = np.abs(np.array([r["error"] for r in rows], dtype=float))
+    if not len(err):
+        return {}
+    return {"network_median_abs_error": float(np.median(err)), "network_max_abs_error": float(np.max(err)),
+            "network_within_10pct": float(np.mean(err <= 0.10)), "networks": len(err)}
+
+
+def evaluate(entries: Sequence[Tuple[OpSpec, float]], train: Sequence[int], predictor: Predictor,
+             archs: Optional[Sequence[Any]] = None) -> Dict[str, Any]:
+    """Fit on ``entries[train]``, score the others; with ``archs`` also the whole-network figures."""
+    chosen = set(int(i) for i in train)
+    test = [i for i in range(len(entries)) if i not in chosen]
+    if not chosen or not test:
+        raise PredictorError("the split leaves no op to train on or none to test")
+    predictor.fit([entries[i] for i in sorted(chosen)])
+    specs = [entries[i][0] for i in test]
+    truth = np.array([entries[i][1] for i in test])
+    value, lo, hi = predictor.predict_arrays(specs)
+    out: Dict[str, Any] = {"n_train": len(chosen), "n_test": len(test), **op_scores(value, lo, hi, truth)}
+    if archs:
+        measured = {s.key: v for s, v in entries}
+        filled = dict(measured)
+        filled.update({s.key: float(v) for s, v in zip(specs, value)})
+        rows = network_errors(archs, measured, filled)
+        out.update(network_scores(rows))
+        out["network_rows"] = rows
+    return out
