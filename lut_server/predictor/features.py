@@ -18,12 +18,16 @@ from lutcore.ops import ACTIVATIONS, OpSpec, families
 
 FAMILIES = tuple(families())
 
-# The linear prior's columns: work per kernel kind, bytes per kind, launches; all >= 0, so
-# non-negative coefficients keep predictions monotone in each (more MACs never costs less).
-PRIOR_COLUMNS = (
-    (POINTWISE, "macs"), (DEPTHWISE, "macs"), (DENSE, "macs"),
-    (POINTWISE, "bytes"), (DEPTHWISE, "bytes"), (DENSE, "bytes"), (ELEMENTWISE, "bytes"),
-    ("all", "count"),
+# The linear prior's columns, each a sum over kernel kinds: convolution work, depthwise work, bytes
+# moved by convolutions and by element-wise passes, launches. All >= 0, so non-negative coefficients
+# keep predictions monotone in each (more MACs never costs less). Few columns on purpose: a column
+# only one or two measured ops use (a stem's dense conv) would get a wild coefficient.
+PRIOR_COLUMNS: Tuple[Tuple[Tuple[str, ...], str], ...] = (
+    ((POINTWISE, DENSE), "macs"),
+    ((DEPTHWISE,), "macs"),
+    ((POINTWISE, DEPTHWISE, DENSE), "bytes"),
+    ((ELEMENTWISE,), "bytes"),
+    (KINDS, "count"),
 )
 
 
@@ -93,10 +97,9 @@ def matrix(specs: Sequence[OpSpec]) -> np.ndarray:
 
 
 def prior_columns(specs: Sequence[OpSpec]) -> np.ndarray:
-    """Raw (not logged) work per kind for the linear prior, one row per op."""
+    """Raw (not logged) work per column of ``PRIOR_COLUMNS`` for the linear prior, one row per op."""
     rows = []
     for s in specs:
         t = totals(s)
-        rows.append([sum(t[(k, "count")] for k in KINDS) if kind == "all" else t[(kind, m)]
-                     for kind, m in PRIOR_COLUMNS])
+        rows.append([sum(t[(k, m)] for k in kinds) for kinds, m in PRIOR_COLUMNS])
     return np.array(rows, dtype=float).reshape(len(specs), len(PRIOR_COLUMNS))

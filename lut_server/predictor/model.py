@@ -40,15 +40,31 @@ class Prediction:
 
 
 class _Fit:
-    """Prior and residual fitted on one set of ops."""
+    """Prior, its power-law calibration and the residual, fitted on one set of ops.
+
+    The calibration ``log y = a + b log prior`` lets latency grow faster or slower than the work
+    (on a loaded machine long ops are preempted more often than short ones); trees cannot
+    extrapolate that to the largest ops, a line in log-log can. The residual sees log(prior) too.
+    """
 
     def __init__(self, learner: str, seed: int, prior_cols: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
         self.prior = LinearPrior().fit(prior_cols, y)
-        ratio = np.log(y) - np.log(self.prior.predict(prior_cols))
-        self.residual = ResidualModel(learner, seed).fit(x, ratio)
+        lp = np.log(self.prior.predict(prior_cols))
+        self.slope, self.offset = _power_law(lp, np.log(y))
+        base = self.offset + self.slope * lp
+        self.residual = ResidualModel(learner, seed).fit(np.column_stack([x, lp]), np.log(y) - base)
 
     def log_predict(self, prior_cols: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return np.log(self.prior.predict(prior_cols)) + self.residual.predict(x)
+        lp = np.log(self.prior.predict(prior_cols))
+        return self.offset + self.slope * lp + self.residual.predict(np.column_stack([x, lp]))
+
+
+def _power_law(log_prior: np.ndarray, log_y: np.ndarray, lo: float = 0.5, hi: float = 2.0) -> Tuple[float, float]:
+    """(slope, offset) of a least-squares line in log-log, the slope kept in [lo, hi] (monotone, sane)."""
+    if len(log_y) < 3 or np.ptp(log_prior) < 1e-9:
+        return 1.0, float(np.mean(log_y - log_prior)) if len(log_y) else 0.0
+    slope = float(np.clip(np.polyfit(log_prior, log_y, 1)[0], lo, hi))
+    return slope, float(np.mean(log_y - slope * log_prior))
 
 
 class Predictor:

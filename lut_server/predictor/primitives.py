@@ -46,11 +46,14 @@ class Kernel:
     weights: int = 0
 
 
+GROUPED_AS_DEPTHWISE = 4  # a kxk conv with this few channels per group runs like a depthwise one
+
+
 def conv(c_in: int, c_out: int, hw_in: int, hw_out: int, k: int = 1, groups: int = 1) -> Kernel:
-    """A conv2d as one kernel; depthwise when every group holds one input channel."""
+    """A conv2d as one kernel; depthwise when each group holds only a few input channels."""
     if k == 1:
         kind = POINTWISE
-    elif groups == c_in and groups > 1:
+    elif groups > 1 and c_in // groups <= GROUPED_AS_DEPTHWISE:
         kind = DEPTHWISE
     else:
         kind = DENSE
@@ -137,9 +140,8 @@ def _aspp_dw(s: DepthwiseASPP) -> List[Kernel]:
     oh, ow = s.out_hw
     c = m + s.c_low
     ks = [Kernel(ELEMENTWISE, 0, s.c_in * hw, s.c_in), elementwise(s.c_in * hw), *_conv_bn_act(s.c_in, m, hw, hw)]
-    for _ in s.rates:  # grouped by mid: c_in/mid channels per group, dense within it
-        ks += [Kernel(DENSE, hw * m * (s.c_in // m) * 9, s.c_in * hw, m * hw, m * (s.c_in // m) * 9),
-               elementwise(m * hw), elementwise(m * hw)]
+    for _ in s.rates:  # grouped by mid: c_in/mid channels per group
+        ks += _conv_bn_act(s.c_in, m, hw, hw, 3, m)
     ks += [elementwise(s.cat_channels * hw), *_conv_bn_act(s.cat_channels, m, hw, hw), elementwise(m * low),
            conv(s.c_low, s.c_low, low, low), elementwise(c * low), *_conv_bn_act(c, c, low, low, 3, c),
            conv(c, s.c_out, low, low), elementwise(s.c_out * oh * ow)]
