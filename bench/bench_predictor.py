@@ -8,11 +8,14 @@ ops, predict the others, and score
 - whole networks (published + ``--random-archs`` random architectures): the sum of the partly
   predicted LUT against the fully measured LUT's sum, median |difference| and share within +-10%.
 
-Choices: ``random`` (the issue's protocol) and ``random+fixed`` (the space's fixed ops, which sit in
-every network, always measured; the rest random). Each LUT's *repeatability* is printed beside:
-the median |difference| between the fast-half estimates of an op's odd and even rounds, two
-independent half-measurements of the same op. Against noisy values no predictor scores better
-than the values agree with themselves (see bench/results/lut_cpu_measured.txt).
+Choices: ``random`` (the issue's protocol), ``random+fixed`` (the space's fixed ops, which sit in
+every network, always measured; the rest random) and ``planner`` (lut_server.predictor.planner:
+batches of 8 chosen by weighted uncertainty, refitting after each). The planner's goal is the random
+choice's network error at 25% with at most 60% of its measurements: compare its 0.15 row.
+Each LUT's *repeatability* is printed beside: the median |difference| between the fast-half
+estimates of an op's odd and even rounds, two independent half-measurements of the same op.
+Against noisy values no predictor scores better than the values agree with themselves
+(see bench/results/lut_cpu_measured.txt).
 
     OMP_NUM_THREADS=1 python bench/bench_predictor.py --out bench/results/predictor_cpu
 """
@@ -33,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 from lut_server.predictor.evaluation import evaluate  # noqa: E402
 from lut_server.predictor.lutfile import read_doc, target_entries  # noqa: E402
 from lut_server.predictor.model import Predictor  # noqa: E402
-from lut_server.predictor.selection import random_share, random_with  # noqa: E402
+from lut_server.predictor.planner import plan, space_weights  # noqa: E402
+from lut_server.predictor.selection import random_share, random_with, share_count  # noqa: E402
 from lutcore.spaces import get_arch, get_space, parse_arch_list  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -77,10 +81,26 @@ def repeatability(doc: Dict[str, Any], target: str) -> Dict[str, float]:
             "rounds_median_spread": statistics.median(spreads) if spreads else float("nan")}
 
 
-def choosers(keys: List[str], fixed: List[str]) -> Dict[str, Callable[[float, int], List[int]]]:
+Chooser = Callable[[float, int], List[int]]
+
+
+def choosers(entries: List[Tuple[Any, float]], space: Any, learner: str) -> Dict[str, Chooser]:
+    keys = [s.key for s, _ in entries]
+    fixed = [f.spec.key for f in getattr(space, "fixed", [])]
+    truth = {s.key: v for s, v in entries}
+    index = {k: i for i, k in enumerate(keys)}
+    weights = space_weights(space)
+
+    def planned(share: float, seed: int) -> List[int]:
+        done = plan([s for s, _ in entries], weights, share_count(len(keys), share),
+                    lambda specs: [truth[s.key] for s in specs], lambda: Predictor(learner, seed=seed),
+                    seed=seed)
+        return sorted(index[s.key] for s, _ in done)
+
     return {
         "random": lambda share, seed: random_share(len(keys), share, seed),
         "random+fixed": lambda share, seed: random_with(keys, fixed, share, seed),
+        "planner": planned,
     }
 
 
@@ -122,10 +142,11 @@ def main(argv: List[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lut", action="append", help="FILE:SPACE:RESOLUTION (repeatable; default the two LUTs measured "
                                                   "for this bench under bench/results)")
-    p.add_argument("--shares", default="0.25,0.5")
+    p.add_argument("--shares", default="0.15,0.25,0.5", help="0.15: 60%% of 25%%, the planner's goal")
     p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--learners", default="lightgbm,extra-trees,ridge,none")
-    p.add_argument("--choices", default="random,random+fixed")
+    p.add_argument("--learners", default="lightgbm,extra-trees,ridge,none",
+                   help="residual learners; choices other than random use the first only")
+    p.add_argument("--choices", default="random,random+fixed,planner")
     p.add_argument("--random-archs", type=int, default=50)
     p.add_argument("--out", help="write OUT.json and OUT.txt")
     args = p.parse_args(argv)
@@ -143,8 +164,7 @@ def main(argv: List[str] | None = None) -> int:
         path, space, res = spec.rsplit(":", 2)
         doc = read_doc(path)
         target, entries = target_entries(doc, None, path)
-        keys = [s.key for s, _ in entries]
-        fixed = [f.spec.key for f in getattr(get_space(space, res), "fixed", [])]
+        sp = get_space(space, res)
         archs = [get_arch(n, res) for n in parse_arch_list(f"published,random:{args.random_archs}", space)]
         rep = repeatability(doc, target)
         say()
@@ -155,10 +175,11 @@ def main(argv: List[str] | None = None) -> int:
                 f"median spread of kept rounds {rep['rounds_median_spread']:.0%}")
         say(f"   {'learner':11s} {'choice':12s} {'share':>5s} {'n_tr':>4s}  {'op med':>7s} {'w5':>5s} {'w10':>5s} "
             f"{'cover':>6s} {'width':>6s}  {'net med':>7s} {'net w10':>7s} {'net max':>7s}  time")
-        for learner in args.learners.split(","):
-            for choice, choose in choosers(keys, fixed).items():
-                if choice not in args.choices.split(","):
-                    continue
+        learners = args.learners.split(",")
+        for learner in learners:
+            for choice, choose in choosers(entries, sp, learner).items():
+                if choice not in args.choices.split(",") or (choice != "random" and learner != learners[0]):
+                    continue  # other choices with the first learner only (the planner refits often)
                 for share in shares:
                     t0 = time.perf_counter()
                     r = run_one(entries, archs, learner, choose, share, args.seeds)

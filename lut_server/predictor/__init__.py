@@ -1,6 +1,6 @@
 """Latency predictions for LUT entries nobody measured, each with a calibrated interval (issue 20).
 
-Torch-free: numpy, SciPy and scikit-learn (LightGBM optional). ``Predictor`` fits one target's
+Torch-free: numpy, SciPy, scikit-learn and LightGBM (the server extra). ``Predictor`` fits one target's
 measured entries; ``evaluation`` scores it against a fully measured LUT; ``cli`` is ``lut predictor``.
 """
 

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--space", help="with --archs: the space whose networks to sum")
     e.add_argument("--resolution", "-r", help="with --space: HxW of the LUT (default: the space's own)")
     e.add_argument("--archs", help="published, random:N and/or architecture names, comma-separated")
-    e.add_argument("--learner", default="extra-trees", choices=LEARNERS, help="residual model (default extra-trees)")
+    e.add_argument("--learner", default=LEARNERS[0], choices=LEARNERS, help=f"residual model (default {LEARNERS[0]})")
     e.add_argument("--coverage", type=_share, default=0.9, help="intended coverage of the intervals (default 0.9)")
     e.add_argument("--json", action="store_true", help="print one JSON object (with per-network rows)")
     e.set_defaults(func=cmd_eval)

@@ -8,7 +8,7 @@ whatever the model's faults.
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
@@ -18,15 +18,6 @@ def folds(n: int, k: int, seed: int) -> List[np.ndarray]:
     k = max(2, min(k, n))
     perm = np.random.default_rng(seed).permutation(n)
     return [perm[i::k] for i in range(k)]
-
-
-def out_of_fold(n: int, k: int, seed: int, fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
-    """Predictions for every index from a model fitted on the other folds: ``fit_predict(train, test)``."""
-    out = np.empty(n)
-    for test in folds(n, k, seed):
-        train = np.setdiff1d(np.arange(n), test)
-        out[test] = fit_predict(train, test)
-    return out
 
 
 def conformal_rank(n: int, q: float) -> int:

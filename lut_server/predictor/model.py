@@ -70,7 +70,7 @@ def _power_law(log_prior: np.ndarray, log_y: np.ndarray, lo: float = 0.5, hi: fl
 class Predictor:
     """Fitted per target. ``coverage`` is the intended share of held-out ops inside their interval."""
 
-    def __init__(self, learner: str = "extra-trees", coverage: float = 0.9, folds: int = 10, seed: int = 0) -> None:
+    def __init__(self, learner: str = "lightgbm", coverage: float = 0.9, folds: int = 10, seed: int = 0) -> None:
         if not 0.0 < coverage < 1.0:
             raise PredictorError(f"coverage {coverage}: must lie strictly between 0 and 1")
         ResidualModel(learner)  # validates the name before any fitting
@@ -78,6 +78,7 @@ class Predictor:
         self._fit: Optional[_Fit] = None
         self._bounds: Tuple[float, float] = (-math.inf, math.inf)
         self.n_train = 0
+        self._folds: List[_Fit] = []
 
     def fit(self, entries: Sequence[Tuple[OpSpec, float]]) -> Predictor:
         """Fit on measured (spec, ms) pairs; a key given twice counts once, at its geometric mean."""
@@ -86,15 +87,27 @@ class Predictor:
             raise PredictorError(f"{len(specs)} measured op(s): the predictor needs at least {MIN_TRAIN}")
         cols, x = features.prior_columns(specs), features.matrix(specs)
         self._fit = _Fit(self.learner, self.seed, cols, x, y)
-
-        def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        oof = np.empty(len(y))
+        self._folds = []
+        for test in conformal.folds(len(y), self.folds, self.seed):
+            train = np.setdiff1d(np.arange(len(y)), test)
             f = _Fit(self.learner, self.seed, cols[train], x[train], y[train])
-            return f.log_predict(cols[test], x[test])
-
-        oof = conformal.out_of_fold(len(y), self.folds, self.seed, fit_predict)
+            oof[test] = f.log_predict(cols[test], x[test])
+            self._folds.append(f)
         self._bounds = conformal.bounds(np.log(y) - oof, self.coverage)
         self.n_train = len(y)
         return self
+
+    def disagreement(self, specs: Sequence[OpSpec]) -> np.ndarray:
+        """Per spec, the standard deviation of the fold models' log predictions: how much the answer
+        depends on which measured ops the model saw (high far from them). The planner ranks by it;
+        the intervals do not use it (they hold for ops like the measured ones, on average)."""
+        if self._fit is None:
+            raise PredictorError("disagreement before fit")
+        if not specs:
+            return np.zeros(0)
+        cols, x = features.prior_columns(specs), features.matrix(specs)
+        return np.std(np.array([f.log_predict(cols, x) for f in self._folds]), axis=0)
 
     def predict(self, specs: Sequence[OpSpec]) -> List[Prediction]:
         value, lo, hi = self.predict_arrays(specs)
