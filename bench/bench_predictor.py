@@ -28,7 +28,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,8 +36,7 @@ sys.path.insert(0, str(ROOT))
 from lut_server.predictor.evaluation import evaluate  # noqa: E402
 from lut_server.predictor.lutfile import read_doc, target_entries  # noqa: E402
 from lut_server.predictor.model import Predictor  # noqa: E402
-from lut_server.predictor.planner import plan, space_weights  # noqa: E402
-from lut_server.predictor.selection import random_share, random_with, share_count  # noqa: E402
+from lut_server.predictor.selection import CHOICES, choose  # noqa: E402
 from lutcore.spaces import get_arch, get_space, parse_arch_list  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -81,34 +80,12 @@ def repeatability(doc: Dict[str, Any], target: str) -> Dict[str, float]:
             "rounds_median_spread": statistics.median(spreads) if spreads else float("nan")}
 
 
-Chooser = Callable[[float, int], List[int]]
-
-
-def choosers(entries: List[Tuple[Any, float]], space: Any, learner: str) -> Dict[str, Chooser]:
-    keys = [s.key for s, _ in entries]
-    fixed = [f.spec.key for f in getattr(space, "fixed", [])]
-    truth = {s.key: v for s, v in entries}
-    index = {k: i for i, k in enumerate(keys)}
-    weights = space_weights(space)
-
-    def planned(share: float, seed: int) -> List[int]:
-        done = plan([s for s, _ in entries], weights, share_count(len(keys), share),
-                    lambda specs: [truth[s.key] for s in specs], lambda: Predictor(learner, seed=seed),
-                    seed=seed)
-        return sorted(index[s.key] for s, _ in done)
-
-    return {
-        "random": lambda share, seed: random_share(len(keys), share, seed),
-        "random+fixed": lambda share, seed: random_with(keys, fixed, share, seed),
-        "planner": planned,
-    }
-
-
-def run_one(entries: List[Tuple[Any, float]], archs: List[Any], learner: str, choose: Callable[[float, int], List[int]],
-            share: float, seeds: int) -> Dict[str, Any]:
+def run_one(entries: List[Tuple[Any, float]], space: Any, archs: List[Any], learner: str, how: str, share: float,
+            seeds: int) -> Dict[str, Any]:
     rows = []
     for seed in range(seeds):
-        r = evaluate(entries, choose(share, seed), Predictor(learner, seed=seed), archs)
+        train = choose(entries, how, share, seed, space, learner)
+        r = evaluate(entries, train, Predictor(learner, seed=seed), archs)
         r.pop("network_rows", None)
         rows.append(r)
     out: Dict[str, Any] = {"n_train": rows[0]["n_train"], "n_test": rows[0]["n_test"], "seeds": seeds}
@@ -177,12 +154,12 @@ def main(argv: List[str] | None = None) -> int:
             f"{'cover':>6s} {'width':>6s}  {'net med':>7s} {'net w10':>7s} {'net max':>7s}  time")
         learners = args.learners.split(",")
         for learner in learners:
-            for choice, choose in choosers(entries, sp, learner).items():
+            for choice in CHOICES:
                 if choice not in args.choices.split(",") or (choice != "random" and learner != learners[0]):
                     continue  # other choices with the first learner only (the planner refits often)
                 for share in shares:
                     t0 = time.perf_counter()
-                    r = run_one(entries, archs, learner, choose, share, args.seeds)
+                    r = run_one(entries, sp, archs, learner, choice, share, args.seeds)
                     r.update({"lut": Path(path).name, "space": space, "resolution": res, "target": target,
                               "learner": learner, "choice": choice, "share": share, "repeatability": rep,
                               "seconds": round(time.perf_counter() - t0, 1)})

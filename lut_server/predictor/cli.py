@@ -7,10 +7,11 @@ import json
 import sys
 from typing import Any, Dict, List, Optional
 
-from lut_server.predictor.evaluation import evaluate, split
+from lut_server.predictor.evaluation import evaluate
 from lut_server.predictor.lutfile import read_doc, target_entries
 from lut_server.predictor.model import Predictor, PredictorError
 from lut_server.predictor.residual import LEARNERS
+from lut_server.predictor.selection import CHOICES, choose
 from lutcore.cli.table import render
 
 MAX_ARCHS = 1000
@@ -34,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--space", help="with --archs: the space whose networks to sum")
     e.add_argument("--resolution", "-r", help="with --space: HxW of the LUT (default: the space's own)")
     e.add_argument("--archs", help="published, random:N and/or architecture names, comma-separated")
+    e.add_argument("--choose", default="random", choices=CHOICES,
+                   help="how the training share is chosen: random (default), random+fixed (the space's fixed ops "
+                        "first) or planner (by weighted uncertainty, lut_server.predictor.planner); the last two "
+                        "need --space")
     e.add_argument("--learner", default=LEARNERS[0], choices=LEARNERS, help=f"residual model (default {LEARNERS[0]})")
     e.add_argument("--coverage", type=_share, default=0.9, help="intended coverage of the intervals (default 0.9)")
     e.add_argument("--json", action="store_true", help="print one JSON object (with per-network rows)")
@@ -51,10 +56,12 @@ def _share(text: str) -> float:
 
 
 def _archs(args: argparse.Namespace) -> Optional[List[Any]]:
-    if not args.archs and not args.space:
+    if not args.archs:
+        if args.space and args.choose == "random":
+            raise PredictorError("--space without --archs: name the networks to sum, e.g. --archs published,random:50")
         return None
-    if not (args.archs and args.space):
-        raise PredictorError("--space and --archs go together")
+    if not args.space:
+        raise PredictorError("--archs needs --space")
     from lutcore.spaces import get_arch, parse_arch_list
 
     try:
@@ -69,16 +76,21 @@ def _archs(args: argparse.Namespace) -> Optional[List[Any]]:
 def cmd_eval(args: argparse.Namespace) -> int:
     tid, entries = target_entries(read_doc(args.lut), args.target, args.lut)
     archs = _archs(args)
-    train, _ = split(len(entries), args.train_share, args.seed)
+    space = None
+    if args.space:
+        from lutcore.spaces import get_space
+
+        space = get_space(args.space, args.resolution)
+    train = choose(entries, args.choose, args.train_share, args.seed, space, args.learner)
     result: Dict[str, Any] = {"target": tid, "train_share": args.train_share, "seed": args.seed,
-                              "learner": args.learner, "coverage_goal": args.coverage}
+                              "choose": args.choose, "learner": args.learner, "coverage_goal": args.coverage}
     result.update(evaluate(entries, train, Predictor(args.learner, args.coverage, seed=args.seed), archs))
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
     rows = [(k, result[k]) for k in OP_FIGURES + NETWORK_FIGURES if k in result]
     print(f"{tid}: trained on {result['n_train']} of {result['n_train'] + result['n_test']} entries "
-          f"(share {args.train_share}, seed {args.seed}, {args.learner})")
+          f"(share {args.train_share}, {args.choose}, seed {args.seed}, {args.learner})")
     print(render(["figure", "value"], rows))
     sys.stdout.flush()
     return 0

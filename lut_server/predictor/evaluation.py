@@ -13,14 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from lut_server.predictor.model import Predictor, PredictorError
-from lut_server.predictor.selection import random_share
 from lutcore.ops import OpSpec
-
-
-def split(n: int, share: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Seeded random (train, test) indices; ``share`` of ``n`` (rounded, at least 1 each side) to train."""
-    train = random_share(n, share, seed)
-    return np.array(train, dtype=int), np.setdiff1d(np.arange(n), train)
 
 
 def op_scores(value: np.ndarray, lo: np.ndarray, hi: np.ndarray, truth: np.ndarray) -> Dict[str, float]:

@@ -80,13 +80,25 @@ def test_clear_errors(monkeypatch, capsys, tmp_path: Path, lut_file: Path) -> No
     bad.write_text(json.dumps({"schema": "other"}))
     assert "nas-lut/1" in _error(monkeypatch, capsys, "--lut", str(bad))
     assert "no target 'x/y/z'" in _error(monkeypatch, capsys, "--lut", str(lut_file), "--target", "x/y/z")
-    assert "go together" in _error(monkeypatch, capsys, "--lut", str(lut_file), "--space", "squeezenas-small")
+    assert "without --archs" in _error(monkeypatch, capsys, "--lut", str(lut_file), "--space", "squeezenas-small")
+    assert "needs --space" in _error(monkeypatch, capsys, "--lut", str(lut_file), "--archs", "random:3")
+    assert "needs the space" in _error(monkeypatch, capsys, "--lut", str(lut_file), "--choose", "planner")
     assert "lacks" in _error(monkeypatch, capsys, "--lut", str(lut_file), "--space", "squeezenas-small",
                              "--archs", "published")  # the space's own resolution is not the LUT's
     doc = synthetic.export_doc(synthetic.entries("squeezenas-small", "128x256"))
     doc["targets"][0]["entries"][3]["value_ms"] = -2
     bad.write_text(json.dumps(doc))
     assert "entries[3]" in _error(monkeypatch, capsys, "--lut", str(bad))
+
+
+def test_planner_choice_from_the_cli(monkeypatch, capsys, lut_file: Path) -> None:
+    code, out, _ = lut(monkeypatch, capsys, "predictor", "eval", "--lut", str(lut_file), "--learner", "ridge",
+                       "--choose", "planner", "--space", "squeezenas-small", "-r", "128x256", "--archs", "random:5",
+                       "--json")
+    r = json.loads(out)
+    assert code == 0 and r["choose"] == "planner" and r["networks"] == 5
+    n = r["n_train"] + r["n_test"]
+    assert r["n_train"] == round(0.25 * n)
 
 
 def test_bad_share_is_a_usage_error(monkeypatch, capsys, lut_file: Path) -> None:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from lut_server.predictor import Predictor, PredictorError
-from lut_server.predictor.evaluation import evaluate, split
+from lut_server.predictor.evaluation import evaluate
+from lut_server.predictor.selection import random_share
 from lutcore.ops import InvertedResidual, Skip
 from lutcore.spaces import get_arch, parse_arch_list
 from tests.predictor import synthetic
@@ -24,7 +25,7 @@ def test_beats_the_prior_alone_and_holds_its_coverage(lut: list, learner: str) -
     pytest.importorskip("lightgbm") if learner == "lightgbm" else None
     scores = {name: [] for name in (learner, "none")}
     for seed in range(3):
-        train, _ = split(len(lut), 0.25, seed)
+        train = random_share(len(lut), 0.25, seed)
         for name in scores:
             scores[name].append(evaluate(lut, train, Predictor(name, seed=seed)))
     med = {n: float(np.mean([r["median_abs_error"] for r in rs])) for n, rs in scores.items()}
@@ -36,7 +37,7 @@ def test_beats_the_prior_alone_and_holds_its_coverage(lut: list, learner: str) -
 
 def test_network_sums_from_a_partly_predicted_lut(lut: list) -> None:
     archs = [get_arch(n, "128x256") for n in parse_arch_list("published,random:10", "squeezenas-small")]
-    train, _ = split(len(lut), 0.5, 0)
+    train = random_share(len(lut), 0.5, 0)
     out = evaluate(lut, train, Predictor("ridge"), archs)
     assert out["networks"] == 12 and len(out["network_rows"]) == 12
     assert out["network_median_abs_error"] < 0.05

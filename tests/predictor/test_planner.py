@@ -8,7 +8,7 @@ import pytest
 from lut_server.predictor import Predictor, PredictorError
 from lut_server.predictor.evaluation import evaluate
 from lut_server.predictor.planner import plan, space_weights
-from lut_server.predictor.selection import random_share, random_with, share_count
+from lut_server.predictor.selection import choose, random_share, random_with, share_count
 from lutcore.spaces import get_arch, get_space, parse_arch_list
 from tests.predictor import synthetic
 
@@ -67,3 +67,13 @@ def test_disagreement_is_larger_far_from_the_measured_ops() -> None:
     big = [s for s, _ in pairs if s.h >= 64]
     p = Predictor("ridge").fit(small)
     assert np.median(p.disagreement(big)) > np.median(p.disagreement([s for s, _ in small]))
+
+
+def test_choose_dispatches_and_refuses_unknown_choices() -> None:
+    pairs = synthetic.entries(SPACE, RES)
+    sp = get_space(SPACE, RES)
+    assert choose(pairs, "random", 0.25, 4) == random_share(len(pairs), 0.25, 4)
+    fixed = choose(pairs, "random+fixed", 0.25, 4, sp)
+    assert {f.spec.key for f in sp.fixed} <= {pairs[i][0].key for i in fixed}
+    with pytest.raises(PredictorError, match="must be one of"):
+        choose(pairs, "oracle", 0.25, 0, sp)
