@@ -4,6 +4,7 @@ Torch-free: numpy, SciPy, scikit-learn and LightGBM (the server extra). ``Predic
 measured entries; ``evaluation`` scores it against a fully measured LUT; ``cli`` is ``lut predictor``.
 """
 
-from lut_server.predictor.model import Prediction, Predictor, PredictorError
+from lut_server.predictor.errors import PredictorError
+from lut_server.predictor.model import Prediction, Predictor
 
 __all__ = ["Prediction", "Predictor", "PredictorError"]

@@ -7,9 +7,10 @@ import json
 import sys
 from typing import Any, Dict, List, Optional
 
+from lut_server.predictor.errors import PredictorError
 from lut_server.predictor.evaluation import evaluate
 from lut_server.predictor.lutfile import read_doc, target_entries
-from lut_server.predictor.model import Predictor, PredictorError
+from lut_server.predictor.model import Predictor
 from lut_server.predictor.residual import LEARNERS
 from lut_server.predictor.selection import CHOICES, choose
 from lutcore.cli.table import render

@@ -12,7 +12,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from lut_server.predictor.model import Predictor, PredictorError
+from lut_server.predictor.errors import PredictorError
+from lut_server.predictor.model import Predictor
 from lutcore.ops import OpSpec
 
 

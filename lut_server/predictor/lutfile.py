@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from lut_server.predictor.model import PredictorError
+from lut_server.predictor.errors import PredictorError
 from lutcore.errors import LutError
 from lutcore.ops import OpSpec, spec_from_dict
 

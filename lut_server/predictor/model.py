@@ -14,16 +14,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from lut_server.predictor import conformal, features
+from lut_server.predictor.errors import PredictorError
 from lut_server.predictor.prior import LinearPrior
 from lut_server.predictor.residual import ResidualModel
-from lutcore.errors import LutError
 from lutcore.ops import OpSpec
 
 MIN_TRAIN = 8
-
-
-class PredictorError(LutError):
-    """The predictor cannot be fitted or used as asked (too few entries, bad values)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Dict, List, Tuple
 
+from lut_server.predictor.errors import PredictorError
 from lutcore.ops import (
     LRASPP,
     Conv,
@@ -189,7 +190,7 @@ def kernels(spec: OpSpec) -> List[Kernel]:
     try:
         fn = _BY_FAMILY[spec.family]
     except KeyError:
-        raise ValueError(f"the predictor knows no op family {spec.family!r}") from None
+        raise PredictorError(f"the predictor knows no op family {spec.family!r}") from None
     ks = fn(spec)
     if spec.batch == 1:
         return ks

@@ -12,7 +12,8 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from lut_server.predictor.model import Predictor, PredictorError
+from lut_server.predictor.errors import PredictorError
+from lut_server.predictor.model import Predictor
 from lut_server.predictor.planner import plan, space_weights
 from lutcore.ops import OpSpec
 

@@ -35,3 +35,17 @@ def test_batch_scales_work_but_not_launches() -> None:
 
 def test_identity_skip_has_no_kernels() -> None:
     assert kernels(Skip(c_in=8, h=4, w=4, c_out=8)) == []
+
+
+def test_an_unknown_family_is_a_clear_error() -> None:
+    import dataclasses
+
+    from lut_server.predictor.errors import PredictorError
+    from lutcore.ops import OpSpec
+
+    @dataclasses.dataclass(frozen=True)
+    class Mystery(OpSpec):
+        family = "mystery"
+
+    with pytest.raises(PredictorError, match="mystery"):
+        kernels(Mystery(c_in=4, h=4, w=4, c_out=4))
