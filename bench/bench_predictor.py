@@ -6,7 +6,8 @@ ops, predict the others, and score
 
 - single ops: median |error|, share within +-5% and +-10%, coverage of the 90% intervals;
 - whole networks (published + ``--random-archs`` random architectures): the sum of the partly
-  predicted LUT against the fully measured LUT's sum, median |difference| and share within +-10%.
+  predicted LUT against the fully measured LUT's sum, median |difference| and share within +-10%, and how often the
+  network's interval (lut_server.predictor.sums: bounds added linearly, or in quadrature) holds it.
 
 Choices: ``random`` (the issue's protocol), ``random+fixed`` (the space's fixed ops, which sit in
 every network, always measured; the rest random) and ``planner`` (lut_server.predictor.planner:
@@ -52,7 +53,8 @@ GOALS = {  # issue 20, acceptance
     "network_within_10pct": (">=", 0.99, (0.25, 0.5)),
 }
 FIGURES = ("median_abs_error", "within_5pct", "within_10pct", "interval_coverage", "interval_median_width",
-           "network_median_abs_error", "network_within_10pct", "network_max_abs_error")
+           "network_median_abs_error", "network_within_10pct", "network_max_abs_error",
+           "network_interval_coverage_linear", "network_interval_coverage_rss")
 
 
 def repeatability(doc: Dict[str, Any], target: str) -> Dict[str, float]:
@@ -151,7 +153,8 @@ def main(argv: List[str] | None = None) -> int:
                 f"{rep['halves_median_abs_diff']:.1%}, {rep['halves_within_10pct']:.0%} within +-10%; "
                 f"median spread of kept rounds {rep['rounds_median_spread']:.0%}")
         say(f"   {'learner':11s} {'choice':12s} {'share':>5s} {'n_tr':>4s}  {'op med':>7s} {'w5':>5s} {'w10':>5s} "
-            f"{'cover':>6s} {'width':>6s}  {'net med':>7s} {'net w10':>7s} {'net max':>7s}  time")
+            f"{'cover':>6s} {'width':>6s}  {'net med':>7s} {'net w10':>7s} {'net max':>7s} {'cov lin':>7s} "
+            f"{'cov rss':>7s}  time")
         learners = args.learners.split(",")
         for learner in learners:
             for choice in CHOICES:
@@ -168,7 +171,9 @@ def main(argv: List[str] | None = None) -> int:
                                                              ("within_10pct", 5), ("interval_coverage", 6),
                                                              ("interval_median_width", 6),
                                                              ("network_median_abs_error", 7),
-                                                             ("network_within_10pct", 7), ("network_max_abs_error", 7))]
+                                                             ("network_within_10pct", 7), ("network_max_abs_error", 7),
+                                                             ("network_interval_coverage_linear", 7),
+                                                             ("network_interval_coverage_rss", 7))]
                     say(f"   {learner:11s} {choice:12s} {share:5.2f} {r['n_train']:4d}  {' '.join(c[:5])}  "
                         f"{' '.join(c[5:])}  {r['seconds']:.0f}s")
     say()

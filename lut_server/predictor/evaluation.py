@@ -14,6 +14,7 @@ import numpy as np
 
 from lut_server.predictor.errors import PredictorError
 from lut_server.predictor.model import Predictor
+from lut_server.predictor.sums import RULES, network_sum
 from lutcore.ops import OpSpec
 
 
@@ -29,8 +30,10 @@ def op_scores(value: np.ndarray, lo: np.ndarray, hi: np.ndarray, truth: np.ndarr
     }
 
 
-def network_errors(archs: Sequence[Any], measured: Dict[str, float], filled: Dict[str, float]) -> List[Dict[str, Any]]:
-    """Per architecture: the sums of the measured and the partly predicted LUT, and their relative difference."""
+def network_errors(archs: Sequence[Any], measured: Dict[str, float],
+                   predicted: Dict[str, Tuple[float, float, float]]) -> List[Dict[str, Any]]:
+    """Per architecture: the fully measured sum, the partly predicted one (``predicted`` replaces the
+    measured value of its keys) with its intervals by each rule of ``sums``, and their relative difference."""
     rows = []
     for a in archs:
         keys = [s.key for _, s in a.all_ops()]
@@ -39,10 +42,14 @@ def network_errors(archs: Sequence[Any], measured: Dict[str, float], filled: Dic
             raise PredictorError(f"{a.name}: the LUT lacks {len(missing)} of its ops, e.g. {missing[0]} "
                                  f"(is the resolution right?)")
         truth = sum(measured[k] for k in keys)
-        got = sum(filled[k] for k in keys)
-        n_pred = sum(1 for k in keys if filled[k] != measured[k])
-        rows.append({"arch": a.name, "measured_ms": truth, "filled_ms": got, "error": got / truth - 1.0,
-                     "ops": len(keys), "predicted_ops": n_pred})
+        kept = {k: v for k, v in measured.items() if k not in predicted}
+        row: Dict[str, Any] = {"arch": a.name, "measured_ms": truth}
+        for rule in RULES:
+            got = network_sum(keys, kept, predicted, rule)
+            row.update({"filled_ms": got.total_ms, "error": got.total_ms / truth - 1.0, "ops": got.ops,
+                        "predicted_ops": got.predicted_ops, "predicted_share": got.predicted_share,
+                        f"lo_ms_{rule}": got.lo_ms, f"hi_ms_{rule}": got.hi_ms})
+        rows.append(row)
     return rows
 
 
@@ -50,8 +57,14 @@ def network_scores(rows: Sequence[Dict[str, Any]]) -> Dict[str, float]:
     err = np.abs(np.array([r["error"] for r in rows], dtype=float))
     if not len(err):
         return {}
-    return {"network_median_abs_error": float(np.median(err)), "network_max_abs_error": float(np.max(err)),
-            "network_within_10pct": float(np.mean(err <= 0.10)), "networks": len(err)}
+    out = {"network_median_abs_error": float(np.median(err)), "network_max_abs_error": float(np.max(err)),
+           "network_within_10pct": float(np.mean(err <= 0.10)), "networks": len(err)}
+    for rule in RULES:
+        inside = [r[f"lo_ms_{rule}"] <= r["measured_ms"] <= r[f"hi_ms_{rule}"] for r in rows]
+        width = [(r[f"hi_ms_{rule}"] - r[f"lo_ms_{rule}"]) / r["filled_ms"] for r in rows]
+        out[f"network_interval_coverage_{rule}"] = float(np.mean(inside))
+        out[f"network_interval_median_width_{rule}"] = float(np.median(width))
+    return out
 
 
 def evaluate(entries: Sequence[Tuple[OpSpec, float]], train: Sequence[int], predictor: Predictor,
@@ -68,9 +81,8 @@ def evaluate(entries: Sequence[Tuple[OpSpec, float]], train: Sequence[int], pred
     out: Dict[str, Any] = {"n_train": len(chosen), "n_test": len(test), **op_scores(value, lo, hi, truth)}
     if archs:
         measured = {s.key: v for s, v in entries}
-        filled = dict(measured)
-        filled.update({s.key: float(v) for s, v in zip(specs, value)})
-        rows = network_errors(archs, measured, filled)
+        predicted = {s.key: (float(v), float(a), float(b)) for s, v, a, b in zip(specs, value, lo, hi)}
+        rows = network_errors(archs, measured, predicted)
         out.update(network_scores(rows))
         out["network_rows"] = rows
     return out

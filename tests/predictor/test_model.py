@@ -42,7 +42,9 @@ def test_network_sums_from_a_partly_predicted_lut(lut: list) -> None:
     assert out["networks"] == 12 and len(out["network_rows"]) == 12
     assert out["network_median_abs_error"] < 0.05
     row = out["network_rows"][0]
-    assert row["predicted_ops"] <= row["ops"] and row["measured_ms"] > 0
+    assert 0 < row["predicted_ops"] <= row["ops"] and row["measured_ms"] > 0
+    assert row["lo_ms_linear"] <= row["lo_ms_rss"] <= row["filled_ms"] <= row["hi_ms_rss"] <= row["hi_ms_linear"]
+    assert out["network_interval_coverage_linear"] >= out["network_interval_coverage_rss"]
 
 
 def test_intervals_contain_the_value_and_identity_costs_nothing(lut: list) -> None:
