@@ -18,7 +18,8 @@ from lutcore.cli.table import render
 MAX_ARCHS = 1000
 OP_FIGURES = ("n_train", "n_test", "median_abs_error", "within_5pct", "within_10pct", "interval_coverage",
               "interval_median_width")
-NETWORK_FIGURES = ("networks", "network_median_abs_error", "network_max_abs_error", "network_within_10pct")
+NETWORK_FIGURES = ("networks", "network_median_abs_error", "network_max_abs_error", "network_within_10pct",
+                   "network_interval_coverage_linear", "network_interval_coverage_rss")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
