@@ -52,9 +52,9 @@ def plan(specs: Sequence[OpSpec], weights: Dict[str, float], budget: int, measur
             done.append((s, float(ms)))
             todo.pop(s.key, None)
 
-    first = sorted(todo.values(), key=lambda s: (-weights.get(s.key, 0.0) * s.macs(), s.key))
-    fixed = [s for s in first if weights.get(s.key, 0.0) >= 1.0]
-    take((fixed + [s for s in first if s not in fixed])[:min(budget, max(MIN_TRAIN + 2, batch))])
+    by_work = sorted(todo.values(), key=lambda s: (-weights.get(s.key, 0.0) * s.macs(), s.key))
+    in_every = [s for s in by_work if weights.get(s.key, 0.0) >= 1.0]  # fixed ops (and ops of every layer)
+    take((in_every + [s for s in by_work if s not in in_every])[:min(budget, max(MIN_TRAIN + 2, batch))])
     while len(done) < budget and todo:
         p = make_predictor().fit(done)
         rest = list(todo.values())
@@ -63,7 +63,8 @@ def plan(specs: Sequence[OpSpec], weights: Dict[str, float], budget: int, measur
         n = min(batch, budget - len(done))
         n_random = int(round(explore * n))
         top = [int(i) for i in np.argsort(-risk, kind="stable")[:n - n_random]]
-        others = [i for i in range(len(rest)) if i not in set(top)]
+        chosen = set(top)
+        others = [i for i in range(len(rest)) if i not in chosen]
         picks = top + [others[int(i)] for i in rng.permutation(len(others))[:n_random]]
         take([rest[i] for i in picks])
     return done
