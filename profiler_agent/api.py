@@ -80,6 +80,10 @@ class LutApi:
         """GET /healthz, which lives at the server root, outside the API prefix."""
         return self.request("GET", self._rest.root + "/healthz", retries=retries)
 
+    def status(self, retries: int = 1) -> Dict[str, Any]:
+        """GET /status: coverage and job counts by target (``queue_by_target``)."""
+        return dict(self.request("GET", "/status", retries=retries) or {})
+
     def register_device(self, name: str, device_class: str, fingerprint: Dict[str, Any]) -> Dict[str, Any]:
         """POST /devices; the answer says whether the fingerprint changed since the last run."""
         body = {"name": name, "device_class": device_class, "fingerprint": fingerprint}

@@ -7,11 +7,13 @@ go back to the queue on the next claim, so ``claimed`` after an empty claim coun
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Dict, Optional
+
+from profiler_agent.api import LutApi
 
 
-def queue_counts(api: Any, target_id: str) -> Optional[Dict[str, int]]:
+def queue_counts(api: LutApi, target_id: str) -> Optional[Dict[str, int]]:
     """Job counts by state (queued, claimed, done, parked) for the target; None if the server has none."""
-    out = api.request("GET", "/status", retries=1) or {}
+    out = api.status()
     counts = (out.get("queue_by_target") or {}).get(target_id)
     return {str(k): int(v) for k, v in counts.items()} if counts else None

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from lutcore.calibration import Calibration
+from profiler_agent.api import LutApi
 from profiler_agent.backends.base import Backend
 from profiler_agent.timing import TimingProtocol
 from profiler_agent.validate import (
@@ -79,19 +80,12 @@ def fit_calibration(results: Sequence[ArchResult], fit_share: float, seed: int
         return None, list(held), str(e)
 
 
-def post_validations(api: Any, body: Dict[str, Any]) -> Any:
-    """``POST /validations``: the one place the agent sends validations (a typed client method replaces it)."""
-    return api.request("POST", "/validations", json=body)
-
-
-def refit_server_calibration(api: Any, target_id: str, space: Any, seed: int, fit_share: float) -> Any:
+def refit_server_calibration(api: LutApi, target_id: str, space: Any, seed: int, fit_share: float) -> Any:
     """Ask the server to refit its calibration for (target, space) from the validations it holds."""
-    return api.request("POST", "/calibrations/fit", json={
-        "target": target_id, "space": space.name, "resolution": space.resolution_str, "seed": seed,
-        "fit_share": fit_share})
+    return api.fit_calibration(target_id, space.name, space.resolution_str, seed=seed, fit_share=fit_share)
 
 
-def publish(api: Any, run_id: str, target_id: str, device_name: str, plan: ValidationPlan, lut: LutValues,
+def publish(api: LutApi, run_id: str, target_id: str, device_name: str, plan: ValidationPlan, lut: LutValues,
             results: Sequence[ArchResult], job_id: Optional[int] = None, calibrate: bool = False,
             fit_share: float = 0.5) -> Dict[str, Any]:
     """Post the results (naming the job they finish, if any); with ``calibrate`` refit the server's calibration.
@@ -99,7 +93,7 @@ def publish(api: Any, run_id: str, target_id: str, device_name: str, plan: Valid
     Returns ``{"stored": ...}`` and, when refitted, ``{"server_calibration": ...}`` as the server answered.
     """
     body = validation_body(run_id, target_id, device_name, plan.space, lut.lut_version, results, job_id)
-    out: Dict[str, Any] = {"stored": post_validations(api, body)}
+    out: Dict[str, Any] = {"stored": api.post_validations(body)}
     if calibrate:
         out["server_calibration"] = refit_server_calibration(api, target_id, plan.space, plan.seed, fit_share)
     return out
