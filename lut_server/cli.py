@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional
 
-from lut_server.db import default_url
+from lut_server.db import Database, default_url
 from lutcore.cli.table import render
 from lutcore.errors import LutError
 
@@ -137,11 +137,11 @@ def _positive_mb(text: str) -> float:
 
 
 def _guarded(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Failures a user can cause (database, network, files, a closed pipe) become one `lut: error:` line."""
+    """Failures a user can cause (database, files, a closed pipe) become one `lut: error:` line; the
+    server's answers already arrive as lutcore.rest's typed errors, which `lut` prints as one line too."""
 
     @functools.wraps(cmd)
     def run(args: argparse.Namespace) -> int:
-        import httpx
         from sqlalchemy.exc import SQLAlchemyError
 
         try:
@@ -153,8 +153,6 @@ def _guarded(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
             raise CliError("the output was closed before everything was written (broken pipe)") from None
         except SQLAlchemyError as e:
             raise CliError(f"database: {_first_line(e)}") from None
-        except (httpx.HTTPError, httpx.InvalidURL) as e:
-            raise CliError(f"server: {_first_line(e)}") from None
         except OSError as e:
             raise CliError(_first_line(e)) from None
 
@@ -186,13 +184,13 @@ def _spinner(text: str) -> Iterator[None]:
         yield
 
 
-def _database(url: Optional[str], must_exist: bool = False):  # type: ignore[no-untyped-def]
+def _database(url: Optional[str], must_exist: bool = False) -> Database:
     """The database at ``url``, schema upgraded. ``must_exist``: refuse a URL that holds no LUT database
     (a mistyped SQLite path would otherwise become a new, empty file)."""
     from sqlalchemy import inspect
     from sqlalchemy.engine import make_url
 
-    from lut_server.db import Database, normalize_url
+    from lut_server.db import normalize_url
 
     raw = url or default_url()
     try:
@@ -225,24 +223,26 @@ def _check_output(path: str) -> None:
 
 def _rest(args: argparse.Namespace, method: str, path: str, body: Any = None,
           params: Optional[Dict[str, str]] = None) -> Any:
-    import httpx
+    """One call to ``--server`` through the shared client (lutcore.rest); every call here is safe to repeat."""
+    from lutcore.rest import BadResponse, RestClient, ServerFault, Unavailable
 
-    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    url = args.server.rstrip("/") + "/api/v1" + path
     try:
-        r = httpx.request(method, url, json=body, params=params, headers=headers, timeout=300)
-    except (httpx.HTTPError, httpx.InvalidURL) as e:
-        raise CliError(f"cannot reach {args.server}: {_first_line(e)}") from None
-    if r.status_code == 401 and not args.token:
-        raise CliError(f"{method} {path} -> 401: {args.server} wants a token; pass --token (or set $LUT_TOKEN), "
-                       "e.g. a search token made on the server's database with `lut token create --search --db URL`")
-    if r.status_code >= 400:
-        raise CliError(f"{method} {path} -> {r.status_code}: {r.text[:500]}")
-    try:
-        return r.json()
-    except ValueError:
+        with RestClient(args.server, args.token, timeout=300, user_agent="lut", hints=REST_HINTS) as client:
+            return client.request(method, path, json=body, params=params, idempotent=True)
+    except ValueError as e:
+        raise CliError(f"cannot reach {args.server}: {e}") from None
+    except BadResponse:
         raise CliError(f"{args.server} answered {method} {path} with something other than JSON; "
                        "is it a LUT server?") from None
+    except Unavailable as e:
+        if isinstance(e, ServerFault):
+            raise
+        raise CliError(f"cannot reach {args.server}: {e}") from None
+
+
+REST_HINTS = {401: "this server wants a token; pass --token (or set $LUT_TOKEN), e.g. a search token made on the "
+                   "server's database with `lut token create --search --db URL`",
+              403: "the token may not do this (import and audit need an admin token, register a search token)"}
 
 
 # -- serve -------------------------------------------------------------------------------------
@@ -487,7 +487,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 data = report_data.from_db(args.db, args.target, args.space, args.resolution)
         with _spinner("drawing"):
             paths = report.write_report(data, Path(args.output))
-    except (BadInput, RuntimeError) as e:
+    except (BadInput, RuntimeError, ValueError) as e:
         raise CliError(str(e)) from None
     print(f"wrote {paths[0]} and {len(paths) - 1} plot(s): {', '.join(p.name for p in paths[1:])}", file=sys.stderr)
     return 0

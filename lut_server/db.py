@@ -12,7 +12,7 @@ import random
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Iterator, Optional, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -51,7 +51,7 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=8, max_overflow=32)
 
     @event.listens_for(eng, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -83,10 +83,6 @@ class Database:
             self.write_engine = create_engine(self.url, pool_size=10, max_overflow=10, pool_timeout=60,
                                               pool_pre_ping=True)
             self.read_engine = self.write_engine
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.dialect == "sqlite"
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -126,7 +122,7 @@ class Database:
         return make_url(self.url).render_as_string(hide_password=True)
 
 
-def alembic_config(db: Database):  # type: ignore[no-untyped-def]
+def alembic_config(db: Database) -> Any:
     from alembic.config import Config
 
     cfg = Config()

@@ -15,9 +15,7 @@ from lutcore.errors import LutError
 def from_db(db_url: Optional[str], target: str, space: str, resolution: Optional[str]) -> Dict[str, Any]:
     from lut_server import spaces, validations
     from lut_server.db import Database, default_url
-    from lut_server.store import measurements
-    from lut_server.store import validations as stored_validations
-    from lut_server.store.devices import list_devices
+    from lut_server.store.devices import of_target
     from lut_server.store.registry import target_row
     from lut_server.util import BadInput
 
@@ -25,41 +23,29 @@ def from_db(db_url: Optional[str], target: str, space: str, resolution: Optional
     db.upgrade()
     try:
         with db.read() as conn:
-            if target_row(conn, target) is None:
+            got = target_row(conn, target)
+            if got is None:
                 raise BadInput(f"unknown target {target!r} in {db.safe_url()}")
             sp = spaces.resolve(conn, space, resolution)
             cm = spaces.cost_matrix(conn, sp, None, target)
             vals = validations.report(conn, target, sp.name, sp.resolution_str)
-            tid = target_row(conn, target)[0]  # type: ignore[index]
-            names = measurements.devices_of(conn, tid) | stored_validations.devices_of(conn, tid)
-            devs = list_devices(conn, sorted(names))
+            devs = of_target(conn, got[0])
     finally:
         db.dispose()
     return {"cost_matrix": cm, "validations": vals, "devices": devs, "macs": sp.mac_matrix()}
 
 
 def from_server(url: str, token: Optional[str], target: str, space: str, resolution: Optional[str]) -> Dict[str, Any]:
-    import httpx
+    """Three small reads over the shared client (lutcore.rest); its typed errors reach `lut` as one line."""
+    from lutcore.rest import RestClient
 
-    from lut_server.util import BadInput
-
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    base = url.rstrip("/") + "/api/v1"
-
-    def call(method: str, path: str, **kw: Any) -> Any:
-        try:
-            r = httpx.request(method, base + path, headers=headers, timeout=300, **kw)
-        except httpx.HTTPError as e:
-            raise BadInput(f"cannot reach {url}: {e}") from None
-        if r.status_code >= 400:
-            raise BadInput(f"{method} {path} -> {r.status_code}: {r.text[:500]}")
-        return r.json()
-
-    cm = call("POST", "/cost-matrix", json={"space": space, "resolution": resolution, "target": target})
-    params = {"target": target, "space": cm["space"], "resolution": cm["resolution"]}
-    vals = call("GET", "/validations", params=params)
-    doc = call("GET", "/export", params={"target": target})
-    return {"cost_matrix": cm, "validations": vals, "devices": doc.get("devices") or [],
+    with RestClient(url, token, timeout=300, user_agent="lut report") as client:
+        body = {"space": space, "resolution": resolution, "target": target}
+        cm = client.request("POST", "/cost-matrix", json=body, idempotent=True)
+        params = {"target": target, "space": cm["space"], "resolution": cm["resolution"]}
+        vals = client.request("GET", "/validations", params=params)
+        devs = client.request("GET", "/devices", params={"target": target})
+    return {"cost_matrix": cm, "validations": vals, "devices": devs,
             "macs": _local_macs(cm["space"], cm["resolution"])}
 
 

@@ -1,6 +1,7 @@
 """The export document's optional LUT-truth sections, per target (docs/api.md, "Export document").
 
-- ``validations``: every stored validation result (lossless; ``created_at`` as ISO 8601).
+- ``validations``: every stored validation result (lossless; ``created_at`` as ISO 8601; ``in_context``
+  and ``env`` when the backend gave them).
 - ``calibrations``: every stored calibration record with its fit figures (lossless).
 - ``calibration``: ``{"space@HxW": {a, b, c, ...}}``, derived, what search_client applies.
 
@@ -21,10 +22,10 @@ from lut_server.schemas import ValidationResult
 from lut_server.store import calibrations
 from lut_server.store import validations as stored_validations
 from lut_server.tokens import check_device_name
-from lut_server.util import BadInput, clean_text, dump_json, iso, now
+from lut_server.util import BadInput, bounded_json, clean_text, dump_json, iso, now
+from lutcore.lutdoc import TargetLut
 
-FIELDS = ("space", "resolution", "arch", "kind", "run_id", "device_name", "lut_version", "predicted_ms",
-          "measured_ms", "n_ops", "rounds", "created_at")
+RESULT_FIELDS = ("arch", "kind", "predicted_ms", "measured_ms", "n_ops", "rounds", "in_context", "env")
 
 
 def export_sections(conn: Connection, target_id: int, tid: str) -> Dict[str, Any]:
@@ -32,7 +33,8 @@ def export_sections(conn: Connection, target_id: int, tid: str) -> Dict[str, Any
     vals = [{"space": r["space"], "resolution": r["resolution"], "arch": r["arch"], "kind": r["kind"],
              "run_id": r["run_id"], "device_name": r["device"], "lut_version": r["lut_version"],
              "predicted_ms": r["predicted_ms"], "measured_ms": r["measured_ms"], "n_ops": r["n_ops"],
-             "rounds": json.loads(r["rounds"]), "created_at": iso(r["created_at"])}
+             "rounds": json.loads(r["rounds"]), "created_at": iso(r["created_at"]),
+             **{k: json.loads(r[k]) for k in ("in_context", "env") if r[k]}}
             for r in stored_validations.for_target(conn, target_id)]
     cals = calibrations.for_target(conn, target_id, tid)
     out: Dict[str, Any] = {}
@@ -62,56 +64,39 @@ def _version(v: Any, where: str) -> Any:
     return v
 
 
-def import_sections(conn: Connection, target_id: int, tdoc: Dict[str, Any], where: str) -> int:
+def import_sections(conn: Connection, target_id: int, tdoc: TargetLut, where: str) -> int:
     """Merge a target's validations (new (run_id, arch) pairs) and calibrations (the newer one wins);
-    returns the number of validations added."""
-    vals = tdoc.get("validations") or []
-    if not isinstance(vals, list):
-        raise BadInput(f"{where}.validations: must be a list")
+    returns the number of validations added. The shapes were checked by ``lutcore.lutdoc``; this bounds
+    them as ``POST /validations`` does."""
     rows: List[Dict[str, Any]] = []
-    for i, v in enumerate(vals):
+    for i, v in enumerate(tdoc.validations or []):
         vw = f"{where}.validations[{i}]"
-        if not isinstance(v, dict):
-            raise BadInput(f"{vw}: must be an object")
-        unknown = sorted(set(v) - set(FIELDS))
-        if unknown:
-            raise BadInput(f"{vw}: unknown field(s) {', '.join(unknown)}")
         try:
-            r = ValidationResult.model_validate({k: v.get(k) for k in ("arch", "kind", "predicted_ms", "measured_ms",
-                                                                      "n_ops", "rounds") if k in v})
+            r = ValidationResult.model_validate(v.model_dump(include=set(RESULT_FIELDS), exclude_none=True))
         except ValidationError as e:
             raise BadInput(f"{vw}: {describe(e)}") from None
-        run_id = clean_text(v.get("run_id"), f"{vw}.run_id", 64)
+        run_id = clean_text(v.run_id, f"{vw}.run_id", 64)
         if len(run_id) < 8:
             raise BadInput(f"{vw}.run_id: at least 8 characters")
-        rows.append({"target_id": target_id, "space": clean_text(v.get("space"), f"{vw}.space", 256),
-                     "resolution": clean_text(v.get("resolution"), f"{vw}.resolution", 32), "arch": r.arch,
+        rows.append({"target_id": target_id, "space": clean_text(v.space, f"{vw}.space", 256),
+                     "resolution": clean_text(v.resolution, f"{vw}.resolution", 32), "arch": r.arch,
                      "kind": r.kind, "run_id": run_id,
-                     "device": check_device_name(v.get("device_name"), f"{vw}.device_name"),
-                     "lut_version": _version(v.get("lut_version"), f"{vw}.lut_version"),
+                     "device": check_device_name(v.device_name, f"{vw}.device_name"),
+                     "lut_version": _version(v.lut_version, f"{vw}.lut_version"),
                      "predicted_ms": r.predicted_ms, "measured_ms": r.measured_ms, "n_ops": r.n_ops,
-                     "rounds": dump_json(r.rounds), "created_at": _epoch(v.get("created_at"), f"{vw}.created_at")})
+                     "rounds": dump_json(r.rounds), "created_at": _epoch(v.created_at, f"{vw}.created_at"),
+                     "in_context": None if r.in_context is None else dump_json(r.in_context, f"{vw}.in_context"),
+                     "env": None if r.env is None else bounded_json(r.env, f"{vw}.env")})
     added = stored_validations.insert(conn, rows)
-    cals = tdoc.get("calibrations") or []
-    if not isinstance(cals, list):
-        raise BadInput(f"{where}.calibrations: must be a list")
-    for i, c in enumerate(cals):
+    for i, c in enumerate(tdoc.calibrations or []):
         cw = f"{where}.calibrations[{i}]"
-        if not isinstance(c, dict) or not isinstance(c.get("calibration"), dict):
-            raise BadInput(f"{cw}: must be an object with a calibration object")
-        coef = c["calibration"]
-        for k in ("a", "b", "c"):
-            x = coef.get(k, 0.0)
-            if not isinstance(x, (int, float)) or isinstance(x, bool) or x != x or abs(x) == float("inf"):
-                raise BadInput(f"{cw}.calibration.{k}: must be a finite number")
-        space = clean_text(c.get("space"), f"{cw}.space", 256)
-        res = clean_text(c.get("resolution"), f"{cw}.resolution", 32)
-        created = _epoch(c.get("created_at"), f"{cw}.created_at")
+        space = clean_text(c.space, f"{cw}.space", 256)
+        res = clean_text(c.resolution, f"{cw}.resolution", 32)
+        created = _epoch(c.created_at, f"{cw}.created_at")
         mine = calibrations.stored_by_id(conn, target_id, space, res)
         if mine is not None and mine >= created:
             continue  # ours is as new or newer
-        record = {k: v for k, v in c.items() if k not in ("space", "resolution", "lut_version", "created_at",
-                                                          "target")}
-        calibrations.save(conn, target_id, space, res, record, _version(c.get("lut_version"), f"{cw}.lut_version"),
-                          created)
+        record = {k: v for k, v in c.dump().items() if k not in ("space", "resolution", "lut_version", "created_at",
+                                                                 "target")}
+        calibrations.save(conn, target_id, space, res, record, _version(c.lut_version, f"{cw}.lut_version"), created)
     return added

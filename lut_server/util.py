@@ -116,12 +116,15 @@ def upsert(conn: Connection, table: Table, rows: Sequence[Dict[str, Any]], keys:
     conn.execute(stmt, list(rows))
 
 
-def _insert(conn: Connection, table: Table):  # type: ignore[no-untyped-def]
+def _insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_*`` (PostgreSQL's and SQLite's are two types)."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def chunks(seq: Sequence[Any], n: int = 500) -> Iterable[Sequence[Any]]:

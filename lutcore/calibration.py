@@ -166,7 +166,7 @@ class Calibration:
             if len(vs) < min_validations(name):
                 skipped[name] = f"needs {min_validations(name)} validations, has {len(vs)}"
                 continue
-            sq = []
+            sq: List[float] = []
             for i in range(len(vs)):
                 rest = vs[:i] + vs[i + 1:]
                 try:

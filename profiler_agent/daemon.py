@@ -13,21 +13,18 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from lutcore.errors import LutError
 from lutcore.ops import OpSpec, spec_from_dict
 from lutcore.records import Job, Measurement, Target
 from profiler_agent.api import ApiError, AuthError, LutApi, RequestRejected, ServerUnavailable
+from profiler_agent.exit_codes import EXIT_AUTH, EXIT_ERROR, EXIT_OK, EXIT_PENDING
 from profiler_agent.leases import LeaseKeeper
+from profiler_agent.queue_view import queue_counts
 from profiler_agent.spool import FlushResult, Spool
 
 log = logging.getLogger("profiler_agent")
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_AUTH = 3
-EXIT_PENDING = 4  # the server could not be reached; results wait in the spool
 
 
 class _Abort(BaseException):
@@ -103,7 +100,9 @@ class Agent:
     """Runs jobs from one LUT server for one target until idle (``exit_when_idle``) or stopped.
 
     ``session`` is a ProfileSession already bound to the backend and protocol; ``fingerprint``
-    is the device probe sent at registration and with every batch.
+    is the device probe sent at registration and with every batch. ``stop`` is the event that
+    stops it; give the API client ``sleep=stop.wait`` so that retry waits end on a stop request.
+    ``progress`` gets the target's job counts by state after each claim.
     """
 
     def __init__(
@@ -115,6 +114,8 @@ class Agent:
         spool: Spool,
         config: AgentConfig,
         run_id: Optional[str] = None,
+        stop: Optional[threading.Event] = None,
+        progress: Optional[Callable[[Dict[str, int]], Any]] = None,
     ) -> None:
         self.api = api
         self.session = session
@@ -125,9 +126,10 @@ class Agent:
         self.run_id = run_id or new_run_id()
         self.stats = AgentStats()
         self.leases = LeaseKeeper(api, config.lease_s, config.heartbeat_s)
-        self._stop = threading.Event()
+        self._stop = stop if stop is not None else threading.Event()
         self._abort_at: Optional[float] = None
-        api.sleep = self._retry_sleep
+        self._progress = progress
+        self._held_by_others = 0  # jobs of the target other agents held at the last empty claim
         self.pending = 0
         self.message = ""
         self._handled: Set[int] = set()
@@ -143,10 +145,6 @@ class Agent:
             log.warning("%s: finishing the current jobs (up to %.0fs), then flushing", reason, self.cfg.term_grace_s)
             self._abort_at = now + self.cfg.term_grace_s
             self._stop.set()
-
-    def _retry_sleep(self, seconds: float) -> None:
-        """Backoff between HTTP retries, cut short by a stop request (the spool keeps the results)."""
-        self._stop.wait(seconds)
 
     @property
     def stopping(self) -> bool:
@@ -164,6 +162,7 @@ class Agent:
             if not self._register():  # unreachable: an error, unless we were asked to stop meanwhile
                 return self._finish(EXIT_OK if self.stopping else EXIT_ERROR)
             self.leases.start()
+            self._report_progress()  # where the target stands before this agent adds to it
             idle_wait = outage_wait = self.cfg.poll_s
             while not self.stopping:
                 self._flush()
@@ -179,8 +178,9 @@ class Agent:
                     continue
                 outage_wait = self.cfg.poll_s
                 if not jobs:
-                    if self.cfg.exit_when_idle:
-                        log.info("queue for %s is empty; exiting (--exit-when-idle)", self.target.id)
+                    if self.cfg.exit_when_idle and not self._others_hold_jobs():
+                        log.info("queue for %s is empty and no agent holds a job of it; exiting (--exit-when-idle)",
+                                 self.target.id)
                         break
                     self._stop.wait(idle_wait)
                     idle_wait = min(self.cfg.max_poll_s, idle_wait * 2)
@@ -189,6 +189,7 @@ class Agent:
                 self.stats.claimed += len(jobs)
                 log.info("claimed %d job(s) for %s", len(jobs), self.target.id)
                 self._process(jobs)
+                self._report_progress()
             return self._finish(EXIT_OK)
         except AuthError as e:
             log.error("%s", e)
@@ -197,6 +198,44 @@ class Agent:
             return EXIT_AUTH
         finally:
             self.leases.stop()
+
+    def _others_hold_jobs(self) -> bool:
+        """After an empty claim: do other agents still hold live leases on this target's jobs?
+
+        If they do, ``--exit-when-idle`` waits: they finish, or their leases end and the next
+        claim takes their jobs. Exiting then would leave the LUT short with nothing said. While our
+        own results wait in the spool the leased jobs are (also) ours and the server is failing us:
+        no waiting then, the exit code says results are pending.
+        """
+        if self.spool.pending():
+            return False
+        try:
+            counts = queue_counts(self.api, self.target.id)
+        except AuthError:
+            raise
+        except ApiError as e:
+            log.warning("queue for %s is empty; cannot tell whether other agents still hold jobs of it (%s)",
+                        self.target.id, e)
+            return False
+        held = (counts or {}).get("claimed", 0)
+        if held and held != self._held_by_others:  # said once per change, not at every poll
+            log.info("queue for %s is empty but %d job(s) are leased to other agents; waiting until they are "
+                     "done or their leases end (--exit-when-idle)", self.target.id, held)
+        self._held_by_others = held
+        return held > 0
+
+    def _report_progress(self) -> None:
+        if self._progress is None:
+            return
+        try:
+            counts = queue_counts(self.api, self.target.id)
+        except AuthError:
+            raise
+        except ApiError as e:
+            log.debug("no progress: %s", e)
+            return
+        if counts:
+            self._progress(counts)
 
     def _register(self) -> bool:
         wait = self.cfg.poll_s
@@ -294,22 +333,26 @@ class Agent:
 
         Nothing is spooled: if the post fails the lease runs out and the job is timed again.
         """
-        from lutcore.calibration import Calibration
-        from lutcore.spaces import get_space, parse_arch_list
-        from profiler_agent.validate import LutValues, validate, validation_body
+        from lutcore.spaces import get_space
+        from profiler_agent.workflows.validation import (
+            ValidationPlan,
+            describe_server_calibration,
+            publish,
+            refit_server_calibration,
+            time_against_server,
+        )
 
         p = job.payload
         self.leases.track([job.id])
         try:
             try:
                 space = get_space(p["space"], p["resolution"])
-                seed = int(p.get("seed", 0))
-                names = parse_arch_list(str(p["archs"]), space.name, seed)
-                lut = LutValues.from_server(self.api, self.target.id, space, names)
-                protocol = dataclasses.replace(self.session.protocol, max_time_s=float(p.get("max_time_per_net", 0.5)))
+                plan = ValidationPlan.make(space, str(p["archs"]), seed=int(p.get("seed", 0)),
+                                           rounds=int(p.get("rounds", 5)),
+                                           max_time_per_net=float(p.get("max_time_per_net", 0.5)))
                 t0 = time.monotonic()
-                results = validate(space.name, space.resolution_str, names, self.session.backend, protocol, lut,
-                                   rounds=int(p.get("rounds", 5)), seed=seed, progress=self.check_abort)
+                lut, results = time_against_server(self.api, self.target.id, plan, self.session.backend,
+                                                   self.session.protocol, progress=self.check_abort)
             except _Abort:
                 self._release([job.id])
                 return
@@ -324,17 +367,14 @@ class Agent:
                 return
             log.info("validated %d network(s) of %s@%s in %.1fs", len(results), space.name,
                      space.resolution_str, time.monotonic() - t0)
-            body = validation_body(self.run_id, self.target.id, self.cfg.name, space, lut.lut_version, results,
-                                   job.id)
             try:
-                self.api.request("POST", "/validations", json=body)
+                publish(self.api, self.run_id, self.target.id, self.cfg.name, plan, lut, results, job.id)
                 self.stats.validated += len(results)
                 if p.get("calibrate"):
-                    out = self.api.request("POST", "/calibrations/fit", json={
-                        "target": self.target.id, "space": space.name, "resolution": space.resolution_str,
-                        "seed": seed, "fit_share": float(p.get("fit_share", 0.5))})
+                    out = refit_server_calibration(self.api, self.target.id, space, plan.seed,
+                                                   float(p.get("fit_share", 0.5)))
                     log.info("calibration of %s@%s refitted: %s", space.name, space.resolution_str,
-                             Calibration.from_dict((out or {}).get("calibration")).describe())
+                             describe_server_calibration(out))
             except RequestRejected as e:
                 log.warning("validate job %d: %s", job.id, e)
             except ServerUnavailable as e:

@@ -145,10 +145,12 @@ def profile_ops(
     measured: List[Measurement] = []
     if out.exists() and resume:
         old, items = read_run(out)
-        if old.get("target_id") != header["target_id"]:
-            raise RunFileError(
-                f"{out}: is a run for {old.get('target_id')}, not {header['target_id']}; use another -o"
-            )
+        for field, what in (("target_id", "target"), ("space", "space"), ("resolution", "resolution")):
+            if old.get(field) != header.get(field):
+                raise RunFileError(
+                    f"{out}: --resume continues a run of the same {what}, but this file's is {old.get(field)} "
+                    f"and this run's is {header.get(field)}; nothing was written (pass another -o)"
+                )
         header = old
         _drop_torn_tail(out)
         for it in items:

@@ -6,9 +6,10 @@ every ``log_every`` seconds, so journal files stay readable.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
-from typing import Callable, Optional, TextIO
+from typing import Callable, Dict, Optional, TextIO
 
 
 def fmt_duration(seconds: float) -> str:
@@ -36,16 +37,20 @@ class Progress:
         self._clock = clock
         self._start = clock()
         self._last_log = -1e9
-        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._drawn = False
+        self._base: Optional[int] = None  # what was done before we started (a resumed run, other agents)
 
     def line(self, done: int, total: int, key: str = "") -> str:
+        """The bar; the ETA extrapolates what was done since the first call, not what was done before it."""
+        if self._base is None:
+            self._base = done
         elapsed = self._clock() - self._start
         frac = done / total if total else 1.0
         filled = int(round(frac * self.width))
         bar = "#" * filled + "-" * (self.width - filled)
-        eta = elapsed / done * (total - done) if done else float("nan")
-        eta_s = fmt_duration(eta) if done else "--:--"
+        gained = done - self._base
+        eta_s = fmt_duration(elapsed / gained * (total - done)) if gained > 0 else "--:--"
         text = f"{self.label} [{bar}] {done}/{total} {frac:4.0%} elapsed {fmt_duration(elapsed)} eta {eta_s}"
         if key and done < total:
             text += f"  {key[:60]}"
@@ -54,7 +59,7 @@ class Progress:
     def __call__(self, done: int, total: int, key: str = "") -> None:
         text = self.line(done, total, key)
         now = self._clock()
-        if self._tty:
+        if self.tty:
             self.stream.write("\r\x1b[2K" + text)
             self._drawn = True
             if done >= total:
@@ -70,3 +75,29 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
             self._drawn = False
+
+
+class QueueProgress:
+    """A target's whole queue as the daemon sees it after each claim: done of all, leased, ETA.
+
+    ``report(counts)`` takes the server's job counts by state for the target (GET /status,
+    ``queue_by_target``); the ETA follows the rate at which the queue empties, all agents
+    together. On a terminal it redraws a bar; otherwise (systemd, a pipe) it logs one line.
+    """
+
+    def __init__(self, target_id: str, stream: Optional[TextIO] = None, clock: Callable[[], float] = time.monotonic,
+                 log: Optional[logging.Logger] = None) -> None:
+        self.bar = Progress(label=target_id, stream=stream, log_every=0.0, clock=clock)
+        self.log = log or logging.getLogger("profiler_agent")
+
+    def report(self, counts: Dict[str, int]) -> str:
+        done = int(counts.get("done", 0)) + int(counts.get("parked", 0))
+        total = sum(int(v) for v in counts.values())
+        leased, queued = int(counts.get("claimed", 0)), int(counts.get("queued", 0))
+        text = f"{self.bar.line(done, total)} ({queued} queued, {leased} leased)"
+        if self.bar.tty and self.log.isEnabledFor(logging.INFO):  # -q keeps the terminal quiet too
+            self.bar.stream.write("\r\x1b[2K" + text + ("\n" if done >= total else ""))
+            self.bar.stream.flush()
+        elif not self.bar.tty:
+            self.log.info("progress %s", text)
+        return text

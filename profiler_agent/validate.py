@@ -11,11 +11,11 @@ is also divided by the machine's slowdown measured around it.
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from lutcore import lutdoc
 from lutcore.calibration import Calibration, Validation, fit_split, summarize
 from lutcore.errors import LutError
 from lutcore.spaces import Arch, get_arch, get_space, published_names
@@ -37,17 +37,15 @@ class LutValues:
         self.lut_version = lut_version
 
     @classmethod
-    def from_file(cls, path: Union[str, Path], target: Optional[str] = None, metric: str = "value_ms") -> LutValues:
-        doc = json.loads(Path(path).read_text())
-        targets = doc.get("targets", [])
-        if target is None and len(targets) == 1:
-            target = targets[0]["id"]
-        for t in targets:
-            if t["id"] == target:
-                vals = {e["key"]: float(e[metric]) for e in t["entries"] if e.get(metric) is not None}
-                return cls(vals, t["id"], t.get("lut_version"))
-        known = ", ".join(t["id"] for t in targets) or "none"
-        raise LutError(f"{path}: no target {target!r} in this LUT (targets: {known}); pass --target")
+    def from_file(cls, path: Union[str, Path], target: Optional[str] = None, metric: str = "median_ms") -> LutValues:
+        """One target's values from an export document, read and aggregated as every reader does
+        (``lutcore.lutdoc``); the document is checked against the schema first."""
+        doc = lutdoc.load(path)
+        try:
+            t = doc.target(target)
+        except lutdoc.DocumentError as e:
+            raise LutError(f"{path}: {e}; pass --target") from None
+        return cls(t.values(metric), t.tid, t.lut_version)
 
     @classmethod
     def from_server(cls, api: Any, target: str, space: Any, names: Sequence[str]) -> LutValues:

@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 
-def predict_latency(space, choices, target=None, *, client=None, **kw):  # type: ignore[no-untyped-def]
+def predict_latency(space, choices, target=None, *, client=None, **kw):
     """Module-level form of ``LUTClient.predict_latency``; ``client`` is the LUTClient to ask."""
     if client is None:
         raise TypeError("predict_latency needs client=LUTClient(...) or LUTClient.from_file(...)")

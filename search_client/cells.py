@@ -164,6 +164,8 @@ class CellLatencyLoss(nn.Module):
     the softmax here. Returns ``weight * latency`` (``weight`` is AutoRTNet's lambda; 1 by default).
     """
 
+    gate_index: torch.Tensor  # a buffer (register_buffer), typed for the checker
+
     def __init__(self, costs: CellCosts, *, from_logits: bool = False, weight: float = 1.0) -> None:
         super().__init__()
         bad = torch.isnan(costs.C).any() or torch.isnan(costs.pre).any() or math.isnan(costs.fixed)

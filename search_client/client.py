@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 
+from lutcore.spaces.cells import CellArch, CellSpace
 from search_client.cache import ResponseCache
 from search_client.cells import CellCosts, cell_costs_from_values, predict_cell_latency
 from search_client.errors import ClientError, MeasurementFailed, TransportError, WaitTimeout
@@ -145,7 +146,7 @@ class LUTClient:
                 tid,
                 table.lut_version,
                 {k: v for k, v in vals.items() if v is not None},
-                {k: dict(table.entries[k]) for k, v in vals.items() if v is not None},
+                {k: table.entries[k].figures(metric) for k, v in vals.items() if v is not None},
                 [k for k, v in vals.items() if v is None],
             )
         values: Dict[str, float] = {}
@@ -241,7 +242,7 @@ class LUTClient:
         try:
             resp = dict(self._http.request("POST", "/cost-matrix", json=body))
         except TransportError:
-            disk = self._cache.newest_on_disk(ckey)  # type: ignore[arg-type]
+            disk = self._cache.newest_on_disk(ckey)
             if disk is None:
                 raise
             warnings.warn(
@@ -291,7 +292,7 @@ class LUTClient:
                 time.sleep(min(self.poll_interval, left))
         finally:
             if show is not None and hasattr(show, "close"):
-                show.close()  # type: ignore[attr-defined]
+                show.close()
 
     def _raise_if_parked(self, http: Transport, missing: set, name: str, res: Optional[str], tid: str) -> None:
         """Jobs the agents gave up on never complete: say so instead of waiting for the timeout."""
@@ -326,7 +327,7 @@ class LUTClient:
         tid = self._target(target)
         r = self._spaces(space, resolution)
         local = r.local
-        if local is None or not getattr(local, "is_cell_space", False):
+        if not isinstance(local, CellSpace):
             raise ClientError(f"{r.name} is not a cell space lutcore knows; use cost_matrix for chain spaces")
         mkey = (tid, r.space_id, r.resolution, metric, str(device), dtype)
         hit = None if refresh else self._cells.get(mkey)
@@ -362,10 +363,13 @@ class LUTClient:
         a Calibration or ``{"a":, "b":}`` applies that; None gives the raw LUT sum.
         """
         local = self._spaces(space, resolution).local
-        if getattr(local, "is_cell_space", False):
+        if isinstance(local, CellSpace):
             from lutcore.spaces import get_arch
 
             arch = get_arch(choices, local.resolution) if isinstance(choices, str) else choices
+            if not isinstance(arch, CellArch):
+                raise ClientError(f"{local.name} is a cell space: choices must be a lutcore CellArch or the name "
+                                  f"of one, not {type(arch).__name__}")
             costs = self.cell_costs(space, target, metric, resolution, dtype=torch.float64, missing="nan")
             return predict_cell_latency(costs, arch, calibration, self.url)
         cm = self.cost_matrix(space, target, metric, resolution, dtype=torch.float64, missing="nan")

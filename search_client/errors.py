@@ -6,22 +6,20 @@ import json
 from typing import List, Optional, Sequence
 
 from lutcore.errors import LutError
+from lutcore.rest import RestError, Unavailable
 
 
 class ClientError(LutError):
     """Base class of the search client's errors."""
 
 
-class ServerError(ClientError):
-    """The server answered with an error status (4xx/5xx) or a body that is not what the contract says."""
-
-    def __init__(self, message: str, status: Optional[int] = None) -> None:
-        self.status = status
-        super().__init__(message)
+class ServerError(ClientError, RestError):
+    """The server answered with an error status (4xx/5xx) or a body that is not what the contract says;
+    ``status`` and ``detail`` are the server's."""
 
 
-class TransportError(ClientError):
-    """The server could not be reached (after every retry)."""
+class TransportError(ClientError, Unavailable):
+    """The server could not be reached, or kept answering "not now", after every retry."""
 
 
 def measure_hint(space: str, resolution: Optional[str], target: str, server: Optional[str]) -> str:

@@ -37,6 +37,9 @@ class ExpectedCostLoss(nn.Module):
     architecture pays (stem, head, decoder), added when given. Returns the cost in C's unit (ms for a LUT).
     """
 
+    C: torch.Tensor  # buffers (register_buffer), typed for the checker
+    mask: torch.Tensor
+
     def __init__(
         self,
         C: Union[torch.Tensor, CostMatrix],

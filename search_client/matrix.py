@@ -233,9 +233,9 @@ def mac_matrix(
 
     Computed locally from the op specs; no server. Identity skips cost 0.
     """
-    from search_client.spaces import resolve_space
+    from search_client.spaces import chain_space
 
-    sp = resolve_space(space, resolution)
+    sp = chain_space(space, resolution, "mac_matrix")
     return _local_matrix(sp, lambda s: s.macs() * scale, sp.fixed_macs() * scale, "macs", device, dtype)
 
 
@@ -248,9 +248,9 @@ def param_matrix(
     dtype: torch.dtype = torch.float32,
 ) -> CostMatrix:
     """Learnable parameters per (layer, candidate), in millions by default. Local, no server."""
-    from search_client.spaces import resolve_space
+    from search_client.spaces import chain_space
 
-    sp = resolve_space(space, resolution)
+    sp = chain_space(space, resolution, "param_matrix")
     return _local_matrix(sp, lambda s: s.params() * scale, sp.fixed_params() * scale, "params", device, dtype)
 
 

@@ -91,19 +91,20 @@ def predict_from_matrix(
     idx = choice_indices(cm, choices)
     row = cm.C.detach().to("cpu", torch.float64)
     layer = [float(row[i, j]) for i, j in enumerate(idx)]
-    missing = [cm.keys[i][j] for i, j in enumerate(idx) if math.isnan(layer[i])]
+    missing = [cm.keys[i][j] or f"layer {i} candidate {j}" for i, j in enumerate(idx) if math.isnan(layer[i])]
     missing += [f.key for f in cm.fixed_ops if f.value is None and f.key]
     if missing:
         raise MissingEntriesError(sorted(set(missing)), cm.space, cm.resolution, str(cm.target), server)
     lut = sum(layer) + cm.fixed
     cal = parse_calibration(cm.calibration if calibration == "auto" else calibration, cm.space, cm.resolution)
-    if cal is not None and calibration == "auto" and (cm.calibration or {}).get("stale"):
-        drift = cm.calibration.get("drift")
+    info = cm.calibration or {}
+    if cal is not None and calibration == "auto" and info.get("stale"):
+        drift = info.get("drift")
         moved = (f"the LUT has since moved the sums it was fitted on by up to {100 * drift:.1f}%"
                  if drift is not None else "some of the space's entries changed since")
         warnings.warn(
             f"the calibration of {cm.space}@{cm.resolution} on {cm.target} was fitted at "
-            f"{cm.calibration.get('fitted_at')} (LUT version {cm.calibration.get('fitted_lut_version')}); {moved}. "
+            f"{info.get('fitted_at')} (LUT version {info.get('fitted_lut_version')}); {moved}. "
             "The server queued a validate job that refits it when an agent of the target runs; or re-run "
             "`profiler-agent validate --server URL --calibrate`.",
             StaleCalibrationWarning, stacklevel=3)

@@ -11,9 +11,10 @@ from lutcore.spaces import Space, SpaceDef, get_space, space_from_dict
 from lutcore.spaces.cells import CellSpace
 
 SpaceLike = Union[str, Space, SpaceDef, CellSpace, Mapping[str, Any]]
+AnySpace = Union[Space, CellSpace]
 
 
-def resolve_space(space: SpaceLike, resolution: Optional[str] = None) -> Space:
+def resolve_space(space: SpaceLike, resolution: Optional[str] = None) -> Union[Space, CellSpace]:
     """The space placed at ``resolution`` (a Space keeps its own unless another is given)."""
     if isinstance(space, Space):
         if resolution is None or _res(resolution) == space.resolution_str:
@@ -23,7 +24,7 @@ def resolve_space(space: SpaceLike, resolution: Optional[str] = None) -> Space:
         return space.at(resolution)
     if isinstance(space, CellSpace):  # cell spaces are built-ins: placed again by name
         if resolution is None or _res(resolution) == space.resolution_str:
-            return space  # type: ignore[return-value]
+            return space
         return get_space(space.name, resolution)
     if isinstance(space, Mapping):
         return space_from_dict(space).at(resolution)
@@ -33,7 +34,15 @@ def resolve_space(space: SpaceLike, resolution: Optional[str] = None) -> Space:
     raise TypeError(f"space must be a name, a lutcore Space/SpaceDef/CellSpace or a definition mapping, not {kind}")
 
 
-def try_resolve(space: SpaceLike, resolution: Optional[str]) -> Optional[Space]:
+def chain_space(space: SpaceLike, resolution: Optional[str] = None, what: str = "this") -> Space:
+    """The chain space ``space`` names; a cell space is refused with the call that serves it."""
+    sp = resolve_space(space, resolution)
+    if isinstance(sp, CellSpace):
+        raise TypeError(f"{what} is for chain spaces; {sp.name} is a cell space: use cell_costs()")
+    return sp
+
+
+def try_resolve(space: SpaceLike, resolution: Optional[str]) -> Optional[Union[Space, CellSpace]]:
     """Like resolve_space, but None for a name only the server knows (a space registered there)."""
     try:
         return resolve_space(space, resolution)
@@ -43,7 +52,7 @@ def try_resolve(space: SpaceLike, resolution: Optional[str]) -> Optional[Space]:
         raise
 
 
-def wire_space(space: SpaceLike, local: Optional[Space]) -> Tuple[Union[str, Dict[str, Any]], str]:
+def wire_space(space: SpaceLike, local: Optional[AnySpace]) -> Tuple[Union[str, Dict[str, Any]], str]:
     """(what to send as ``space`` in a request, a display name). Built-ins go by name, others by definition."""
     if isinstance(space, str):
         return space, space
@@ -69,7 +78,7 @@ def _res(text: str) -> str:
     return f"{h}x{w}"
 
 
-def resolution_of(space: SpaceLike, resolution: Optional[str], local: Optional[Space]) -> Optional[str]:
+def resolution_of(space: SpaceLike, resolution: Optional[str], local: Optional[AnySpace]) -> Optional[str]:
     """The resolution to send: the caller's, else the local space's (None lets the server use the default)."""
     if resolution is not None:
         return _res(resolution)
@@ -83,7 +92,7 @@ class Resolved:
     """A space argument worked out once: the local Space (None if only the server knows it), what to
     send, its display name, the resolution to send and the id it is cached under."""
 
-    local: Optional[Space]
+    local: Optional[AnySpace]
     wire: Union[str, Dict[str, Any]]
     name: str
     resolution: Optional[str]

@@ -1,21 +1,25 @@
-"""HTTP to the LUT server: timeouts, and retries with exponential backoff on transient failures.
+"""The search client's HTTP to the LUT server: the shared ``lutcore.rest`` client (one retry and
+error policy), with errors raised as the search client's own classes.
 
 Every request the client sends is a read or idempotent (``POST /spaces`` never duplicates a job),
-so retrying one is safe.
+so each one is declared safe to retry.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Any, Callable, Dict, Optional
 
 import httpx
 
+from lutcore.rest import RestClient, RestError, RetryPolicy, ServerFault, Unavailable
 from search_client.errors import ServerError, TransportError
 
-RETRY_STATUS = (502, 503, 504)
-API = "/api/v1"
+HINTS = {
+    401: "no or invalid token: pass token=... to LUTClient",
+    403: "the token may not do this",
+    404: "unknown target or space?",
+}
 
 
 class Transport:
@@ -32,61 +36,25 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         transport: Optional[httpx.BaseTransport] = None,
     ) -> None:
-        if retries < 0:
-            raise ValueError(f"retries={retries} must be >= 0")
         self.url = url.rstrip("/")
-        base = self.url if self.url.endswith(API) else self.url + API
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self._sleep = sleep
-        self.round_trips = 0
-        self._http = httpx.Client(base_url=base, headers=headers, timeout=timeout, transport=transport)
+        self._rest = RestClient(url, token, timeout=timeout, sleep=sleep, hints=HINTS, user_agent="search-client",
+                                policy=RetryPolicy(retries=retries, backoff=backoff, max_backoff=max_backoff),
+                                transport=transport)
+
+    @property
+    def round_trips(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._rest.round_trips
 
     def close(self) -> None:
-        self._http.close()
-
-    def delay(self, attempt: int) -> float:
-        """Backoff before retry ``attempt`` (0-based): base * 2^attempt, capped, with +-25% jitter."""
-        d = min(self.max_backoff, self.backoff * (2**attempt))
-        return d * random.uniform(0.75, 1.25)
+        self._rest.close()
 
     def request(self, method: str, path: str, json: Any = None, params: Optional[Dict[str, Any]] = None) -> Any:
-        """The decoded JSON body; ServerError on a 4xx/5xx, TransportError when every attempt failed."""
-        last: Optional[str] = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self._sleep(self.delay(attempt - 1))
-            try:
-                self.round_trips += 1
-                r = self._http.request(method, path, json=json, params=params)
-            except (httpx.TransportError, httpx.TimeoutException) as e:
-                last = f"{type(e).__name__}: {e}"
-                continue
-            if r.status_code in RETRY_STATUS:
-                last = f"HTTP {r.status_code}: {r.text[:200]}"
-                continue
-            if r.status_code >= 400:
-                raise ServerError(_describe(method, path, r), r.status_code)
-            try:
-                return r.json()
-            except ValueError:
-                body = r.text[:200]
-                raise ServerError(f"{method} {path}: the server sent a body that is not JSON: {body!r}") from None
-        raise TransportError(
-            f"{method} {self._http.base_url}{path} failed after {self.retries + 1} attempts; last error: {last}"
-        )
-
-
-def _describe(method: str, path: str, r: httpx.Response) -> str:
-    try:
-        detail = r.json().get("detail", r.text)
-    except ValueError:
-        detail = r.text
-    hint = {
-        401: " (no or invalid token: pass token=... to LUTClient)",
-        403: " (the token may not do this)",
-        404: " (unknown target or space?)",
-    }.get(r.status_code, "")
-    return f"{method} {path}: HTTP {r.status_code}{hint}: {str(detail)[:500]}"
+        """The decoded JSON body; ServerError on an error status or a body that is not JSON, TransportError
+        when every attempt failed to get an answer."""
+        try:
+            return self._rest.request(method, path, json=json, params=params, idempotent=True)
+        except RestError as e:
+            unreachable = isinstance(e, Unavailable) and not isinstance(e, ServerFault)
+            cls = TransportError if unreachable else ServerError
+            raise cls(str(e), e.status, e.detail, e.method, e.url) from None

@@ -1,9 +1,10 @@
-"""Static checks that keep the tree clean: ruff over the whole project."""
+"""Static checks that keep the tree clean: ruff over the whole project, and mypy (3.8: tests/core/test_layering.py)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,3 +18,12 @@ def test_ruff_clean():
         pytest.skip("ruff is not installed (pip install ruff)")
     r = subprocess.run([ruff, "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_mypy_clean_on_the_core_agent_and_client():
+    """Type hints are checked, not decoration: lutcore, profiler_agent and search_client (pyproject's [tool.mypy])."""
+    pytest.importorskip("mypy", reason="mypy is not installed (pip install -e .[dev])")
+    r = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+

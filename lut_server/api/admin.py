@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy import Connection
 
 from lut_server import tokens as tokens_svc
@@ -13,6 +13,7 @@ from lut_server.auth import Admin, Reader, Writer, require_board
 from lut_server.db import Database
 from lut_server.schemas import DeviceIn, DeviceOut, DeviceView, Revoked, TokenIn, TokenOut, TokenView
 from lut_server.store import devices as devices_svc
+from lut_server.store.registry import parse_target, target_row
 from lut_server.tokens import Principal, check_device_name
 
 router = APIRouter(tags=["devices and tokens"])
@@ -27,8 +28,16 @@ def register_device(body: DeviceIn, p: Principal = Writer, db: Database = Db) ->
 
 
 @router.get("/devices", response_model=List[DeviceView], summary="Devices with their fingerprint history")
-def list_devices(_p: Any = Reader, conn: Connection = ReadConn) -> List[Dict[str, Any]]:
-    return devices_svc.list_devices(conn)
+def list_devices(target: Optional[str] = Query(None, max_length=512, description="only the devices that measured "
+                                               "or validated for this target"),
+                 _p: Any = Reader, conn: Connection = ReadConn) -> List[Dict[str, Any]]:
+    if target is None:
+        return devices_svc.list_devices(conn)
+    parse_target(target)
+    got = target_row(conn, target)
+    if got is None:
+        raise HTTPException(404, f"unknown target {target!r}")
+    return devices_svc.of_target(conn, got[0])
 
 
 @router.post("/tokens", response_model=TokenOut, summary="Create a token (admin); the secret is shown once")

@@ -61,6 +61,14 @@ def list_devices(conn: Connection, names: Optional[List[str]] = None) -> List[Di
     return out
 
 
+def of_target(conn: Connection, target_id: int) -> List[Dict[str, Any]]:
+    """The devices that measured ops or validated networks for the target, with their fingerprints."""
+    from lut_server.store import measurements, validations
+
+    names = measurements.devices_of(conn, target_id) | validations.devices_of(conn, target_id)
+    return list_devices(conn, sorted(names))
+
+
 def import_device(conn: Connection, d: Dict[str, Any]) -> None:
     """Restore a device and its fingerprint history from an export document."""
     name = check_device_name(d.get("name"), "devices[].name")

@@ -1,11 +1,8 @@
 """LUT entries: the value of (target, op) derived from its runs; the only writer of ``lut_entries``.
 
-The aggregation rule (docs/server.md, "How an entry is computed"): every run (one ``run_id``, one
-board) gives a median. Quarantined runs are left out. Per board, the value is the median of that
-board's run medians; the entry's value is the median over boards. So one board posting many runs,
-or a few fabricated run ids, moves the value no more than one board can. ``spread_pct`` is
-(max - min) of the run medians relative to the value; mean, p10 and p90 follow the same two-level
-median (mean: mean of the per-board means).
+The aggregation rule (docs/server.md, "How an entry is computed") is ``lutcore.lutdoc.aggregate``,
+the one every reader of an export document applies too: per board the median of its run medians,
+then the median over boards; quarantined runs are left out.
 
 Concurrency: the entries of an ingest are recomputed after its rows are inserted, under a lock per
 (target, op) (PostgreSQL ``pg_advisory_xact_lock``, taken in key order so writers cannot deadlock;
@@ -14,40 +11,16 @@ SQLite has one writer), so the aggregate reads every run committed before it: no
 
 from __future__ import annotations
 
-import statistics
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set
 
 from sqlalchemy import Connection, bindparam, func, select, text
 
 from lut_server.schema import lut_entries, measurements, ops
 from lut_server.store.registry import op_ids, target_row
 from lut_server.util import now, upsert
+from lutcore.lutdoc import ENTRY_FIELD, Run, aggregate
 
-METRIC_COLUMN = {"median_ms": "value_ms", "mean_ms": "mean_ms", "p10_ms": "p10_ms", "p90_ms": "p90_ms"}
-Run = Tuple[float, float, float, float, str]  # median, mean, p10, p90, device
-
-
-def _two_level(runs: List[Run], i: int, avg: Any = statistics.median) -> float:
-    by_device: Dict[str, List[float]] = {}
-    for r in runs:
-        by_device.setdefault(r[4], []).append(r[i])
-    return float(statistics.median(avg(v) for v in by_device.values()))
-
-
-def aggregate(runs: List[Run]) -> Dict[str, Any]:
-    """Entry fields from (median, mean, p10, p90, device) of every counted run that timed the op."""
-    medians = [r[0] for r in runs]
-    value = _two_level(runs, 0)
-    spread = (max(medians) - min(medians)) / value * 100.0 if len(medians) > 1 else 0.0
-    return {
-        "value_ms": value,
-        "mean_ms": _two_level(runs, 1, statistics.fmean),
-        "p10_ms": _two_level(runs, 2),
-        "p90_ms": _two_level(runs, 3),
-        "n_runs": len(runs),
-        "n_devices": len({r[4] for r in runs}),
-        "spread_pct": spread,
-    }
+METRIC_COLUMN = ENTRY_FIELD
 
 
 def lock_keys(target_id: int, op_id_list: Iterable[int]) -> List[int]:
@@ -81,7 +54,7 @@ def refresh_entries(conn: Connection, target_id: int, op_id_list: Iterable[int])
         q = select(m.op_id, m.median_ms, m.mean_ms, m.p10_ms, m.p90_ms, m.device).where(
             m.target_id == target_id, m.op_id.in_(part), m.quarantined_at.is_(None))
         for op_id, med, mean, p10, p90, dev in conn.execute(q):
-            runs.setdefault(int(op_id), []).append((med, mean, p10, p90, dev))
+            runs.setdefault(int(op_id), []).append(Run(med, mean, p10, p90, dev))
         for op_id in part:
             if op_id in runs:
                 rows.append({"target_id": target_id, "op_id": op_id, **aggregate(runs[op_id]), "updated_at": t})
@@ -138,15 +111,13 @@ def measured_op_ids(conn: Connection, target_id: int, keys: List[str]) -> Dict[s
     ids = op_ids(conn, keys)
     if not ids:
         return {}
-    have = set()
+    have: Set[int] = set()
     vals = list(ids.values())
     for i in range(0, len(vals), 900):
         q = select(lut_entries.c.op_id).where(lut_entries.c.target_id == target_id,
                                               lut_entries.c.op_id.in_(vals[i : i + 900]))
         have.update(int(r[0]) for r in conn.execute(q))
     return {k: v for k, v in ids.items() if v in have}
-
-
 
 
 def counts_by_target(conn: Connection) -> Dict[int, int]:
@@ -157,7 +128,8 @@ def counts_by_target(conn: Connection) -> Dict[int, int]:
 
 def with_ops(conn: Connection, target_id: int) -> List[Dict[str, Any]]:
     """The target's entries joined with their op rows, by key (export)."""
-    q = (select(ops, lut_entries.c.value_ms, lut_entries.c.spread_pct, lut_entries.c.n_runs)
+    e = lut_entries.c
+    q = (select(ops, e.value_ms, e.mean_ms, e.p10_ms, e.p90_ms, e.spread_pct, e.n_runs, e.n_devices)
          .join(lut_entries, lut_entries.c.op_id == ops.c.id)
          .where(lut_entries.c.target_id == target_id).order_by(ops.c.key))
     return [dict(r) for r in conn.execute(q).mappings()]

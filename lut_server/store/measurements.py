@@ -19,14 +19,16 @@ def insert(conn: Connection, rows: List[Dict[str, Any]]) -> List[int]:
 
 
 def by_op(conn: Connection, target_id: int) -> Dict[int, List[Dict[str, Any]]]:
-    """Every run of the target as the export document lists it, by op id."""
+    """Every run of the target as the export document lists it, by op id; a quarantined run is listed
+    (the export is lossless) with ``quarantined: true`` so no reader counts it."""
     out: Dict[int, List[Dict[str, Any]]] = {}
     q = (select(measurements).where(measurements.c.target_id == target_id)
          .order_by(measurements.c.op_id, measurements.c.run_id))
     for m in conn.execute(q).mappings():
         out.setdefault(m["op_id"], []).append({
             "run_id": m["run_id"], "device": m["device"], "fingerprint_digest": m["fingerprint_digest"],
-            "stats": json.loads(m["stats"]), "measured_at": m["measured_at"], "env": json.loads(m["env"])})
+            "stats": json.loads(m["stats"]), "measured_at": m["measured_at"], "env": json.loads(m["env"]),
+            **({"quarantined": True} if m["quarantined_at"] is not None else {})})
     return out
 
 

@@ -21,6 +21,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from lutcore.catalogues import Invalid
 from lutcore.errors import FormatError
+from lutcore.lutdoc import TargetLut
 from lutcore.ops import Conv, InvertedResidual, OpSpec, Skip
 from lutcore.spaces.space import Space
 
@@ -53,14 +54,17 @@ def pooled_stats(value_ms: float, runs: Iterable[Tuple[float, float, int]]) -> O
     return OpStats(float(value_ms), total, ss / (total - 1))
 
 
-def stats_from_export(target: Mapping[str, Any]) -> Dict[str, OpStats]:
-    """Op key -> stats of one target of a ``nas-lut/1`` export document (entries with no value left out)."""
+def stats_from_lut(target: TargetLut) -> Dict[str, OpStats]:
+    """Op key -> stats of one target of a ``nas-lut/1`` document (``lutcore.lutdoc``): the entry's value
+    by the one rule, count and variance over its counted (not quarantined) runs; entries with no value
+    are left out."""
     out: Dict[str, OpStats] = {}
-    for e in target.get("entries", []):
-        if e.get("value_ms") is None:
+    for e in target.entries:
+        value = e.value()
+        if value is None:
             continue
-        runs = [(m["stats"]["mean_ms"], m["stats"]["std_ms"], m["stats"]["n"]) for m in e.get("measurements", [])]
-        out[e["key"]] = pooled_stats(e["value_ms"], runs)
+        runs = [(m.stats.mean_ms, m.stats.std_ms, m.stats.n) for m in e.measurements if not m.quarantined]
+        out[e.key] = pooled_stats(value, runs)
     return out
 
 
@@ -194,7 +198,7 @@ def layer_keys(space: Space, dialect: Dialect) -> List[Tuple[str, OpSpec]]:
 def latency_table(spaces: Sequence[Space], stats: Mapping[str, OpStats], dialect: Dialect) -> Table:
     """Their table for a space at one or more resolutions (keys carry the shapes, so one file holds all).
 
-    ``stats`` maps our op keys to their statistics (``stats_from_export``). Every op the space needs
+    ``stats`` maps our op keys to their statistics (``stats_from_lut``). Every op the space needs
     must have a value: their code fails on the first missing key, so a partial table is refused.
     """
     table: Table = {}

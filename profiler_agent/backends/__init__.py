@@ -7,34 +7,33 @@ can still list the backends and learn why one is unusable.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Dict, List, Optional, Type
 
 from profiler_agent.backends.base import Backend, BackendUnavailable
-
-_REGISTRY: Dict[str, Tuple[str, str]] = {
-    "pytorch-cpu": ("profiler_agent.backends.torch_cpu", "TorchCPUBackend"),
-    "pytorch-cuda": ("profiler_agent.backends.torch_cuda", "TorchCUDABackend"),
-    "tensorrt": ("profiler_agent.backends.tensorrt", "TensorRTBackend"),
-    "onnxruntime": ("profiler_agent.backends.onnxrt", "OnnxRuntimeBackend"),
-}
+from profiler_agent.backends.registry import REGISTRY, BackendEntry, BackendOption
 
 
 def backend_names() -> List[str]:
-    return list(_REGISTRY)
+    return list(REGISTRY)
+
+
+def backend_entry(name: str) -> BackendEntry:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(REGISTRY)}") from None
 
 
 def backend_class(name: str) -> Type[Backend]:
-    try:
-        module, cls = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown backend {name!r}; known: {', '.join(_REGISTRY)}") from None
-    return getattr(importlib.import_module(module), cls)
+    entry = backend_entry(name)
+    cls: Type[Backend] = getattr(importlib.import_module(entry.module), entry.cls)
+    return cls
 
 
 def available_backends() -> Dict[str, Optional[str]]:
     """Backend name -> None when it can run here, else the reason it cannot."""
     out: Dict[str, Optional[str]] = {}
-    for name in _REGISTRY:
+    for name in REGISTRY:
         try:
             out[name] = backend_class(name).unavailable_reason()
         except ImportError as e:  # a backend module's own hard dependency is missing
@@ -51,4 +50,7 @@ def get_backend(name: str, **options: Any) -> Backend:
     return cls(**options)
 
 
-__all__ = ["Backend", "BackendUnavailable", "available_backends", "backend_class", "backend_names", "get_backend"]
+__all__ = [
+    "Backend", "BackendEntry", "BackendOption", "BackendUnavailable", "available_backends", "backend_class",
+    "backend_entry", "backend_names", "get_backend",
+]

@@ -126,7 +126,7 @@ class TorchRuntime(GpuRuntime):
             with torch.cuda.stream(stream):
                 graph.replay()
 
-        launch.graph = graph  # type: ignore[attr-defined]  (kept alive with the launcher)
+        setattr(launch, "graph", graph)  # noqa: B010  (kept alive with the launcher)
         return launch
 
     def device_info(self) -> Dict[str, Any]:
@@ -138,8 +138,9 @@ class TorchRuntime(GpuRuntime):
             info["clock_khz"] = int(clock)
         if self.torch.version.cuda:
             info["cuda"] = str(self.torch.version.cuda)
-        if getattr(p, "pci_bus_id", None) is not None:  # torch >= 2.3: the same GPU for NVML
-            info["pci_bus_id"] = f"{getattr(p, 'pci_domain_id', 0):08x}:{p.pci_bus_id:02x}:{p.pci_device_id:02x}.0"
+        bus, dev = getattr(p, "pci_bus_id", None), getattr(p, "pci_device_id", 0)
+        if bus is not None:  # torch >= 2.3: the same GPU for NVML
+            info["pci_bus_id"] = f"{getattr(p, 'pci_domain_id', 0):08x}:{bus:02x}:{dev:02x}.0"
         return info
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import io
 import warnings
-from typing import Any, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from lutcore.ops import OpSpec
 
@@ -29,7 +29,7 @@ def export_module(module: Any, inputs: Tuple[Any, ...], opset: int = OPSET) -> b
 
     module = module.eval().to("cpu", torch.float32)
     inputs = tuple(t.detach().to("cpu", torch.float32) for t in inputs)
-    kwargs = {
+    kwargs: Dict[str, Any] = {
         "input_names": input_names(len(inputs)),
         "output_names": [OUTPUT_NAME],
         "opset_version": opset,
@@ -40,7 +40,7 @@ def export_module(module: Any, inputs: Tuple[Any, ...], opset: int = OPSET) -> b
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecation notices of the TorchScript exporter
-        torch.onnx.export(module, inputs, buf, **kwargs)
+        torch.onnx.export(module, inputs, buf, **kwargs)  # type: ignore[arg-type]  # a file object works
     return buf.getvalue()
 
 

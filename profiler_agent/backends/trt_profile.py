@@ -69,7 +69,7 @@ def attribute(layer_ms: Dict[str, float], arch: Any) -> Dict[str, Any]:
 def make_profiler(trt: Any) -> Any:
     """An IProfiler that sums each layer's reported ms over the profiling runs."""
 
-    class LayerTimes(trt.IProfiler):  # type: ignore[misc, name-defined]
+    class LayerTimes(trt.IProfiler):
         def __init__(self) -> None:
             trt.IProfiler.__init__(self)
             self.ms: Dict[str, float] = {}

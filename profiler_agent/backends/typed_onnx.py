@@ -77,7 +77,8 @@ def _zero(name: str, n: int) -> Any:
     import numpy as np
     from onnx import numpy_helper
 
-    return numpy_helper.from_array(np.zeros(n, dtype=np.int8) if n else np.int8(0), name)
+    value: Any = np.zeros(n, dtype=np.int8) if n else np.asarray(np.int8(0))
+    return numpy_helper.from_array(value, name)
 
 
 def to_int8_qdq(onnx_bytes: bytes, act_range: float = ACT_RANGE) -> bytes:

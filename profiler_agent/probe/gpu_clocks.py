@@ -49,7 +49,9 @@ class NvmlClocks:
         """``pci_bus_id`` (from CUDA) picks the same GPU whatever CUDA_VISIBLE_DEVICES renumbered;
         without it NVML's ``index`` is used."""
         if nvml is None:
-            import pynvml as nvml  # the nvidia-ml-py distribution
+            import pynvml  # the nvidia-ml-py distribution
+
+            nvml = pynvml
         self.nvml = nvml
         nvml.nvmlInit()
         if pci_bus_id:

@@ -85,7 +85,7 @@ def nvpmodel(root: PathLike) -> Dict[str, Any]:
 
 
 def _devfreq_dirs(root: PathLike) -> List[Any]:
-    seen = {}
+    seen: Dict[str, Any] = {}
     for pattern in ("/sys/class/devfreq/*", "/sys/devices/*/devfreq/*", "/sys/devices/platform/*/devfreq/*"):
         for p in glob(root, pattern):
             seen.setdefault(p.name, p)

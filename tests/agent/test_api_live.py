@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from profiler_agent.api import AuthError, LutApi, RequestRejected, ServerUnavailable, base_url
+from profiler_agent.api import AuthError, LutApi, RequestRejected, ServerUnavailable
 from tests.agent.agent_helpers import dead_url, register_space, target_id, tiny_keys
 from tests.agent.flaky_proxy import FlakyProxy
-
-
-def test_base_url_normalisation() -> None:
-    assert base_url("lut:8000") == "http://lut:8000/api/v1"
-    assert base_url("https://lut.example/") == "https://lut.example/api/v1"
-    assert base_url("http://x/api/v1") == "http://x/api/v1"
-    with pytest.raises(ValueError, match="LUT_SERVER"):
-        base_url(" ")
 
 
 def test_transient_failures_are_retried_with_backoff(live_server) -> None:
@@ -75,3 +67,23 @@ def test_claim_heartbeat_release_fail(live_server) -> None:
         again = api.claim(tid, 10, 30)
         assert set(ids[:2]) <= {j.id for j in again} and ids[2] not in {j.id for j in again}
         assert len(again) == len(tiny_keys()) - 1
+
+
+def test_post_validations_and_fit_calibration(live_server) -> None:
+    """The typed calls the CLI and the daemon post LUT-truth results with; a repeat stores nothing twice."""
+    from lutcore.spaces import get_space
+    from profiler_agent.validate import ArchResult, validation_body
+
+    space = get_space("squeezenas-small", "64x128")
+    results = [ArchResult(f"squeezenas-small:random:{i}", space.name, space.resolution_str, 2.0 + i,
+                          0.9 * (2.0 + i) + 0.2, 20 + i, [0.9 * (2.0 + i) + 0.2], "random") for i in range(6)]
+    body = validation_body("val-run-000042", target_id(), "box-1", space, None, results)
+    with LutApi(live_server.url, live_server.agent_token("box-1")) as api:
+        assert api.post_validations(body) == {"accepted": 6, "duplicates": 0}
+        assert api.post_validations(body) == {"accepted": 0, "duplicates": 6}
+        fit = api.fit_calibration(target_id(), space.name, space.resolution_str, seed=3)
+        assert fit["n_fit"] == 3 and fit["n_heldout"] == 3  # half of six random architectures, at least three
+        assert fit["heldout_summary"]["n"] == 3 and fit["calibration"]["model"] in ("identity", "scale")
+        with pytest.raises(RequestRejected) as e:
+            api.post_validations(dict(body, space="no-such-space"))
+        assert e.value.status == 422 and "no-such-space" in e.value.detail

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lutcore.ops import InvertedResidual, Skip
+from lutcore.ops import Conv, InvertedResidual, Skip
 from lutcore.spaces import get_arch
 from profiler_agent.backends import (
     Backend,
@@ -18,6 +18,9 @@ from profiler_agent.timing import TimingProtocol
 
 FAST = TimingProtocol(ci=0.05, max_time_s=0.15, min_samples=6, max_warmup_s=0.05)
 TINY = InvertedResidual(c_in=8, h=8, w=8, c_out=8, kernel=3, expansion=2)
+SE_OP = InvertedResidual(c_in=8, h=8, w=8, c_out=8, kernel=3, expansion=4, se=0.25, act="swish")
+BIG = Conv(c_in=64, h=56, w=56, c_out=64, kernel=3)  # 116 MMACs against TINY's 26 kMACs
+GPU_BIG = Conv(c_in=256, h=128, w=128, c_out=256, kernel=3)  # 9.7 GMACs: far above a GPU's launch floor
 
 
 @pytest.fixture
@@ -58,25 +61,75 @@ def test_pytorch_cpu_records_threads_in_its_target(restore_threads):
 def test_pytorch_cpu_times_an_op_and_refuses_identities(restore_threads):
     b = get_backend("pytorch-cpu", threads=1)
     r = b.time_op(TINY, FAST)
-    assert r.stats.median_ms > 0 and r.stats.n >= 6 and len(r.samples) == r.stats.n
+    assert r.stats.n >= 6 and len(r.samples) == r.stats.n
+    assert r.stats.min_ms <= r.stats.median_ms <= r.stats.p90_ms
     with pytest.raises(ValueError, match="identity"):
         b.time_op(Skip(c_in=8, h=8, w=8, c_out=8, mode="identity"), FAST)
 
 
-def test_pytorch_cpu_times_a_whole_network(restore_threads):
+def _torch_reference(spec):
+    """The op as lutcore builds it for torch, eval mode, with the weights seed 0 gives."""
+    from lutcore.torch import build_op
+
+    torch.manual_seed(0)
+    return build_op(spec).eval()
+
+
+@pytest.mark.parametrize("spec", [TINY, SE_OP], ids=["ir", "ir-se-swish"])
+def test_pytorch_cpu_runs_what_torch_computes(spec, restore_threads):
+    """What the backend times is the op itself: same weights, same numbers, eval mode (BN frozen)."""
+    b = get_backend("pytorch-cpu", threads=1)
+    torch.manual_seed(0)
+    module, inputs = b.build_op(spec)
+    assert not module.training and inputs[0].shape == tuple(spec.in_shape)
+    with torch.no_grad():
+        out = module(*inputs)
+        ref = _torch_reference(spec)(*inputs)
+    assert tuple(out.shape) == tuple(spec.out_shape)
+    torch.testing.assert_close(out, ref)
+    with torch.no_grad():
+        trained = _torch_reference(spec).train()(*inputs)
+    assert not torch.allclose(out, trained)  # the comparison can tell eval from training mode
+
+
+def test_onnxruntime_runs_what_torch_computes():
+    """The backend's own session (its graph optimizations, threads) gives torch's outputs, op and network."""
+    from lutcore.torch import build_network, network_input
+    from profiler_agent.backends.onnx_export import export_module, export_network, input_names
+
+    b = get_backend("onnxruntime", threads=1)
+    for spec in (TINY, SE_OP):
+        module, x = _torch_reference(spec), torch.randn(spec.in_shape)
+        (out,) = b.session(export_module(module, (x,))).run(None, {input_names(1)[0]: x.numpy()})
+        with torch.no_grad():
+            torch.testing.assert_close(torch.from_numpy(out), module(x), rtol=1e-4, atol=1e-4)
     arch = get_arch("squeezenas-small:random:3", "64x128")
-    r = get_backend("pytorch-cpu", threads=1).time_network(arch, FAST)
-    assert r.stats.median_ms > 0
+    torch.manual_seed(0)
+    blob, (x,) = export_network(arch)
+    torch.manual_seed(0)
+    assert torch.equal(network_input(arch), x)
+    net = build_network(arch).eval()
+    (out,) = b.session(blob).run(None, {input_names(1)[0]: x.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(out), net(x), rtol=1e-3, atol=1e-3)
 
 
-def test_onnxruntime_times_an_op_and_a_network():
+@pytest.mark.parametrize("name", ["pytorch-cpu", "onnxruntime"])
+def test_a_bigger_op_and_a_bigger_network_are_slower(name, restore_threads):
+    """Ordering, which a backend that times the wrong thing (or nothing) fails: about 4,500x the MACs of
+    the tiny op, and the same network at 64x the pixels."""
+    b = get_backend(name, threads=1)
+    small, big = b.time_op(TINY, FAST), b.time_op(BIG, FAST)
+    assert big.stats.median_ms > 5 * small.stats.median_ms, (small.stats.median_ms, big.stats.median_ms)
+    low = b.time_network(get_arch("squeezenas-small:random:3", "32x64"), FAST)
+    high = b.time_network(get_arch("squeezenas-small:random:3", "256x512"), FAST)
+    assert high.stats.median_ms > 2 * low.stats.median_ms, (low.stats.median_ms, high.stats.median_ms)
+
+
+def test_onnxruntime_names_its_target_and_refuses_unknown_providers():
     b = get_backend("onnxruntime", threads=1)
     assert b.target("cpu-x86").id == "cpu-x86/onnxruntime/fp32@ep=cpu,threads=1"
     assert "onnxruntime" in b.versions()
-    r = b.time_op(TINY, FAST)
-    assert r.stats.median_ms > 0
-    r = b.time_network(get_arch("squeezenas-small:random:3", "64x128"), FAST)
-    assert r.stats.median_ms > 0
     with pytest.raises(ValueError, match="provider"):
         get_backend("onnxruntime", provider="rocm")
 
@@ -89,7 +142,15 @@ def test_pytorch_cuda_on_a_gpu(precision, graphs):
     assert torch.backends.cudnn.benchmark
     assert b.target("h100").settings == ({} if graphs else {"cuda_graphs": "0"})  # graphs are the default
     r = b.time_op(TINY, FAST)
-    assert r.stats.median_ms > 0 and r.env["graphs"] == graphs and "enqueue_ms" in r.env
-    r = b.time_network(get_arch("squeezenas-small:random:3", "64x128"), FAST)
-    assert r.stats.median_ms > 0
+    assert r.env["graphs"] == graphs and "enqueue_ms" in r.env
+    big = b.time_op(GPU_BIG, FAST)
+    assert big.stats.median_ms > 3 * r.stats.median_ms, (r.stats.median_ms, big.stats.median_ms)
+    low = b.time_network(get_arch("squeezenas-small:random:3", "64x128"), FAST)
+    high = b.time_network(get_arch("squeezenas-small:random:3", "512x1024"), FAST)
+    assert high.stats.median_ms > 1.5 * low.stats.median_ms, (low.stats.median_ms, high.stats.median_ms)
+    torch.manual_seed(0)
+    module, inputs = b.build_op(TINY)
+    with torch.no_grad():
+        ref = _torch_reference(TINY).to("cuda", b.dtype)(*inputs)
+        torch.testing.assert_close(module(*inputs), ref)
     b.close()

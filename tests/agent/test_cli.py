@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 
 from profiler_agent import cli
+from profiler_agent.cli.components import target
+from profiler_agent.cli.parser import normalize_argv
 from profiler_agent.progress import Progress, fmt_duration
 
 
 def test_no_command_means_the_daemon() -> None:
-    assert cli._normalize_argv(["--device", "x"]) == ["run", "--device", "x"]
-    assert cli._normalize_argv(["profile", "--space", "s"])[0] == "profile"
-    assert cli._normalize_argv([]) == ["--help"]
+    assert normalize_argv(["--device", "x"]) == ["run", "--device", "x"]
+    assert normalize_argv(["profile", "--space", "s"])[0] == "profile"
+    assert normalize_argv([]) == ["--help"]
 
 
 def test_missing_server_token_device_are_usage_errors(capsys: pytest.CaptureFixture, monkeypatch) -> None:
@@ -43,7 +45,7 @@ def test_environment_supplies_defaults(monkeypatch) -> None:
 
 def test_unknown_backend_and_unsupported_option(capsys: pytest.CaptureFixture) -> None:
     args = cli.build_parser().parse_args(["run", "--backend", "pytorch-cpu", "--cuda-graphs"])
-    with pytest.raises(cli.UsageError, match="no --cuda-graphs option"):
+    with pytest.raises(cli.UsageError, match="no --cuda-graphs option .it is for pytorch-cuda, tensorrt"):
         cli.backend_options("pytorch-cpu", args)
     args = cli.build_parser().parse_args(["run", "--backend", "nope"])
     with pytest.raises(cli.UsageError, match="unknown backend 'nope'"):
@@ -129,10 +131,96 @@ def test_target_settings_go_into_the_target_id() -> None:
     args = cli.build_parser().parse_args(["run", "--threads", "1", "--target-setting", "power_mode=MAXN",
                                           "--batch-size", "2"])
     with get_backend("pytorch-cpu", threads=1) as b:
-        assert cli._target(b, args, "cpu-test").id == "cpu-test/pytorch-cpu/fp32/b2@power_mode=MAXN,threads=1"
+        assert target(b, args, "cpu-test").id == "cpu-test/pytorch-cpu/fp32/b2@power_mode=MAXN,threads=1"
         args.target_setting = ["oops"]
         with pytest.raises(cli.UsageError, match="name=value"):
-            cli._target(b, args, "cpu-test")
+            target(b, args, "cpu-test")
         args.target_setting = []
         with pytest.raises(cli.UsageError, match="lower-case"):
-            cli._target(b, args, "Bad Device")
+            target(b, args, "Bad Device")
+
+
+def _subparsers(parser):
+    import argparse
+
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices
+
+
+def test_every_option_of_every_command_has_help_text() -> None:
+    for name, sub in _subparsers(cli.build_parser()).items():
+        for action in sub._actions:
+            if action.option_strings:
+                assert action.help, f"{name} {'/'.join(action.option_strings)} has no help"
+        flags = {s for a in sub._actions for s in a.option_strings}
+        assert "--log-level" in flags, name
+        if name not in ("run", "flush"):  # the daemon logs; flush prints one line
+            assert "--json" in flags, name
+
+
+def test_log_level_overrides_verbose_and_quiet() -> None:
+    import logging
+
+    from profiler_agent.cli.main import log_level
+
+    parse = cli.build_parser().parse_args
+    assert log_level(parse(["backends"])) == logging.INFO
+    assert log_level(parse(["backends", "-q"])) == logging.WARNING
+    assert log_level(parse(["backends", "-v"])) == logging.DEBUG
+    assert log_level(parse(["backends", "-v", "--log-level", "error"])) == logging.ERROR
+    with pytest.raises(SystemExit):
+        parse(["backends", "--log-level", "loud"])
+
+
+def test_the_servers_calibration_is_a_readable_line_not_a_dict() -> None:
+    from lutcore.calibration import Calibration
+    from profiler_agent.cli.validate import text_report
+    from profiler_agent.workflows.validation import describe_server_calibration
+
+    cal = Calibration(a=1.1, b=0.25, n_fit=10, model="affine").to_dict()
+    line = describe_server_calibration({"calibration": cal})
+    assert line == "affine: a=1.1000, b=0.2500 ms (fitted on 10)"
+    assert describe_server_calibration({"calibration": None}) == "none"
+    held = {"n": 10, "median_abs_error": 0.0312}
+    assert describe_server_calibration({"calibration": cal, "heldout_summary": held}) == (
+        "affine: a=1.1000, b=0.2500 ms (fitted on 10); held-out median |error| 3.12% (n=10)")
+    raw = {"n": 2, "median_abs_error": 0.05, "max_abs_error": 0.08, "within_5pct": 0.5, "within_10pct": 1.0}
+    lines = text_report([], {"raw": raw, "server_calibration": {"calibration": cal}})
+    assert lines[-1] == "server calibration: affine: a=1.1000, b=0.2500 ms (fitted on 10)"
+    assert lines[-2].startswith("raw: median |error| 5.00%") and not any("{" in x for x in lines)
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_queue_progress_logs_a_line_per_claim_with_an_eta_from_the_queues_own_rate(caplog) -> None:
+    import logging
+
+    from profiler_agent.progress import QueueProgress
+
+    t = [0.0]
+    qp = QueueProgress("cpu-test/pytorch-cpu/fp32", stream=io.StringIO(), clock=lambda: t[0])
+    with caplog.at_level(logging.INFO, logger="profiler_agent"):
+        qp.report({"queued": 100, "claimed": 0, "done": 20, "parked": 0})  # done before this agent: no rate yet
+        t[0] = 30.0
+        qp.report({"queued": 60, "claimed": 10, "done": 50, "parked": 0})  # 30 jobs in 30 s, 60 to go
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2 and all(x.startswith("progress cpu-test/pytorch-cpu/fp32 [") for x in lines)
+    assert "20/120" in lines[0] and "eta --:--" in lines[0]
+    assert "50/120" in lines[1] and "eta 01:10" in lines[1] and "(60 queued, 10 leased)" in lines[1]
+
+
+def test_queue_progress_draws_a_bar_on_a_terminal(caplog) -> None:
+    import logging
+
+    from profiler_agent.progress import QueueProgress
+
+    term = _Tty()
+    qp = QueueProgress("t", stream=term)
+    with caplog.at_level(logging.INFO, logger="profiler_agent"):
+        qp.report({"queued": 1, "claimed": 1, "done": 2})
+        qp.report({"queued": 0, "claimed": 0, "done": 4})
+    assert caplog.records == []  # drawn, not logged
+    assert term.getvalue().count("\r\x1b[2K") == 2 and "4/4" in term.getvalue() and term.getvalue().endswith("\n")

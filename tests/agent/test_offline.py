@@ -108,3 +108,17 @@ def test_unknown_space_is_a_clear_error(tmp_path: Path, capsys) -> None:
     argv = ["profile", "--space", "no-such-space", "-o", str(tmp_path / "o.jsonl"), "-q"]
     assert cli.main(argv) == cli.EXIT_ERROR
     assert "unknown space 'no-such-space'" in capsys.readouterr().err
+
+
+def test_resume_with_another_space_or_resolution_is_refused_and_writes_nothing(run_file: Path, tmp_path: Path,
+                                                                               capsys) -> None:
+    before = run_file.read_text()
+    other = dict(TINY_SPACE, name="agent-tiny-other")
+    other_file = tmp_path / "other.json"
+    other_file.write_text(json.dumps(other))
+    assert cli.main(profile_argv(other_file, run_file, "--resume")) == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "same space" in err and "agent-tiny-other" in err and "agent-tiny" in err and "another -o" in err
+    assert cli.main(profile_argv(space_file(tmp_path), run_file, "--resume", "--resolution", "64x64")) == cli.EXIT_ERROR
+    assert "same resolution" in capsys.readouterr().err
+    assert run_file.read_text() == before

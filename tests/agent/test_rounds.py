@@ -146,6 +146,7 @@ def test_extra_rounds_stop_at_the_cap():
 
 def test_cli_rounds_default_to_the_backends_own():
     from profiler_agent import cli
+    from profiler_agent.cli.components import round_plan
 
     args = cli.build_parser().parse_args(["profile", "--space", "x", "-o", "y"])
     assert args.rounds is None and args.estimator == "fast-half"
@@ -153,15 +154,15 @@ def test_cli_rounds_default_to_the_backends_own():
     class Gpu:
         default_rounds = 1
 
-    assert cli._plan(args, Gpu()).rounds == 1
-    assert cli._plan(args, object()).rounds == 5
+    assert round_plan(args, Gpu()).rounds == 1
+    assert round_plan(args, object()).rounds == 5
     args.rounds = 3
-    assert cli._plan(args, Gpu()).rounds == 3
+    assert round_plan(args, Gpu()).rounds == 3
     args.rounds = 0
     with pytest.raises(cli.UsageError, match="rounds=0"):
-        cli._plan(args, Gpu())
+        round_plan(args, Gpu())
     validate = cli.build_parser().parse_args(["validate", "--space", "x"])
-    assert cli._plan(validate, Gpu()) is None  # networks have rounds of their own there
+    assert round_plan(validate, Gpu()) is None  # networks have rounds of their own there
 
 
 def test_backend_provenance_reaches_the_measurement_through_the_rounds():

@@ -247,3 +247,20 @@ def test_speed_reference_reloads_caches_before_timing():
     ref.iters = 3
     ref.sample()
     assert len(calls) == 5  # two untimed calls, then the timed block
+
+
+def test_a_timer_object_with_sync_times_the_drained_work_not_the_enqueue():
+    """An asynchronous device: calls only enqueue; ``sync`` runs the queue on the clock the timer reads."""
+    world = {"now": 0.0, "queued": 0.0}
+
+    def enqueue() -> None:
+        world["queued"] += 2e-3  # each call is 2 ms of device work
+
+    def sync() -> None:
+        world["now"] += world["queued"]
+        world["queued"] = 0.0
+
+    timer = IntervalTimer(clock=lambda: world["now"])  # a timer object that does not sync by itself
+    r = measure(enqueue, TimingProtocol(max_time_s=0.05, min_samples=5, min_sample_time_s=0), sync=sync,
+                timer=timer)
+    assert r.stats.median_ms == pytest.approx(2.0) and r.stats.min_ms == pytest.approx(2.0)

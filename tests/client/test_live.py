@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -20,6 +18,7 @@ from lutcore.records import Target
 from lutcore.spaces import get_arch, get_space, space_from_dict
 from search_client import LUTClient, MissingEntriesError, TransportError
 from tests.client.lutdata import TINY, fake_ms, measurement_batch
+from tests.live_server import server_env
 
 RES = "64x128"
 
@@ -155,8 +154,8 @@ def test_disk_cache_serves_when_the_server_is_down(live_server, tmp_path):
 
 
 def _agent_cmd() -> List[str]:
-    exe = shutil.which("profiler-agent")
-    return [exe] if exe else [sys.executable, "-m", "profiler_agent.cli"]
+    """This checkout's agent (with ``server_env``'s PYTHONPATH), not whichever one is installed."""
+    return [sys.executable, "-m", "profiler_agent.cli"]
 
 
 def _agent_available() -> bool:
@@ -190,7 +189,7 @@ def test_wait_returns_once_a_real_agent_filled_the_queue(live_server, tmp_path):
                 "--server", live_server.url, "--token", token, "--exit-when-idle", "--poll", "0.5",
                 "--max-time-per-op", "0.1", "--min-samples", "5", "--max-warmup", "0.05", "--ci", "0.2",
             ]  # fmt: skip
-            env = dict(os.environ, LUT_SPOOL=str(tmp_path / "spool"))
+            env = server_env({"LUT_SPOOL": str(tmp_path / "spool")})
             procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
 
     try:

@@ -30,8 +30,9 @@ from lutcore.formats.ofa import (
     latency_table,
     layer_keys,
     pooled_stats,
-    stats_from_export,
+    stats_from_lut,
 )
+from lutcore.lutdoc import TargetLut
 from lutcore.ops import OpSpec
 from lutcore.spaces import get_space, make_arch, random_arch
 from lutcore.spaces.space import Space
@@ -78,6 +79,10 @@ def _export_target(spaces: Sequence[Space]) -> Dict[str, Any]:
     return {"id": "xavier/tensorrt/fp16", "entries": list(entries.values())}
 
 
+def _stats(target: Dict[str, Any]) -> Dict[str, OpStats]:
+    return stats_from_lut(TargetLut.model_validate(target))
+
+
 def _our_sum(space: Space, choices: Sequence[str], stats: Dict[str, OpStats]) -> float:
     return math.fsum(stats[s.key].mean_ms for _, s in make_arch(space, list(choices)).all_ops())
 
@@ -121,7 +126,7 @@ def test_their_latency_table_sums_our_export_to_our_lut_sum(case: str, tmp_path:
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     name, dialect, table_name, supernet, stage_len, resolutions = CASES[case]
     spaces = [get_space(name, f"{r}x{r}") for r in resolutions]
-    stats = stats_from_export(_export_target(spaces))
+    stats = _stats(_export_target(spaces))
     path = tmp_path / "lut.yaml"
     path.write_text(dump_yaml(latency_table(spaces, stats, dialect)))
     table = _their_table(getattr(lut_module, table_name), str(path), monkeypatch)
@@ -181,7 +186,7 @@ def test_pooled_variance_is_the_variance_of_all_samples() -> None:
 def test_the_table_rows_carry_value_count_and_pooled_variance() -> None:
     space = get_space("mobilenetv2")
     target = _export_target([space])
-    stats = stats_from_export(target)
+    stats = _stats(target)
     table = latency_table([space], stats, PROXYLESS)
     stem = space.stem[0].spec
     entry = next(e for e in target["entries"] if e["key"] == stem.key)
@@ -240,7 +245,7 @@ def test_a_block_that_does_not_map_is_named(block: Dict[str, Any], dialect: Dial
 
 def test_missing_measurements_are_refused_with_the_ops_named() -> None:
     space = get_space("mobilenetv2")
-    stats = stats_from_export(_export_target([space]))
+    stats = _stats(_export_target([space]))
     gone = space.head[1].spec.key
     del stats[gone]
     with pytest.raises(FormatError, match=r"1 op\(s\) of mobilenetv2 have no measured value.*pool_fc"):
@@ -288,7 +293,7 @@ def test_lut_export_writes_the_table_their_code_reads(tmp_path: Any, monkeypatch
     ks, es, ds = _ofa_settings(space, choices, 4)
     net.set_active_subnet(ks=ks, e=es, d=ds)
     theirs = table.predict_network_latency_given_config(net.get_active_net_config(), 192)
-    assert theirs == pytest.approx(_our_sum(space, choices, stats_from_export(target)), rel=1e-9)
+    assert theirs == pytest.approx(_our_sum(space, choices, _stats(target)), rel=1e-9)
 
     r = lut("export", "--db", db, "--target", "xavier/tensorrt/fp16", "--format", "ofa-mbv3-yaml")
     assert r.returncode == 1 and "have no measured value" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lut_server.app import create_app
 from lut_server.config import Settings
 from tests.live_server import REPO, server_env
@@ -111,3 +113,62 @@ def test_cli_status_and_tokens(tmp_path: Path) -> None:
     assert r.returncode == 1 and "device" in r.stderr
     r = _lut("status", "--db", db)
     assert r.returncode == 0 and "jobs: 0 queued" in r.stdout
+
+
+OLD_EXPORT = REPO / "tests" / "fixtures" / "exports" / "nas-lut-1-before-issue-14.json"
+
+
+def test_an_export_written_before_the_shared_model_still_imports(api) -> None:
+    """The file was written by the export code as it was before lutcore.lutdoc (no mean/p10/p90 per entry,
+    no quarantine flags, no in_context): it imports whole, and every reader agrees on its values."""
+    from lutcore import lutdoc
+    from profiler_agent.validate import LutValues
+    from search_client.filelut import load_export
+
+    old = json.loads(OLD_EXPORT.read_text())
+    out = api.post("/import", old, headers=api.admin)
+    assert out["measurements_added"] == 6 and out["validations_added"] == 9 and out["devices"] == 2
+    tid = old["targets"][0]["id"]
+    keys = [e["key"] for e in old["targets"][0]["entries"]]
+    table = load_export(OLD_EXPORT)[tid]
+    agent = LutValues.from_file(OLD_EXPORT)
+    for metric in ("median_ms", "mean_ms", "p10_ms", "p90_ms"):
+        server = api.post("/lookup", {"target": tid, "keys": keys, "metric": metric})["values"]
+        for k in keys:
+            assert table.value(k, metric) == pytest.approx(server[k]["value_ms"]), (k, metric)
+    assert agent.values == {k: table.value(k) for k in keys}
+    again = lutdoc.parse(api.get("/export"))
+    assert again.targets[0].calibrations and len(again.targets[0].validations or []) == 9
+    assert {e.key: e.value_ms for e in again.targets[0].entries} == {e["key"]: e["value_ms"]
+                                                                       for e in old["targets"][0]["entries"]}
+
+
+def test_quarantine_in_context_and_env_survive_export_and_import(api, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    api.post("/measurements", batch([item(conv(16), 1.0)], run_id="good-run-00001"))
+    api.post("/measurements", batch([item(conv(16), 5.0)], run_id="hot-run-000001"))
+    api.post("/runs/quarantine", {"target": TARGET, "run_id": "hot-run-000001", "reason": "overheated"},
+             headers=api.admin)
+    res = {"arch": "squeezenas-lat-small", "kind": "published", "predicted_ms": 5.0, "measured_ms": 4.5, "n_ops": 3,
+           "rounds": [4.5], "in_context": {conv(16).key: 0.9}, "env": {"gpu_clock_mhz": 1377}}
+    api.post("/validations", {"run_id": "val-run-00001", "target": TARGET, "device_name": "xavier-01",
+                              "space": "squeezenas-small", "resolution": "64x128", "results": [res]})
+    doc = api.get("/export")
+    from lutcore import lutdoc
+
+    assert lutdoc.parse(doc).dump() == doc  # the writer's output is the shared model's, field for field
+    t = doc["targets"][0]
+    runs = {m["run_id"]: m for m in t["entries"][0]["measurements"]}
+    assert runs["hot-run-000001"]["quarantined"] is True and "quarantined" not in runs["good-run-00001"]
+    assert t["entries"][0]["value_ms"] == 1.0 and t["entries"][0]["n_devices"] == 1
+    assert t["validations"][0]["in_context"] == {conv(16).key: 0.9}
+    assert t["validations"][0]["env"] == {"gpu_clock_mhz": 1377}
+
+    fresh = create_app(Settings(db_url=f"sqlite:///{tmp_path / 'copy.db'}", admin_token=ADMIN_SECRET))
+    with TestClient(fresh) as c:
+        r = c.post("/api/v1/import", json=doc, headers={"Authorization": f"Bearer {ADMIN_SECRET}"})
+        assert r.status_code == 200, r.text
+        again = c.get("/api/v1/export").json()
+        assert _strip(again)["targets"] == _strip(doc)["targets"]  # the quarantined run still does not count
+    fresh.state.db.dispose()

@@ -1,0 +1,191 @@
+"""The latency predictor against fully measured LUTs (issue 20's acceptance figures).
+
+For each LUT file (a space at one resolution, measured on this CPU), each residual learner, each
+way of choosing the measured ops and each training share, over ``--seeds`` seeds: fit on the chosen
+ops, predict the others, and score
+
+- single ops: median |error|, share within +-5% and +-10%, coverage of the 90% intervals;
+- whole networks (published + ``--random-archs`` random architectures): the sum of the partly
+  predicted LUT against the fully measured LUT's sum, median |difference| and share within +-10%, and how often the
+  network's interval (lut_server.predictor.sums: bounds added linearly, or in quadrature) holds it.
+
+Choices: ``random`` (the issue's protocol), ``random+fixed`` (the space's fixed ops, which sit in
+every network, always measured; the rest random) and ``planner`` (lut_server.predictor.planner:
+batches of 8 chosen by weighted uncertainty, refitting after each). The planner's goal is the random
+choice's network error at 25% with at most 60% of its measurements: compare its 0.15 row.
+Each LUT's *repeatability* is printed beside: the median |difference| between the fast-half
+estimates of an op's odd and even rounds, two independent half-measurements of the same op.
+Against noisy values no predictor scores better than the values agree with themselves
+(see bench/results/lut_cpu_measured.txt).
+
+    OMP_NUM_THREADS=1 python bench/bench_predictor.py --out bench/results/predictor_cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lut_server.predictor.evaluation import evaluate  # noqa: E402
+from lut_server.predictor.lutfile import read_doc, target_entries  # noqa: E402
+from lut_server.predictor.model import Predictor  # noqa: E402
+from lut_server.predictor.selection import CHOICES, choose  # noqa: E402
+from lutcore.spaces import get_arch, get_space, parse_arch_list  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+DEFAULT_LUTS = [
+    f"{RESULTS / 'lut_cpu_squeezenas-xlarge_256x512.json'}:squeezenas-xlarge:256x512",
+    f"{RESULTS / 'lut_cpu_tfnas_224x224.json'}:tfnas:224x224",
+]
+GOALS = {  # issue 20, acceptance
+    "median_abs_error": ("<=", 0.06, (0.25,)),
+    "within_10pct": (">=", {0.25: 0.80, 0.5: 0.90}, (0.25, 0.5)),
+    "interval_coverage": ("in", (0.85, 0.95), (0.25, 0.5)),
+    "network_median_abs_error": ("<=", 0.02, (0.25, 0.5)),
+    "network_within_10pct": (">=", 0.99, (0.25, 0.5)),
+}
+FIGURES = ("median_abs_error", "within_5pct", "within_10pct", "interval_coverage", "interval_median_width",
+           "network_median_abs_error", "network_within_10pct", "network_max_abs_error",
+           "network_interval_coverage_linear", "network_interval_coverage_rss")
+
+
+def repeatability(doc: Dict[str, Any], target: str) -> Dict[str, float]:
+    """How well each op's odd and even rounds agree (fast-half of each), over the LUT's entries."""
+    def fast_half(v: Sequence[float]) -> float:
+        v = sorted(v)
+        return statistics.fmean(v[: max(1, (len(v) + 1) // 2)])
+
+    diffs, spreads = [], []
+    for t in doc["targets"]:
+        if t["id"] != target:
+            continue
+        for e in t["entries"]:
+            for m in e.get("measurements", []):
+                rounds = ((m.get("env") or {}).get("timing") or {}).get("rounds") or {}
+                med = rounds.get("medians_ms") or []
+                if len(med) >= 4:
+                    diffs.append(abs(fast_half(med[0::2]) / fast_half(med[1::2]) - 1.0))
+                if "spread" in rounds:
+                    spreads.append(float(rounds["spread"]))
+    if not diffs:
+        return {}
+    return {"halves_median_abs_diff": statistics.median(diffs),
+            "halves_within_10pct": sum(d <= 0.10 for d in diffs) / len(diffs),
+            "rounds_median_spread": statistics.median(spreads) if spreads else float("nan")}
+
+
+def run_one(entries: List[Tuple[Any, float]], space: Any, archs: List[Any], learner: str, how: str, share: float,
+            seeds: int) -> Dict[str, Any]:
+    rows = []
+    for seed in range(seeds):
+        train = choose(entries, how, share, seed, space, learner)
+        r = evaluate(entries, train, Predictor(learner, seed=seed), archs)
+        r.pop("network_rows", None)
+        rows.append(r)
+    out: Dict[str, Any] = {"n_train": rows[0]["n_train"], "n_test": rows[0]["n_test"], "seeds": seeds}
+    for k in FIGURES:
+        vals = [r[k] for r in rows if k in r]
+        if vals:
+            out[k] = statistics.fmean(vals)
+            out[k + "_range"] = [min(vals), max(vals)]
+    return out
+
+
+def verdict(fig: str, share: float, value: float) -> str:
+    if fig not in GOALS:
+        return ""
+    op, goal, shares = GOALS[fig]
+    if share not in shares:
+        return ""
+    g = goal[share] if isinstance(goal, dict) else goal
+    ok = value <= g if op == "<=" else value >= g if op == ">=" else g[0] <= value <= g[1]
+    return "ok" if ok else "MISS"
+
+
+def cell(r: Dict[str, Any], share: float, k: str, width: int) -> str:
+    """A figure as a percentage, with '!' when it misses the issue's goal."""
+    v = r.get(k)
+    text = "-" if v is None else f"{v:.1%}"
+    return (text + ("!" if v is not None and verdict(k, share, v) == "MISS" else "")).rjust(width)
+
+
+def main(argv: List[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lut", action="append", help="FILE:SPACE:RESOLUTION (repeatable; default the two LUTs measured "
+                                                  "for this bench under bench/results)")
+    p.add_argument("--shares", default="0.15,0.25,0.5", help="0.15: 60%% of 25%%, the planner's goal")
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--learners", default="lightgbm,extra-trees,ridge,none",
+                   help="residual learners; choices other than random use the first only")
+    p.add_argument("--choices", default="random,random+fixed,planner")
+    p.add_argument("--random-archs", type=int, default=50)
+    p.add_argument("--out", help="write OUT.json and OUT.txt")
+    args = p.parse_args(argv)
+    shares = [float(s) for s in args.shares.split(",")]
+    lines: List[str] = []
+
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    say(f"bench_predictor: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, seeds 0..{args.seeds - 1}, "
+        f"goals of issue 20 marked ok/MISS")
+    results: List[Dict[str, Any]] = []
+    for spec in args.lut or DEFAULT_LUTS:
+        path, space, res = spec.rsplit(":", 2)
+        doc = read_doc(path)
+        target, entries = target_entries(doc, None, path)
+        sp = get_space(space, res)
+        archs = [get_arch(n, res) for n in parse_arch_list(f"published,random:{args.random_archs}", space)]
+        rep = repeatability(doc, target)
+        say()
+        say(f"== {space} {res}: {len(entries)} ops, {len(archs)} networks, target {target}")
+        if rep:
+            say(f"   repeatability of the measurement itself: odd vs even rounds differ by median "
+                f"{rep['halves_median_abs_diff']:.1%}, {rep['halves_within_10pct']:.0%} within +-10%; "
+                f"median spread of kept rounds {rep['rounds_median_spread']:.0%}")
+        say(f"   {'learner':11s} {'choice':12s} {'share':>5s} {'n_tr':>4s}  {'op med':>7s} {'w5':>5s} {'w10':>5s} "
+            f"{'cover':>6s} {'width':>6s}  {'net med':>7s} {'net w10':>7s} {'net max':>7s} {'cov lin':>7s} "
+            f"{'cov rss':>7s}  time")
+        learners = args.learners.split(",")
+        for learner in learners:
+            for choice in CHOICES:
+                if choice not in args.choices.split(",") or (choice != "random" and learner != learners[0]):
+                    continue  # other choices with the first learner only (the planner refits often)
+                for share in shares:
+                    t0 = time.perf_counter()
+                    r = run_one(entries, sp, archs, learner, choice, share, args.seeds)
+                    r.update({"lut": Path(path).name, "space": space, "resolution": res, "target": target,
+                              "learner": learner, "choice": choice, "share": share, "repeatability": rep,
+                              "seconds": round(time.perf_counter() - t0, 1)})
+                    results.append(r)
+                    c = [cell(r, share, k, w) for k, w in (("median_abs_error", 7), ("within_5pct", 5),
+                                                             ("within_10pct", 5), ("interval_coverage", 6),
+                                                             ("interval_median_width", 6),
+                                                             ("network_median_abs_error", 7),
+                                                             ("network_within_10pct", 7), ("network_max_abs_error", 7),
+                                                             ("network_interval_coverage_linear", 7),
+                                                             ("network_interval_coverage_rss", 7))]
+                    say(f"   {learner:11s} {choice:12s} {share:5.2f} {r['n_train']:4d}  {' '.join(c[:5])}  "
+                        f"{' '.join(c[5:])}  {r['seconds']:.0f}s")
+    say()
+    say("means over the seeds; '!' marks a figure that misses the issue's goal (op median <= 6% at 25%; within "
+        "+-10% >= 80% at 25%, >= 90% at 50%; coverage 85-95%; networks: median <= 2%, >= 99% within +-10%)")
+    if args.out:
+        out = Path(args.out)
+        out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+        out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+        print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.txt')}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Numbers the models see for an op spec: what the spec says, what its kernels cost, and the prior's columns.
+
+Sizes enter as logarithms (latency spans four decades and effects are multiplicative); flags and
+small integers enter as they are. Every op family has the same columns, so one model serves a
+target whatever spaces its LUT holds.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from lut_server.predictor.primitives import DENSE, DEPTHWISE, ELEMENTWISE, KINDS, POINTWISE, totals
+from lutcore.ops import ACTIVATIONS, OpSpec, families
+
+FAMILIES = tuple(families())
+
+# The linear prior's columns, each a sum over kernel kinds: convolution work, depthwise work, bytes
+# moved by convolutions and by element-wise passes, launches. All >= 0, so non-negative coefficients
+# keep predictions monotone in each (more MACs never costs less). Few columns on purpose: a column
+# only one or two measured ops use (a stem's dense conv) would get a wild coefficient.
+PRIOR_COLUMNS: Tuple[Tuple[Tuple[str, ...], str], ...] = (
+    ((POINTWISE, DENSE), "macs"),
+    ((DEPTHWISE,), "macs"),
+    ((POINTWISE, DEPTHWISE, DENSE), "bytes"),
+    ((ELEMENTWISE,), "bytes"),
+    (KINDS, "count"),
+)
+
+
+def _num(spec: OpSpec, name: str, default: float = 0.0) -> float:
+    v = getattr(spec, name, default)
+    return float(v) if isinstance(v, (int, float)) else default
+
+
+def _log(x: float) -> float:
+    return math.log(1.0 + max(x, 0.0))
+
+
+def describe(spec: OpSpec) -> Dict[str, float]:
+    """The residual model's features of one op (names are stable; order is ``feature_names()``)."""
+    ho, wo = spec.out_hw if spec.family != "pool_fc" else (1, 1)
+    t = totals(spec)
+    kernel = _num(spec, "kernel", 1.0)
+    hidden = _num(spec, "hidden", float(spec.c_in)) if spec.family == "ir" else float(spec.c_in)
+    groups = _num(spec, "groups", 1.0)
+    d: Dict[str, float] = {f"family={f}": float(spec.family == f) for f in FAMILIES}
+    act = getattr(spec, "act", "none")
+    d.update({f"act={a}": float(act == a) for a in ACTIVATIONS})
+    d.update({
+        "kernel": kernel,
+        "stride": float(spec.stride),
+        "dilation": _num(spec, "dilation", 1.0),
+        "log_groups": math.log(groups),
+        "expansion": _num(spec, "expansion", 1.0),
+        "se": _num(spec, "se"),
+        "residual": float(bool(getattr(spec, "residual", False))),
+        "log_c_in": math.log(spec.c_in),
+        "log_c_out": math.log(spec.c_out),
+        "log_hidden": math.log(max(hidden, 1.0)),
+        "log_h": math.log(spec.h),
+        "log_w": math.log(spec.w),
+        "log_hw_out": math.log(max(ho * wo, 1)),
+        "log_batch": math.log(spec.batch),
+        "log_macs": _log(spec.macs()),
+        "log_params": _log(spec.params()),
+        "log_bytes_in": _log(4.0 * spec.c_in * spec.h * spec.w * spec.batch),
+        "log_bytes_out": _log(4.0 * spec.c_out * ho * wo * spec.batch),
+        "log_launches": _log(sum(t[(k, "count")] for k in KINDS)),
+    })
+    for k in KINDS:
+        d[f"log_{k}_bytes"] = _log(t[(k, "bytes")])
+        if k != ELEMENTWISE:
+            d[f"log_{k}_macs"] = _log(t[(k, "macs")])
+    return d
+
+
+@functools.lru_cache(maxsize=1)
+def _names() -> Tuple[str, ...]:
+    from lutcore.ops import Conv
+
+    return tuple(describe(Conv(c_in=8, h=8, w=8, c_out=8)))
+
+
+def feature_names() -> List[str]:
+    """Column order of ``matrix``: fixed, so a saved model reads new specs the same way."""
+    return list(_names())
+
+
+def matrix(specs: Sequence[OpSpec]) -> np.ndarray:
+    names = feature_names()
+    rows = [describe(s) for s in specs]
+    return np.array([[r[n] for n in names] for r in rows], dtype=float).reshape(len(specs), len(names))
+
+
+def prior_columns(specs: Sequence[OpSpec]) -> np.ndarray:
+    """Raw (not logged) work per column of ``PRIOR_COLUMNS`` for the linear prior, one row per op."""
+    rows = []
+    for s in specs:
+        t = totals(s)
+        rows.append([sum(t[(k, m)] for k in kinds) for kinds, m in PRIOR_COLUMNS])
+    return np.array(rows, dtype=float).reshape(len(specs), len(PRIOR_COLUMNS))

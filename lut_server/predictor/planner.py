@@ -1,0 +1,70 @@
+"""Which ops to measure next: those whose uncertainty weighs most in the space's networks.
+
+An op's weight is how often it sits in a uniformly random architecture of the space (a fixed op:
+once in every one; a candidate: 1 / valid candidates of its layer, summed over the layers where
+its key appears). Its uncertainty in ms is its predicted latency times the disagreement of the
+predictor's fold models on it. The product is what its error can add to an average network's
+sum; the planner measures the largest first, refits, and goes on until the budget is spent.
+Before any model exists it measures the fixed ops and the heaviest candidates by MACs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from lut_server.predictor.model import MIN_TRAIN, Predictor
+from lutcore.ops import OpSpec
+
+Measure = Callable[[Sequence[OpSpec]], Sequence[float]]
+
+
+def space_weights(space: Any) -> Dict[str, float]:
+    """Op key -> expected occurrences in a uniformly random architecture of ``space`` (identities left out)."""
+    w: Dict[str, float] = {}
+    for row in space.grid:
+        valid = [c for c in row if isinstance(c, OpSpec)]
+        for c in valid:
+            if not c.is_identity:
+                w[c.key] = w.get(c.key, 0.0) + 1.0 / len(valid)
+    for f in getattr(space, "fixed", []):
+        w[f.spec.key] = w.get(f.spec.key, 0.0) + 1.0
+    return w
+
+
+def plan(specs: Sequence[OpSpec], weights: Dict[str, float], budget: int, measure: Measure,
+         make_predictor: Callable[[], Predictor], batch: int = 8, explore: float = 0.25,
+         seed: int = 0) -> List[Tuple[OpSpec, float]]:
+    """Measure ``budget`` of ``specs`` in batches chosen by weighted uncertainty; the (spec, ms) measured.
+
+    ``explore`` of each batch is drawn at random from the rest: without it the measured ops are
+    all heavy ones, and the conformal intervals, calibrated on ops like the measured ones, would
+    not hold for the light ops left to predict.
+    """
+    rng = np.random.default_rng(seed)
+    budget = min(budget, len(specs))
+    todo = {s.key: s for s in specs}
+    done: List[Tuple[OpSpec, float]] = []
+
+    def take(chosen: List[OpSpec]) -> None:
+        for s, ms in zip(chosen, measure(chosen)):
+            done.append((s, float(ms)))
+            todo.pop(s.key, None)
+
+    by_work = sorted(todo.values(), key=lambda s: (-weights.get(s.key, 0.0) * s.macs(), s.key))
+    in_every = [s for s in by_work if weights.get(s.key, 0.0) >= 1.0]  # fixed ops (and ops of every layer)
+    take((in_every + [s for s in by_work if s not in in_every])[:min(budget, max(MIN_TRAIN + 2, batch))])
+    while len(done) < budget and todo:
+        p = make_predictor().fit(done)
+        rest = list(todo.values())
+        value = p.predict_arrays(rest)[0]
+        risk = np.array([weights.get(s.key, 0.0) for s in rest]) * value * p.disagreement(rest)
+        n = min(batch, budget - len(done))
+        n_random = int(round(explore * n))
+        top = [int(i) for i in np.argsort(-risk, kind="stable")[:n - n_random]]
+        chosen = set(top)
+        others = [i for i in range(len(rest)) if i not in chosen]
+        picks = top + [others[int(i)] for i in rng.permutation(len(others))[:n_random]]
+        take([rest[i] for i in picks])
+    return done

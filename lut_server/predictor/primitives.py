@@ -1,0 +1,208 @@
+"""An op spec as the kernels eager PyTorch runs for it (convolutions and element-wise passes).
+
+A LUT entry times a whole block, but its cost is the sum of its kernels': dense and depthwise
+convolutions bound by arithmetic or memory, element-wise passes (batch norm, activations,
+residual adds, SE scaling, shuffles, concatenations, resizes) bound by memory, and a fixed
+launch overhead per kernel. Counting them per kind is what lets a linear prior with a handful
+of coefficients fit a space from a few dozen measured ops. Sizes are float32 elements; the
+counts follow ``lutcore.torch`` (eval mode, batch norm not folded).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Dict, List, Tuple
+
+from lut_server.predictor.errors import PredictorError
+from lutcore.ops import (
+    LRASPP,
+    Conv,
+    DepthwiseASPP,
+    DilConv,
+    InvertedResidual,
+    OpSpec,
+    Pool,
+    PoolFC,
+    ReluConvBN,
+    SepConv,
+    Skip,
+)
+
+# The kinds a kernel can be; ``features.KIND_COLUMNS`` turns them into model columns.
+POINTWISE = "pointwise"  # 1x1 convolution (grouped or not) and linear layers
+DEPTHWISE = "depthwise"  # kxk convolution with one group per channel
+DENSE = "dense"  # kxk convolution, k > 1, not depthwise
+ELEMENTWISE = "elementwise"  # batch norm, activations, adds, products, pools, copies, resizes
+KINDS = (POINTWISE, DEPTHWISE, DENSE, ELEMENTWISE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Kernel:
+    """One kernel launch: multiply-accumulates and float32 elements read and written."""
+
+    kind: str
+    macs: int
+    elems_in: int
+    elems_out: int
+    weights: int = 0
+
+
+GROUPED_AS_DEPTHWISE = 4  # a kxk conv with this few channels per group runs like a depthwise one
+
+
+def conv(c_in: int, c_out: int, hw_in: int, hw_out: int, k: int = 1, groups: int = 1) -> Kernel:
+    """A conv2d as one kernel; depthwise when each group holds only a few input channels."""
+    if k == 1:
+        kind = POINTWISE
+    elif groups > 1 and c_in // groups <= GROUPED_AS_DEPTHWISE:
+        kind = DEPTHWISE
+    else:
+        kind = DENSE
+    w = c_out * (c_in // groups) * k * k
+    return Kernel(kind, hw_out * w, c_in * hw_in, c_out * hw_out, w)
+
+
+def elementwise(elems: int, reads: int = 1) -> Kernel:
+    """A memory-bound pass over ``elems`` output elements that reads ``reads`` tensors of that size."""
+    return Kernel(ELEMENTWISE, 0, reads * elems, elems)
+
+
+def _act(name: str, elems: int) -> List[Kernel]:
+    return [] if name == "none" else [elementwise(elems)]
+
+
+def _conv_bn_act(c_in: int, c_out: int, hw_in: int, hw_out: int, k: int = 1, groups: int = 1,
+                 act: str = "relu", bn: bool = True) -> List[Kernel]:
+    out = [conv(c_in, c_out, hw_in, hw_out, k, groups)]
+    if bn:
+        out.append(elementwise(c_out * hw_out))
+    return out + _act(act, c_out * hw_out)
+
+
+def _ir(s: InvertedResidual) -> List[Kernel]:
+    hw, (ho, wo) = s.h * s.w, s.out_hw
+    hwo, m = ho * wo, s.hidden
+    ks: List[Kernel] = []
+    if s.pw_expand:
+        ks += _conv_bn_act(s.c_in, m, hw, hw, 1, s.groups, s.act)
+        if s.shuffle:
+            ks.append(elementwise(m * hw))
+    ks += _conv_bn_act(m, m, hw, hwo, s.kernel, m, s.act)
+    if s.se:
+        e = s.se_hidden
+        ks += [Kernel(ELEMENTWISE, 0, m * hwo, m), conv(m, e, 1, 1), elementwise(e), conv(e, m, 1, 1),
+               elementwise(m), elementwise(m * hwo, 2)]
+    ks += _conv_bn_act(m, s.c_out, hwo, hwo, 1, s.groups, "none")
+    if s.residual:
+        ks.append(elementwise(s.c_out * hwo, 2))
+    return ks
+
+
+def _skip(s: Skip) -> List[Kernel]:
+    hw, (ho, wo) = s.h * s.w, s.out_hw
+    hwo = ho * wo
+    if s.mode == "identity":
+        return []
+    if s.mode == "factorized_reduce":
+        half = s.c_out // 2
+        return [elementwise(s.c_in * hw), *_conv_bn_act(s.c_in, half, hw, hwo, act="none"),
+                *_conv_bn_act(s.c_in, s.c_out - half, hw, hwo, act="none"), elementwise(s.c_out * hwo)]
+    if s.mode == "relu_conv_bn":
+        return [elementwise(s.c_in * hw), *_conv_bn_act(s.c_in, s.c_out, hw, hwo, act="none")]
+    return _conv_bn_act(s.c_in, s.c_out, hw, hwo)
+
+
+def _conv(s: Conv) -> List[Kernel]:
+    ho, wo = s.out_hw
+    ks = [conv(s.c_in, s.c_out, s.h * s.w, ho * wo, s.kernel, s.groups)]
+    if s.bias and not s.bn:
+        ks.append(elementwise(s.c_out * ho * wo))
+    if s.bn:
+        ks.append(elementwise(s.c_out * ho * wo))
+    return ks + _act(s.act, s.c_out * ho * wo)
+
+
+def _pool_fc(s: PoolFC) -> List[Kernel]:
+    return [Kernel(ELEMENTWISE, 0, s.c_in * s.h * s.w, s.c_in), conv(s.c_in, s.c_out, 1, 1)]
+
+
+def _lr_aspp(s: LRASPP) -> List[Kernel]:
+    hw, low = s.h * s.w, s.h_low * s.w_low
+    ph, pw = s.pooled_hw
+    oh, ow = s.out_hw
+    return [*_conv_bn_act(s.c_in, s.mid, hw, hw), Kernel(ELEMENTWISE, 0, s.c_in * hw, s.c_in * ph * pw),
+            conv(s.c_in, s.mid, ph * pw, ph * pw), elementwise(s.mid * ph * pw), elementwise(s.mid * hw),
+            elementwise(s.mid * hw, 2), elementwise(s.mid * low), conv(s.mid, s.c_out, low, low),
+            conv(s.c_low, s.c_out, low, low), elementwise(s.c_out * low, 2), elementwise(s.c_out * oh * ow)]
+
+
+def _aspp_dw(s: DepthwiseASPP) -> List[Kernel]:
+    hw, low, m = s.h * s.w, s.h_low * s.w_low, s.mid
+    oh, ow = s.out_hw
+    c = m + s.c_low
+    ks = [Kernel(ELEMENTWISE, 0, s.c_in * hw, s.c_in), elementwise(s.c_in * hw), *_conv_bn_act(s.c_in, m, hw, hw)]
+    for _ in s.rates:  # grouped by mid: c_in/mid channels per group
+        ks += _conv_bn_act(s.c_in, m, hw, hw, 3, m)
+    ks += [elementwise(s.cat_channels * hw), *_conv_bn_act(s.cat_channels, m, hw, hw), elementwise(m * low),
+           conv(s.c_low, s.c_low, low, low), elementwise(c * low), *_conv_bn_act(c, c, low, low, 3, c),
+           conv(c, s.c_out, low, low), elementwise(s.c_out * oh * ow)]
+    return ks
+
+
+def _sep_conv(s: SepConv) -> List[Kernel]:
+    hw, (ho, wo) = s.h * s.w, s.out_hw
+    hwo, c = ho * wo, s.c_in
+    return [elementwise(c * hw), conv(c, c, hw, hwo, s.kernel, c), conv(c, c, hwo, hwo), elementwise(c * hwo),
+            elementwise(c * hwo), conv(c, c, hwo, hwo, s.kernel, c), conv(c, s.c_out, hwo, hwo),
+            elementwise(s.c_out * hwo)]
+
+
+def _dil_conv(s: DilConv) -> List[Kernel]:
+    hw, (ho, wo) = s.h * s.w, s.out_hw
+    c = s.c_in
+    return [elementwise(c * hw), conv(c, c, hw, ho * wo, s.kernel, c), conv(c, s.c_out, ho * wo, ho * wo),
+            elementwise(s.c_out * ho * wo)]
+
+
+def _rcb(s: ReluConvBN) -> List[Kernel]:
+    hw, (ho, wo) = s.h * s.w, s.out_hw
+    ks: List[Kernel] = []
+    for r in range(s.repeat):
+        c_in, hw_in = (s.c_in, hw) if r == 0 else (s.c_out, ho * wo)
+        ks += [elementwise(c_in * hw_in), conv(c_in, s.c_out, hw_in, ho * wo, s.kernel),
+               elementwise(s.c_out * ho * wo)]
+    return ks
+
+
+def _pool(s: Pool) -> List[Kernel]:
+    ho, wo = s.out_hw
+    return [Kernel(ELEMENTWISE, 0, s.c_in * s.h * s.w, s.c_out * ho * wo)]
+
+
+_BY_FAMILY: Dict[str, Callable[..., List[Kernel]]] = {
+    "ir": _ir, "skip": _skip, "conv": _conv, "pool_fc": _pool_fc, "lr_aspp": _lr_aspp, "aspp_dw": _aspp_dw,
+    "sep_conv": _sep_conv, "dil_conv": _dil_conv, "rcb": _rcb, "pool": _pool,
+}
+
+
+def kernels(spec: OpSpec) -> List[Kernel]:
+    """The kernels of one op at batch 1, scaled by the batch (a batch multiplies every tensor)."""
+    try:
+        fn = _BY_FAMILY[spec.family]
+    except KeyError:
+        raise PredictorError(f"the predictor knows no op family {spec.family!r}") from None
+    ks = fn(spec)
+    if spec.batch == 1:
+        return ks
+    b = spec.batch
+    return [Kernel(k.kind, k.macs * b, k.elems_in * b, k.elems_out * b, k.weights) for k in ks]
+
+
+def totals(spec: OpSpec) -> Dict[Tuple[str, str], float]:
+    """(kind, measure) -> sum over the op's kernels; measures: macs, bytes, count."""
+    out: Dict[Tuple[str, str], float] = {(k, m): 0.0 for k in KINDS for m in ("macs", "bytes", "count")}
+    for k in kernels(spec):
+        out[(k.kind, "macs")] += k.macs
+        out[(k.kind, "bytes")] += 4.0 * (k.elems_in + k.elems_out + k.weights)
+        out[(k.kind, "count")] += 1
+    return out

@@ -1,0 +1,51 @@
+"""The kernel decomposition agrees with the op specs' own cost accounting."""
+
+from __future__ import annotations
+
+import pytest
+
+from lut_server.predictor.primitives import DEPTHWISE, ELEMENTWISE, POINTWISE, kernels, totals
+from lutcore.ops import InvertedResidual, Skip
+from lutcore.spaces import get_space, space_names
+
+
+@pytest.mark.parametrize("space", space_names())
+def test_kernel_macs_add_up_to_the_spec_macs(space: str) -> None:
+    for spec in get_space(space).unique_ops().values():
+        assert sum(k.macs for k in kernels(spec)) == spec.macs(), spec.key
+
+
+def test_inverted_residual_with_se_and_residual() -> None:
+    s = InvertedResidual(c_in=32, h=16, w=16, c_out=32, kernel=5, expansion=4, se=0.25, act="swish")
+    ks = kernels(s)
+    kinds = [k.kind for k in ks]
+    # expand conv+BN+act, depthwise+BN+act, SE (pool, fc, act, fc, sigmoid, scale), project+BN, residual add
+    assert kinds.count(POINTWISE) == 4 and kinds.count(DEPTHWISE) == 1
+    assert len(ks) == 3 + 3 + 6 + 2 + 1
+    assert ks[-1].kind == ELEMENTWISE and ks[-1].elems_in == 2 * 32 * 16 * 16
+
+
+def test_batch_scales_work_but_not_launches() -> None:
+    one, four = InvertedResidual(c_in=16, h=8, w=8, c_out=24, stride=2), InvertedResidual(
+        c_in=16, h=8, w=8, c_out=24, stride=2, batch=4)
+    t1, t4 = totals(one), totals(four)
+    assert t4[(POINTWISE, "macs")] == 4 * t1[(POINTWISE, "macs")]
+    assert t4[(POINTWISE, "count")] == t1[(POINTWISE, "count")]
+
+
+def test_identity_skip_has_no_kernels() -> None:
+    assert kernels(Skip(c_in=8, h=4, w=4, c_out=8)) == []
+
+
+def test_an_unknown_family_is_a_clear_error() -> None:
+    import dataclasses
+
+    from lut_server.predictor.errors import PredictorError
+    from lutcore.ops import OpSpec
+
+    @dataclasses.dataclass(frozen=True)
+    class Mystery(OpSpec):
+        family = "mystery"
+
+    with pytest.raises(PredictorError, match="mystery"):
+        kernels(Mystery(c_in=4, h=4, w=4, c_out=4))
