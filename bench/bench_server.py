@@ -115,6 +115,29 @@ def concurrently(n: int, fn: Callable[[int], List[Any]]) -> List[Any]:
     return [x for o in out for x in o]
 
 
+def in_processes(n: int, fn: Callable[[int], List[Any]]) -> List[Any]:
+    """``fn`` in ``n`` forked processes started together: readers that are separate programs, as search
+    jobs are, each with its own interpreter (threads in one process queue on its GIL, which the
+    server's latency then includes)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(n)
+    queue = ctx.Queue()
+
+    def run(i: int) -> None:
+        barrier.wait()
+        queue.put(fn(i))
+
+    procs = [ctx.Process(target=run, args=(i,)) for i in range(n)]
+    for p in procs:
+        p.start()
+    out = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return [x for o in out for x in o]
+
+
 def pct(xs: List[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
@@ -243,13 +266,18 @@ def main() -> None:
             for mode, tag in runs.items():
                 if mode == "conditional" and not tag:
                     continue
-                got = concurrently(readers, timed_reads(api, args.seconds, "/cost-matrix", body, tag))
-                f = figures([t for t, _ in got], args.seconds)
-                if tag:
-                    f["not_modified_304"] = sum(1 for _, st in got if st == 304)
-                res["cost_matrix"][f"{mode}_{readers}_readers"] = f
-                extra = f", {f['not_modified_304']} x 304" if tag else ""
-                print(line(f"cost matrix {args.space} {shape}, {readers} readers, {mode}", f) + extra)
+                for how, run in (("threads", concurrently), ("processes", in_processes)):
+                    if readers == 1 and how == "processes":
+                        continue
+                    got = run(readers, timed_reads(api, args.seconds, "/cost-matrix", body, tag))
+                    f = figures([t for t, _ in got], args.seconds)
+                    if tag:
+                        f["not_modified_304"] = sum(1 for _, st in got if st == 304)
+                    label = f"{mode}_{readers}_readers" + ("_processes" if how == "processes" else "")
+                    res["cost_matrix"][label] = f
+                    extra = f", {f['not_modified_304']} x 304" if tag else ""
+                    who = f"{readers} reader processes" if how == "processes" else f"{readers} readers"
+                    print(line(f"cost matrix {args.space} {shape}, {who}, {mode}", f) + extra)
         if not etag:
             print("cost matrix: no ETag from this server, so no conditional figures")
         wrk_matrix(api, body, args.readers, 2)  # warm-up: every worker has rendered and checked the matrix
