@@ -70,12 +70,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e = sub.add_parser("export", help="write the LUT (one target or all) as nas-lut/1 JSON, YAML or JSON lines")
     _source(e, db_help)
     e.add_argument("--target", help="target id, e.g. xavier/tensorrt/fp16 (default: all targets)")
-    e.add_argument("--format", default="nas-lut", choices=["nas-lut", "proxyless-yaml", "ofa-mbv3-yaml", "fbnet-jsonl"],
+    e.add_argument("--format", default="nas-lut",
+                   choices=["nas-lut", "proxyless-yaml", "ofa-mbv3-yaml", "tfnas-pickle", "fbnet-jsonl"],
                    help="nas-lut: our lossless JSON; proxyless-yaml / ofa-mbv3-yaml: the latency table OFA's "
-                        "ProxylessNASLatencyTable / MBv3LatencyTable read (docs/formats/ofa.md); fbnet-jsonl")
-    e.add_argument("--space", help="the yaml formats: the space whose layers the table covers "
-                                   "(default mobilenetv2 / ofa-mbv3)")
-    e.add_argument("--resolution", "-r", help="the yaml formats: sizes, e.g. 160,192,224 (default: the space's own)")
+                        "ProxylessNASLatencyTable / MBv3LatencyTable read (docs/formats/ofa.md); tfnas-pickle: "
+                        "TF-NAS's latency pickle (docs/formats/tfnas.md); fbnet-jsonl")
+    e.add_argument("--space", help="the yaml and pickle formats: the space whose layers the table covers "
+                                   "(default mobilenetv2 / ofa-mbv3 / tfnas)")
+    e.add_argument("--resolution", "-r", help="the yaml formats: sizes, e.g. 160,192,224; tfnas-pickle: one size "
+                                              "(default: the space's own)")
     e.add_argument("-o", "--output", help="file to write (default stdout)")
     e.set_defaults(func=_guarded(cmd_export))
 
@@ -337,20 +340,22 @@ def cmd_export(args: argparse.Namespace) -> int:
                     raise CliError(f"unknown target {args.target!r}")
     res = [r if "x" in r else f"{r}x{r}" for r in (args.resolution or "").replace(" ", "").split(",") if r]
     try:
-        text = exchange.render(doc, args.format, args.space, res)
+        data = exchange.render(doc, args.format, args.space, res)
     except BadInput as e:
         raise CliError(str(e)) from None
     if args.output:
         try:
-            with open(args.output, "w", encoding="utf-8") as f:
-                f.write(text)
+            with open(args.output, "wb") as f:
+                f.write(data)
         except OSError as e:
             raise CliError(f"cannot write {args.output}: {e.strerror or e}") from None
         n = sum(len(t["entries"]) for t in doc["targets"])
         print(f"wrote {n} entries of {len(doc['targets'])} target(s) to {args.output} ({args.format})",
               file=sys.stderr)
     else:
-        sys.stdout.write(text)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
     return 0
 
 

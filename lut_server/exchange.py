@@ -1,6 +1,6 @@
 """Export and import of the LUT as the versioned `nas-lut/1` document (docs/api.md), and the
-formats existing NAS code reads: ProxylessNAS/Once-for-All YAML (docs/formats/ofa.md) and FBNet-style
-JSON lines.
+formats existing NAS code reads: ProxylessNAS/Once-for-All YAML (docs/formats/ofa.md), the TF-NAS
+latency pickle (docs/formats/tfnas.md) and FBNet-style JSON lines.
 
 The document's shape is ``lutcore.lutdoc`` (one model for every reader and writer); this module
 maps it to and from the tables, and bounds what an import may store.
@@ -26,12 +26,12 @@ from lut_server.truth_exchange import export_sections, import_sections
 from lut_server.util import BadInput, bounded_json, clean_text, dump_json, now
 from lutcore import lutdoc
 from lutcore.errors import LutError
-from lutcore.formats import ofa
+from lutcore.formats import ofa, tfnas
 from lutcore.lutdoc import FIGURES, SCHEMA, LutDocument, TargetLut
 from lutcore.ops import spec_from_dict
 from lutcore.records import OpRecord
 
-FORMATS = ("nas-lut", "proxyless-yaml", "ofa-mbv3-yaml", "fbnet-jsonl")
+FORMATS = ("nas-lut", "proxyless-yaml", "ofa-mbv3-yaml", "tfnas-pickle", "fbnet-jsonl")
 OFA_FORMATS = {"proxyless-yaml": ("mobilenetv2", ofa.PROXYLESS), "ofa-mbv3-yaml": ("ofa-mbv3", ofa.MBV3)}
 
 
@@ -126,21 +126,40 @@ def _import_target(conn: Connection, tdoc: TargetLut, where: str) -> Tuple[int, 
 
 
 # -- formats that existing NAS code reads ----------------------------------------------------
-def to_ofa_yaml(doc: LutDocument, fmt: str, space: Optional[str] = None, resolutions: Sequence[str] = ()) -> str:
-    """The latency table OFA's ``ProxylessNASLatencyTable`` / ``MBv3LatencyTable`` read, for one target and a
-    space (default: mobilenetv2 / ofa-mbv3) at one or more resolutions (default: the space's own)."""
+def _chain_spaces(doc: LutDocument, fmt: str, space: str, resolutions: Sequence[str]) -> List[Any]:
+    """The space at each size (default its own) for a format that holds one target of a chain space."""
     from lutcore.spaces import get_space_def
     from lutcore.spaces.space import SpaceDef
 
     if len(doc.targets) != 1:
         raise BadInput(f"{fmt} holds one target; choose one with --target ({len(doc.targets)} in the export)")
+    sdef = get_space_def(space)
+    if not isinstance(sdef, SpaceDef):
+        raise BadInput(f"{fmt}: {sdef.name} is a cell space; that table is for chain networks")
+    return [sdef.at(r) for r in resolutions] if resolutions else [sdef.at()]
+
+
+def to_ofa_yaml(doc: LutDocument, fmt: str, space: Optional[str] = None, resolutions: Sequence[str] = ()) -> str:
+    """The latency table OFA's ``ProxylessNASLatencyTable`` / ``MBv3LatencyTable`` read, for one target and a
+    space (default: mobilenetv2 / ofa-mbv3) at one or more resolutions (default: the space's own)."""
     name, dialect = OFA_FORMATS[fmt]
     try:
-        sdef = get_space_def(space or name)
-        if not isinstance(sdef, SpaceDef):
-            raise BadInput(f"{fmt}: {sdef.name} is a cell space; OFA's tables are for chain networks")
-        spaces = [sdef.at(r) for r in resolutions] if resolutions else [sdef.at()]
+        spaces = _chain_spaces(doc, fmt, space or name, resolutions)
         return ofa.dump_yaml(ofa.latency_table(spaces, ofa.stats_from_lut(doc.targets[0]), dialect))
+    except LutError as e:
+        raise BadInput(f"{fmt}: {e}") from None
+
+
+def to_tfnas_pickle(doc: LutDocument, space: Optional[str] = None, resolutions: Sequence[str] = ()) -> bytes:
+    """The latency pickle TF-NAS's search reads (``--lookup_path``), for one target and a space (default
+    tfnas) at one size: its ``base`` holds no size, so one file serves one."""
+    fmt = "tfnas-pickle"
+    if len(resolutions) > 1:
+        raise BadInput(f"{fmt} holds one resolution (their 'base' has no size); export one file per size")
+    try:
+        (sp,) = _chain_spaces(doc, fmt, space or "tfnas", resolutions)
+        values = {e.key: v for e in doc.targets[0].entries if (v := e.value()) is not None}
+        return tfnas.dump_pickle(tfnas.latency_table(sp, values))
     except LutError as e:
         raise BadInput(f"{fmt}: {e}") from None
 
@@ -159,9 +178,10 @@ def to_fbnet_jsonl(doc: LutDocument) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def render(doc: Dict[str, Any], fmt: str, space: Optional[str] = None, resolutions: Sequence[str] = ()) -> str:
+def render(doc: Dict[str, Any], fmt: str, space: Optional[str] = None, resolutions: Sequence[str] = ()) -> bytes:
+    """The export in ``fmt``, as the bytes of the file (the pickle is binary, the others UTF-8)."""
     if fmt == "nas-lut":
-        return json.dumps(doc, indent=1, sort_keys=False) + "\n"
+        return (json.dumps(doc, indent=1, sort_keys=False) + "\n").encode()
     if fmt not in FORMATS:
         raise BadInput(f"format {fmt!r} must be one of {', '.join(FORMATS)}")
     try:
@@ -169,5 +189,7 @@ def render(doc: Dict[str, Any], fmt: str, space: Optional[str] = None, resolutio
     except lutdoc.DocumentError as e:
         raise BadInput(str(e)) from None
     if fmt in OFA_FORMATS:
-        return to_ofa_yaml(parsed, fmt, space, resolutions)
-    return to_fbnet_jsonl(parsed)
+        return to_ofa_yaml(parsed, fmt, space, resolutions).encode()
+    if fmt == "tfnas-pickle":
+        return to_tfnas_pickle(parsed, space, resolutions)
+    return to_fbnet_jsonl(parsed).encode()

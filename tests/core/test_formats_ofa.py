@@ -36,6 +36,7 @@ from lutcore.lutdoc import TargetLut
 from lutcore.ops import OpSpec
 from lutcore.spaces import get_space, make_arch, random_arch
 from lutcore.spaces.space import Space
+from tests.core.lut_targets import export_target, imported_db, lut
 
 pytest.importorskip("torch")
 
@@ -59,24 +60,6 @@ def _stub_torchvision() -> None:
 _stub_torchvision()
 lut_module = pytest.importorskip("ofa.nas.efficiency_predictor.latency_lookup_table")
 networks = pytest.importorskip("ofa.imagenet_classification.elastic_nn.networks")
-
-
-# -- a target's export: every op of the spaces, 2-3 runs each, distinct values -----------------------
-def _export_target(spaces: Sequence[Space]) -> Dict[str, Any]:
-    entries: Dict[str, Dict[str, Any]] = {}
-    for space in spaces:
-        for key, spec in space.unique_ops().items():
-            rng = random.Random(key)
-            runs = []
-            for r in range(rng.randint(2, 3)):
-                mean = rng.uniform(0.01, 3.0)
-                runs.append({"run_id": f"run-{r:04d}", "device": "board-1",
-                             "stats": {"median_ms": mean * 0.99, "mean_ms": mean, "std_ms": mean * 0.05,
-                                       "min_ms": mean * 0.9, "p10_ms": mean * 0.95, "p90_ms": mean * 1.05,
-                                       "n": rng.randint(20, 60)}})
-            value = statistics.median(m["stats"]["median_ms"] for m in runs)
-            entries[key] = {"key": key, "spec": spec.to_dict(), "value_ms": value, "measurements": runs}
-    return {"id": "xavier/tensorrt/fp16", "entries": list(entries.values())}
 
 
 def _stats(target: Dict[str, Any]) -> Dict[str, OpStats]:
@@ -126,7 +109,7 @@ def test_their_latency_table_sums_our_export_to_our_lut_sum(case: str, tmp_path:
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     name, dialect, table_name, supernet, stage_len, resolutions = CASES[case]
     spaces = [get_space(name, f"{r}x{r}") for r in resolutions]
-    stats = _stats(_export_target(spaces))
+    stats = _stats(export_target(spaces))
     path = tmp_path / "lut.yaml"
     path.write_text(dump_yaml(latency_table(spaces, stats, dialect)))
     table = _their_table(getattr(lut_module, table_name), str(path), monkeypatch)
@@ -185,7 +168,7 @@ def test_pooled_variance_is_the_variance_of_all_samples() -> None:
 
 def test_the_table_rows_carry_value_count_and_pooled_variance() -> None:
     space = get_space("mobilenetv2")
-    target = _export_target([space])
+    target = export_target([space])
     stats = _stats(target)
     table = latency_table([space], stats, PROXYLESS)
     stem = space.stem[0].spec
@@ -245,7 +228,7 @@ def test_a_block_that_does_not_map_is_named(block: Dict[str, Any], dialect: Dial
 
 def test_missing_measurements_are_refused_with_the_ops_named() -> None:
     space = get_space("mobilenetv2")
-    stats = _stats(_export_target([space]))
+    stats = _stats(export_target([space]))
     gone = space.head[1].spec.key
     del stats[gone]
     with pytest.raises(FormatError, match=r"1 op\(s\) of mobilenetv2 have no measured value.*pool_fc"):
@@ -267,22 +250,9 @@ def test_ofa_mbv3_space_is_ofa_s_supernet() -> None:
 
 def test_lut_export_writes_the_table_their_code_reads(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """`lut import` a nas-lut/1 document of mobilenetv2's ops, `lut export --format proxyless-yaml`, their table."""
-    import json
-    import subprocess
-
     pytest.importorskip("sqlalchemy")
     space = get_space("mobilenetv2", "192x192")
-    target = _export_target([space])
-    target["target"] = {"device": "xavier", "backend": "tensorrt", "precision": "fp16"}
-    del target["id"]
-    (tmp_path / "doc.json").write_text(json.dumps({"schema": "nas-lut/1", "targets": [target], "devices": []}))
-    db = f"sqlite:///{tmp_path / 'lut.db'}"
-
-    def lut(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "lutcore", *args], capture_output=True, text=True, timeout=120)
-
-    r = lut("import", str(tmp_path / "doc.json"), "--db", db)
-    assert r.returncode == 0, r.stderr
+    target, db = imported_db(tmp_path, [space])
     out = tmp_path / "lut.yaml"
     r = lut("export", "--db", db, "--target", "xavier/tensorrt/fp16", "--format", "proxyless-yaml", "-r", "192",
             "-o", str(out))
@@ -296,9 +266,9 @@ def test_lut_export_writes_the_table_their_code_reads(tmp_path: Any, monkeypatch
     assert theirs == pytest.approx(_our_sum(space, choices, _stats(target)), rel=1e-9)
 
     r = lut("export", "--db", db, "--target", "xavier/tensorrt/fp16", "--format", "ofa-mbv3-yaml")
-    assert r.returncode == 1 and "have no measured value" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 1 and b"have no measured value" in r.stderr and b"Traceback" not in r.stderr, r.stderr
     r = lut("export", "--db", db, "--target", "xavier/tensorrt/fp16", "--format", "proxyless-yaml", "--space", "fbnet")
-    assert r.returncode == 1 and "has no counterpart" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 1 and b"has no counterpart" in r.stderr and b"Traceback" not in r.stderr, r.stderr
 
 
 def test_ofa_sizes_between_multiples_of_32_round_up_like_their_code_and_torch() -> None:
