@@ -74,7 +74,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    choices=["nas-lut", "proxyless-yaml", "ofa-mbv3-yaml", "tfnas-pickle", "fbnet-jsonl"],
                    help="nas-lut: our lossless JSON; proxyless-yaml / ofa-mbv3-yaml: the latency table OFA's "
                         "ProxylessNASLatencyTable / MBv3LatencyTable read (docs/formats/ofa.md); tfnas-pickle: "
-                        "TF-NAS's latency pickle (docs/formats/tfnas.md); fbnet-jsonl")
+                        "TF-NAS's latency pickle (docs/formats/tfnas.md); fbnet-jsonl: FBNet's runtime LUT records "
+                        "(docs/formats/fbnet.md)")
     e.add_argument("--space", help="the yaml and pickle formats: the space whose layers the table covers "
                                    "(default mobilenetv2 / ofa-mbv3 / tfnas)")
     e.add_argument("--resolution", "-r", help="the yaml formats: sizes, e.g. 160,192,224; tfnas-pickle: one size "

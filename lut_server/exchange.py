@@ -1,6 +1,6 @@
 """Export and import of the LUT as the versioned `nas-lut/1` document (docs/api.md), and the
 formats existing NAS code reads: ProxylessNAS/Once-for-All YAML (docs/formats/ofa.md), the TF-NAS
-latency pickle (docs/formats/tfnas.md) and FBNet-style JSON lines.
+latency pickle (docs/formats/tfnas.md) and FBNet's runtime LUT records (docs/formats/fbnet.md).
 
 The document's shape is ``lutcore.lutdoc`` (one model for every reader and writer); this module
 maps it to and from the tables, and bounds what an import may store.
@@ -26,7 +26,7 @@ from lut_server.truth_exchange import export_sections, import_sections
 from lut_server.util import BadInput, bounded_json, clean_text, dump_json, now
 from lutcore import lutdoc
 from lutcore.errors import LutError
-from lutcore.formats import ofa, tfnas
+from lutcore.formats import fbnet, ofa, tfnas
 from lutcore.lutdoc import FIGURES, SCHEMA, LutDocument, TargetLut
 from lutcore.ops import spec_from_dict
 from lutcore.records import OpRecord
@@ -165,17 +165,11 @@ def to_tfnas_pickle(doc: LutDocument, space: Optional[str] = None, resolutions: 
 
 
 def to_fbnet_jsonl(doc: LutDocument) -> str:
-    """FBNet-style lines: op type, input shape, op args, latency (ms), plus our key and target."""
-    lines = []
-    for t in doc.targets:
-        for e in t.entries:
-            spec = dict(e.spec)
-            family = spec.pop("family")
-            shape = [spec.pop("batch", 1), spec.pop("c_in"), spec.pop("h"), spec.pop("w")]
-            lines.append(json.dumps({"op_type": family, "input_shape": shape, "args": spec,
-                                     "latency": e.value(), "unit": "ms", "key": e.key, "target": t.tid,
-                                     "n_runs": e.n_runs, "spread_pct": e.spread_pct}, sort_keys=True))
-    return "\n".join(lines) + ("\n" if lines else "")
+    """FBNet's runtime LUT (mobile-vision ``runtime_lut``): one ``LUTSchema`` record per entry, every target."""
+    try:
+        return fbnet.dump_jsonl([r for t in doc.targets for r in fbnet.records(t)])
+    except LutError as e:
+        raise BadInput(f"fbnet-jsonl: {e}") from None
 
 
 def render(doc: Dict[str, Any], fmt: str, space: Optional[str] = None, resolutions: Sequence[str] = ()) -> bytes:

@@ -86,9 +86,11 @@ def test_cli_export_import_over_rest_and_db(live_server, tmp_path: Path) -> None
     r = _lut("export", "--db", copy, "--target", TARGET, "--format", "proxyless-yaml")  # their keys: tests/core
     assert r.returncode == 1 and "of mobilenetv2 have no measured value" in r.stderr, r.stderr
     r = _lut("export", "--db", copy, "--format", "fbnet-jsonl")
-    lines = [json.loads(x) for x in r.stdout.splitlines()]
-    assert {x["key"] for x in lines} == {conv(16).key, conv(24).key}
-    assert lines[0]["input_shape"] == [1, 8, 16, 32] and lines[0]["op_type"] == "conv"
+    lines = [json.loads(x) for x in r.stdout.splitlines()]  # FBNet's runtime LUT records: tests/core
+    assert len(lines) == 2 and {x["input_shapes"][0][1] for x in lines} == {8} and lines[0]["op_type"] == "conv"
+    assert {x["device"] for x in lines} == {TARGET} and all(x["runtime_us_p50"] > 0 for x in lines)
+    assert {a for x in lines for a in x["op_args"] if '"c_out"' in a} == {'name: "c_out"\ni: 16\n',
+                                                                          'name: "c_out"\ni: 24\n'}
 
     r = _lut("import", str(out), "--server", live_server.url, "--token", live_server.admin_token)
     assert r.returncode == 0 and "0 measurements added" in r.stdout, r.stderr
