@@ -83,8 +83,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e.add_argument("-o", "--output", help="file to write (default stdout)")
     e.set_defaults(func=_guarded(cmd_export))
 
-    i = sub.add_parser("import", help="merge a nas-lut/1 JSON document into a server or database")
-    i.add_argument("file", help="export document (JSON); '-' reads stdin")
+    i = sub.add_parser("import", help="merge a nas-lut/1 JSON document, or an old LUT of another tool as a target "
+                                      "of its own, into a server or database")
+    i.add_argument("file", help="export document (JSON), or with --format the old LUT; '-' reads stdin")
+    i.add_argument("--format", default="nas-lut", choices=["nas-lut", "proxyless-yaml", "tfnas-pickle"],
+                   help="proxyless-yaml: an OFA/ProxylessNAS latency table; tfnas-pickle: a TF-NAS latency pickle "
+                        "(read without running any code); both need --target (docs/formats/)")
+    i.add_argument("--target", help="with --format: the target id the old numbers are stored as, "
+                                    "e.g. galaxy-s8/onnxruntime/fp32")
     _source(i, db_help)
     i.set_defaults(func=_guarded(cmd_import))
 
@@ -364,15 +370,23 @@ def cmd_import(args: argparse.Namespace) -> int:
     from lut_server import exchange
     from lut_server.util import BadInput
 
+    if (args.format == "nas-lut") == bool(args.target):
+        raise CliError("--target goes with --format proxyless-yaml|tfnas-pickle (and is required there)")
     try:
         if args.file == "-":
-            text = sys.stdin.read()
+            data = sys.stdin.buffer.read()
         else:
-            with open(args.file, encoding="utf-8") as f:
-                text = f.read()
-        doc = json.loads(text)
-    except (OSError, ValueError) as e:
-        raise CliError(f"cannot read {args.file}: {e}") from None
+            with open(args.file, "rb") as f:
+                data = f.read()
+    except OSError as e:
+        raise CliError(f"cannot read {args.file}: {e.strerror or e}") from None
+    if args.format == "nas-lut":
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except ValueError as e:
+            raise CliError(f"cannot read {args.file}: {e}") from None
+    else:
+        doc = _legacy_document(args.format, data, args.target, args.file)
     with _spinner("importing"):
         if args.server:
             out = _rest(args, "POST", "/import", body=doc)
@@ -385,6 +399,19 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(f"imported {out['targets']} target(s), {out['entries']} entries: {out['measurements_added']} "
           f"measurements added, {out['duplicates']} already present, {out['devices']} device(s)")
     return 0
+
+
+def _legacy_document(fmt: str, data: bytes, target: str, name: str) -> Dict[str, Any]:
+    """An old LUT as a nas-lut/1 document, every entry mapped before anything is sent or stored."""
+    from lutcore.formats import legacy
+
+    try:
+        doc, left = legacy.document(fmt, data, target)
+    except LutError as e:
+        raise CliError(f"{name}: {e}") from None
+    for why, keys in left.items():
+        print(f"left out {len(keys)} of the file's entries ({why}), e.g. {keys[0]}", file=sys.stderr)
+    return doc
 
 
 def cmd_status(args: argparse.Namespace) -> int:

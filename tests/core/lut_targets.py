@@ -4,12 +4,13 @@ values), for the format writers' tests."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from lutcore.spaces.space import Space
 
@@ -34,9 +35,10 @@ def export_target(spaces: Sequence[Space]) -> Dict[str, Any]:
 TARGET = {"device": "xavier", "backend": "tensorrt", "precision": "fp16"}
 
 
-def lut(*args: str) -> subprocess.CompletedProcess[bytes]:
-    """The ``lut`` CLI of this checkout; output as bytes (the pickle format is binary)."""
-    return subprocess.run([sys.executable, "-m", "lutcore", *args], capture_output=True, timeout=120)
+def lut(*args: str, cwd: Optional[Path] = None) -> subprocess.CompletedProcess[bytes]:
+    """The ``lut`` CLI of this checkout (run in ``cwd``); output as bytes (the pickle format is binary)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.run([sys.executable, "-m", "lutcore", *args], capture_output=True, timeout=120, cwd=cwd, env=env)
 
 
 def imported_db(tmp_path: Path, spaces: Sequence[Space]) -> Tuple[Dict[str, Any], str]:
