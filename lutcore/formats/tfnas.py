@@ -14,12 +14,14 @@ builds nothing but those and ``collections.OrderedDict`` (what TF-NAS's own pick
 
 from __future__ import annotations
 
+import collections
 import io
 import math
 import pickle
 import re
 from typing import Any, Dict, List, Mapping, Tuple
 
+from lutcore.catalogues import Invalid
 from lutcore.errors import FormatError
 from lutcore.ops import Conv, InvertedResidual, OpSpec, Skip
 from lutcore.spaces.space import Space
@@ -78,8 +80,6 @@ def base_ops(space: Space) -> List[OpSpec]:
 
 def layer_keys(space: Space) -> List[Tuple[str, int, OpSpec]]:
     """(their key, mid channels, our spec) for every searchable candidate; identity skips have none."""
-    from lutcore.catalogues import Invalid
-
     h, w = space.resolution
     if space.decoder is not None:
         raise FormatError(f"{space.name} has a decoder ({space.decoder.spec.key}); TF-NAS's table is a classifier's")
@@ -138,8 +138,6 @@ class _PlainUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("collections", "OrderedDict"):
-            import collections
-
             return collections.OrderedDict
         raise FormatError(f"the pickle refers to {module}.{name}; a latency table holds only dicts and numbers")
 
