@@ -19,6 +19,7 @@ from lutcore.ops import (
     Conv,
     DepthwiseASPP,
     DilConv,
+    GlobalAvgPool,
     InvertedResidual,
     OpSpec,
     Pool,
@@ -174,6 +175,10 @@ def _rcb(s: ReluConvBN) -> List[Kernel]:
     return ks
 
 
+def _gap(s: GlobalAvgPool) -> List[Kernel]:
+    return [Kernel(ELEMENTWISE, 0, s.c_in * s.h * s.w, s.c_in)]
+
+
 def _pool(s: Pool) -> List[Kernel]:
     ho, wo = s.out_hw
     return [Kernel(ELEMENTWISE, 0, s.c_in * s.h * s.w, s.c_out * ho * wo)]
@@ -182,6 +187,7 @@ def _pool(s: Pool) -> List[Kernel]:
 _BY_FAMILY: Dict[str, Callable[..., List[Kernel]]] = {
     "ir": _ir, "skip": _skip, "conv": _conv, "pool_fc": _pool_fc, "lr_aspp": _lr_aspp, "aspp_dw": _aspp_dw,
     "sep_conv": _sep_conv, "dil_conv": _dil_conv, "rcb": _rcb, "pool": _pool,
+    "gap": _gap,
 }
 
 
