@@ -1,0 +1,129 @@
+"""Served, never silent (issue 20): `missing: "predict"` on /cost-matrix and /lookup of a real server.
+
+A synthetic target whose latencies follow a known law (a constant plus a cost per MAC, with seeded
+noise of a few percent) has a share of a space's ops left unmeasured; the predicted cells must be
+flagged, inside their intervals for most ops, and never appear without `missing: "predict"`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from typing import Any, Dict, List
+
+import httpx
+import pytest
+
+from lutcore.ops import OpSpec
+from lutcore.spaces import get_space
+from tests.server.helpers import TARGET, batch, item
+
+SPACE, RES = "squeezenas-small", "64x128"
+OTHER = {"device": "orin", "backend": "tensorrt", "precision": "fp16", "batch": 1, "settings": {}}
+
+
+def law(spec: OpSpec) -> float:
+    """The synthetic target's latency: what the predictor must recover from the measured share."""
+    noise = math.exp(random.Random(spec.key).gauss(0.0, 0.03))
+    return (0.02 + 2e-9 * spec.macs() + 3e-9 * spec.params()) * noise
+
+
+def post(srv: Any, path: str, body: Dict[str, Any], **kw: Any) -> httpx.Response:
+    return httpx.post(srv.api + path, json=body, timeout=120, **kw)
+
+
+def measure(srv: Any, specs: List[OpSpec], target: Dict[str, Any], device: str = "xavier-01") -> None:
+    tok = srv.agent_token(device)
+    r = post(srv, "/measurements", batch([item(s, law(s)) for s in specs], device=device, target=target),
+             headers={"Authorization": f"Bearer {tok}"})
+    assert r.status_code == 200 and not r.json()["rejected"], r.text
+
+
+@pytest.fixture
+def srv(start_server, db_url):
+    return start_server(db_url)
+
+
+def test_predicted_cells_are_flagged_inside_their_intervals_and_never_silent(srv):
+    from tests.server.helpers import TARGET_DICT
+
+    ops = [s for s in get_space(SPACE, RES).unique_ops().values() if not s.is_identity]
+    held = set(s.key for s in random.Random(7).sample(ops, len(ops) * 3 // 10))
+    measure(srv, [s for s in ops if s.key not in held], TARGET_DICT)
+    body = {"space": SPACE, "resolution": RES, "target": TARGET}
+
+    pred = post(srv, "/cost-matrix", {**body, "missing": "predict"})
+    assert pred.status_code == 200, pred.text
+    plain = post(srv, "/cost-matrix", body)  # after the predicted one: the words must not share bytes
+    again = post(srv, "/cost-matrix", body)  # the hot path
+    for r in (plain, again):
+        d = r.json()
+        assert "predicted" not in d and "lo" not in d and "prediction" not in d
+        assert set(d["missing"]) == held
+        assert all(v is None for row, krow in zip(d["matrix"], d["keys"]) for v, k in zip(row, krow) if k in held)
+    assert again.headers["etag"] == plain.headers["etag"] != pred.headers["etag"]
+
+    p, m = pred.json(), plain.json()
+    assert set(p["missing"]) == held and p["coverage"] == m["coverage"]  # still counts measured cells only
+    by_key = {s.key: s for s in ops}
+    errors, inside = [], 0
+    seen = set()
+    for i, (row, krow) in enumerate(zip(p["matrix"], p["keys"])):
+        for j, k in enumerate(krow):
+            if k is None:
+                assert p["predicted"][i][j] is False and row[j] is None
+                continue
+            if k not in held:
+                assert p["predicted"][i][j] is False
+                assert row[j] == m["matrix"][i][j] == p["lo"][i][j] == p["hi"][i][j]
+                continue
+            assert p["predicted"][i][j] is True
+            assert 0 < p["lo"][i][j] < row[j] < p["hi"][i][j]
+            if k not in seen:
+                seen.add(k)
+                truth = law(by_key[k])
+                errors.append(abs(row[j] / truth - 1))
+                inside += p["lo"][i][j] <= truth <= p["hi"][i][j]
+    fixed_held = [f for f in p["fixed"] if f["key"] in held]
+    assert all(f["predicted"] and f["lo_ms"] < f["value_ms"] < f["hi_ms"] for f in fixed_held)
+    seen |= {f["key"] for f in fixed_held}
+    assert seen == held and p["prediction"]["predicted"] == len(held)
+    assert p["prediction"]["n_train"] == len(ops) - len(held) and p["prediction"]["coverage"] == 0.9
+    assert p["fixed_lo_ms"] <= p["fixed_ms"] <= p["fixed_hi_ms"]
+    assert inside >= 0.8 * len(errors), f"{inside}/{len(errors)} held-out ops inside their intervals"
+    assert statistics.median(errors) < 0.1, f"median error {statistics.median(errors):.3f}"
+
+    keys = sorted(held)[:5] + [ops[0].key if ops[0].key not in held else ops[1].key, "conv:nobody-knows-this"]
+    reg = post(srv, "/spaces", body, headers=srv.headers())  # what makes the server know the ops' specs
+    assert reg.status_code == 200 and reg.json()["enqueued"] == len(held), reg.text
+    lk = post(srv, "/lookup", {"target": TARGET, "keys": keys, "missing": "predict"}).json()
+    assert set(lk["predicted"]) == set(keys[:5])  # the unknown key has no spec: missing, not predicted
+    for k in keys[:5]:  # the same model and interval as the matrix's cells
+        i, j = next((i, row.index(k)) for i, row in enumerate(p["keys"]) if k in row)
+        assert lk["predicted"][k] == {"value_ms": p["matrix"][i][j], "lo_ms": p["lo"][i][j], "hi_ms": p["hi"][i][j]}
+    assert set(lk["values"]) == {keys[5]} and set(lk["missing"]) == set(keys[:5]) | {keys[6]}
+    assert all(v["lo_ms"] < v["value_ms"] < v["hi_ms"] for v in lk["predicted"].values())
+    plain_lk = post(srv, "/lookup", {"target": TARGET, "keys": keys}).json()
+    assert "predicted" not in plain_lk and set(plain_lk["values"]) == {keys[5]}
+
+    newly = sorted(held)[0]  # a measurement moves the LUT: that cell is measured, not predicted, at once
+    measure(srv, [by_key[newly]], TARGET_DICT)
+    after = post(srv, "/cost-matrix", {**body, "missing": "predict"}).json()
+    assert newly not in after["missing"] and after["prediction"]["predicted"] == len(held) - 1
+    assert after["lut_version"] > p["lut_version"] and after["prediction"]["n_train"] == len(ops) - len(held) + 1
+
+
+def test_too_few_measured_entries_is_a_clear_422(srv):
+    ops = [s for s in get_space(SPACE, RES).unique_ops().values() if not s.is_identity]
+    measure(srv, ops[:3], OTHER, device="orin-01")
+    for path, body in (("/cost-matrix", {"space": SPACE, "resolution": RES}), ("/lookup", {"keys": [ops[5].key]})):
+        r = post(srv, path, {**body, "target": "orin/tensorrt/fp16", "missing": "predict"})
+        assert r.status_code == 422, r.text
+        assert "has 3 measured entries" in r.json()["detail"] and "at least 8" in r.json()["detail"]
+        assert post(srv, path, {**body, "target": "orin/tensorrt/fp16"}).status_code == 200  # default: as before
+    unknown = {"space": SPACE, "resolution": RES, "target": "nobody/tensorrt/fp16", "missing": "predict"}
+    r = post(srv, "/cost-matrix", unknown)
+    assert r.status_code == 422 and "has 0 measured entries" in r.json()["detail"]
+    bad = post(srv, "/cost-matrix", {"space": SPACE, "resolution": RES, "target": TARGET, "missing": "guess"})
+    assert bad.status_code == 422
