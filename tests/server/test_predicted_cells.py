@@ -7,7 +7,6 @@ flagged, inside their intervals for most ops, and never appear without `missing:
 
 from __future__ import annotations
 
-import math
 import random
 import statistics
 from typing import Any, Dict, List
@@ -17,16 +16,11 @@ import pytest
 
 from lutcore.ops import OpSpec
 from lutcore.spaces import get_space
-from tests.server.helpers import TARGET, batch, item
+from tests.server.helpers import TARGET, TARGET_DICT, batch, item
+from tests.server.helpers import law_ms as law
 
 SPACE, RES = "squeezenas-small", "64x128"
 OTHER = {"device": "orin", "backend": "tensorrt", "precision": "fp16", "batch": 1, "settings": {}}
-
-
-def law(spec: OpSpec) -> float:
-    """The synthetic target's latency: what the predictor must recover from the measured share."""
-    noise = math.exp(random.Random(spec.key).gauss(0.0, 0.03))
-    return (0.02 + 2e-9 * spec.macs() + 3e-9 * spec.params()) * noise
 
 
 def post(srv: Any, path: str, body: Dict[str, Any], **kw: Any) -> httpx.Response:
@@ -46,8 +40,6 @@ def srv(start_server, db_url):
 
 
 def test_predicted_cells_are_flagged_inside_their_intervals_and_never_silent(srv):
-    from tests.server.helpers import TARGET_DICT
-
     ops = [s for s in get_space(SPACE, RES).unique_ops().values() if not s.is_identity]
     held = set(s.key for s in random.Random(7).sample(ops, len(ops) * 3 // 10))
     measure(srv, [s for s in ops if s.key not in held], TARGET_DICT)
