@@ -119,3 +119,39 @@ def test_too_few_measured_entries_is_a_clear_422(srv):
     assert r.status_code == 422 and "has 0 measured entries" in r.json()["detail"]
     bad = post(srv, "/cost-matrix", {"space": SPACE, "resolution": RES, "target": TARGET, "missing": "guess"})
     assert bad.status_code == 422
+
+
+def test_fitted_once_per_lut_change_and_served_hot(api, monkeypatch):
+    """In-process (to count fits): concurrent-free repeats reuse the predictor and the rendered bytes; a
+    write moves the LUT version and refits; the hot path answers predicted requests by their own words."""
+    from lut_server.api import matrix_fast
+    from lut_server.store import calibrations
+
+    ops = [s for s in get_space(SPACE, RES).unique_ops().values() if not s.is_identity]
+    api.post("/measurements", batch([item(s, law(s)) for s in ops[:40]]))
+    body = {"space": SPACE, "resolution": RES, "target": TARGET, "missing": "predict"}
+    predictors = api.c.app.state.predictors  # type: ignore[attr-defined]
+    first = api.c.post("/api/v1/cost-matrix", json=body)
+    assert first.status_code == 200 and predictors.fits == 1
+    lookup = {"target": TARGET, "keys": [ops[0].key], "missing": "predict", "metric": "median_ms"}
+    assert api.c.post("/api/v1/lookup", json=lookup).status_code == 200 and predictors.fits == 1  # same LUT
+
+    assert matrix_fast.alias_of(b'{"space": "s", "target": "t", "missing": "predict"}') == (
+        "t", "s", None, "median_ms", "predict")
+    assert matrix_fast.alias_of(b'{"space": "s", "target": "t", "missing": "report"}') == ("t", "s", None, "median_ms")
+    assert matrix_fast.alias_of(b'{"space": "s", "target": "t", "missing": "guess"}') is None
+
+    def database_gone(*_a, **_k):
+        raise RuntimeError("the route ran")
+
+    with monkeypatch.context() as m:
+        m.setattr(calibrations, "matrix_version", database_gone)
+        hot = api.c.post("/api/v1/cost-matrix", json=body)  # just rendered: the hot path, no database
+        assert hot.content == first.content and hot.headers["etag"] == first.headers["etag"]
+        with pytest.raises(RuntimeError, match="the route ran"):  # the plain words were never rendered
+            api.c.post("/api/v1/cost-matrix", json={k: v for k, v in body.items() if k != "missing"})
+
+    api.post("/measurements", batch([item(ops[40], law(ops[40]))]))
+    moved = api.c.post("/api/v1/cost-matrix", json=body)
+    assert moved.headers["etag"] != first.headers["etag"] and predictors.fits == 2
+    assert moved.json()["prediction"]["n_train"] == 41
