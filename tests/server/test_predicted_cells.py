@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import random
 import statistics
+import time
 from typing import Any, Dict, List
 
 import httpx
 import pytest
 
+from lut_server.matrix_cache import STALE_S
 from lutcore.ops import OpSpec
 from lutcore.spaces import get_space
 from tests.server.helpers import TARGET, TARGET_DICT, batch, item
@@ -155,3 +157,34 @@ def test_fitted_once_per_lut_change_and_served_hot(api, monkeypatch):
     moved = api.c.post("/api/v1/cost-matrix", json=body)
     assert moved.headers["etag"] != first.headers["etag"] and predictors.fits == 2
     assert moved.json()["prediction"]["n_train"] == 41
+
+
+@pytest.mark.postgres
+def test_two_workers_many_readers_agree_on_predicted_bytes(start_server, pg_db_url):
+    """Two server processes on one PostgreSQL database, eight concurrent readers: each worker fits its
+    own predictor, the fit is deterministic, so every answer for a LUT version is the same bytes; a
+    write through one worker is seen by both (the new cell measured, no longer predicted)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    a = start_server(pg_db_url)
+    b = start_server(pg_db_url)
+    ops = [s for s in get_space(SPACE, RES).unique_ops().values() if not s.is_identity]
+    measure(a, ops[:60], TARGET_DICT)
+    body = {"space": SPACE, "resolution": RES, "target": TARGET, "missing": "predict"}
+
+    def ask(i: int) -> httpx.Response:
+        return post(a if i % 2 else b, "/cost-matrix", body)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, range(16)))
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers if r.status_code != 200]
+    assert len({r.headers["etag"] for r in answers}) == 1
+    assert answers[0].json()["prediction"]["predicted"] == len(ops) - 60
+
+    measure(b, [ops[60]], TARGET_DICT)
+    time.sleep(STALE_S + 0.2)  # the other worker checks the version again within STALE_S
+    with ThreadPoolExecutor(8) as pool:
+        later = list(pool.map(ask, range(8)))
+    assert len({r.headers["etag"] for r in later}) == 1 and later[0].headers["etag"] != answers[0].headers["etag"]
+    d = later[0].json()
+    assert ops[60].key not in d["missing"] and d["prediction"]["predicted"] == len(ops) - 61
