@@ -137,6 +137,12 @@ def test_fitted_once_per_lut_change_and_served_hot(api, monkeypatch):
     assert first.status_code == 200 and predictors.fits == 1
     lookup = {"target": TARGET, "keys": [ops[0].key], "missing": "predict", "metric": "median_ms"}
     assert api.c.post("/api/v1/lookup", json=lookup).status_code == 200 and predictors.fits == 1  # same LUT
+    p90 = api.c.post("/api/v1/cost-matrix", json={**body, "metric": "p90_ms"}).json()  # a model per metric
+    assert predictors.fits == 2
+    med = first.json()
+    cells = [(i, j) for i, row in enumerate(med["predicted"]) for j, f in enumerate(row) if f]
+    ratios = [p90["matrix"][i][j] / med["matrix"][i][j] for i, j in cells]
+    assert cells and 1.05 < statistics.median(ratios) < 1.15  # the helper's p90 is 1.1 x the median
 
     assert matrix_fast.alias_of(b'{"space": "s", "target": "t", "missing": "predict"}') == (
         "t", "s", None, "median_ms", "predict")
@@ -155,7 +161,7 @@ def test_fitted_once_per_lut_change_and_served_hot(api, monkeypatch):
 
     api.post("/measurements", batch([item(ops[40], law(ops[40]))]))
     moved = api.c.post("/api/v1/cost-matrix", json=body)
-    assert moved.headers["etag"] != first.headers["etag"] and predictors.fits == 2
+    assert moved.headers["etag"] != first.headers["etag"] and predictors.fits == 3
     assert moved.json()["prediction"]["n_train"] == 41
 
 
