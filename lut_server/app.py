@@ -64,6 +64,9 @@ def create_app(settings: Optional[Settings] = None, db: Optional[Database] = Non
     app.state.settings = settings
     app.state.clock = clock
     app.state.matrix_cache = cache
+    from lut_server.predicted import PredictorCache
+
+    app.state.predictors = PredictorCache()
     from lut_server.spaces import builtin_names
 
     builtin_names()  # load lutcore's space registry before any request thread races on it

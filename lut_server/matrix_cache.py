@@ -1,6 +1,7 @@
 """Rendered cost matrices, kept as the exact JSON bytes served, with an ETag.
 
-Keyed on what names the answer: (target, space name, definition digest, resolution, metric); valid
+Keyed on what names the answer: (target, space name, definition digest, resolution, metric, missing
+mode: measured cells only, or missing ones predicted too); valid
 for one version, (target's ``lut_version``, calibration stamp), which every change of an entry or a
 calibration moves. Nothing is keyed on object identity, so two equal definitions share an entry.
 
@@ -20,10 +21,17 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-Key = Tuple[str, str, str, str, str]
-Alias = Tuple[str, str, Optional[str], str]  # the request's words: target, space name, resolution, metric
+Key = Tuple[str, ...]  # target, space name, digest, resolution, metric, missing mode
+# the request's words: target, space name, resolution, metric (+ the missing mode unless "report")
+Alias = Tuple[Optional[str], ...]
 FRESH_S = 0.25  # how often a worker's refresher checks the versions of its cached matrices
 STALE_S = 4 * FRESH_S  # never served from the cache past this age of its last check
+
+
+def alias(target: str, space: str, resolution: Optional[str], metric: str, missing: str = "report") -> Alias:
+    """The request words of a named matrix; the default mode keeps the words it always had."""
+    words: Alias = (target, space, resolution, metric)
+    return words if missing == "report" else words + (missing,)
 
 
 class MatrixCache:

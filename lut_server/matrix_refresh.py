@@ -73,7 +73,7 @@ class MatrixRefresher:
         digests: Dict[Tuple[str, str], Optional[str]] = {}
         with self.db.read() as conn:
             for key, _version in entries:
-                tid, name, digest, res, _metric = key
+                tid, name, digest, res = key[:4]
                 words = (tid, name, res)
                 if words not in seen:
                     seen[words] = calibrations.matrix_version(conn, tid, name, res)

@@ -16,6 +16,9 @@ from lutcore.calibration import FEATURES, MODELS
 
 JobId = Annotated[int, Field(ge=1, le=2**62)]
 Metric = Literal["median_ms", "mean_ms", "p10_ms", "p90_ms"]
+Missing = Literal["report", "predict"]
+MISSING_DOC = ('"report" (default): unmeasured keys are listed in `missing` and have no value; "predict": they '
+               "are also predicted from the target's measured entries, each flagged with its 90% interval")
 KEY_EXAMPLE = "ir:k3_d2_e6_g1:c48x32x64->c96:s1:relu"
 
 
@@ -97,6 +100,7 @@ class LookupIn(BaseModel):
     target: str = Field(max_length=512)
     keys: List[Annotated[str, Field(max_length=2048)]] = Field(max_length=100_000)
     metric: Metric = "median_ms"
+    missing: Missing = Field("report", description=MISSING_DOC)
 
 
 class LutValue(BaseModel):
@@ -110,11 +114,28 @@ class LutValue(BaseModel):
     spread_pct: float
 
 
+class PredictedValue(BaseModel):
+    value_ms: float
+    lo_ms: float
+    hi_ms: float
+
+
+class PredictionInfo(BaseModel):
+    predicted: int = Field(description="how many keys (lookup) or unique ops (cost matrix) were predicted")
+    n_train: int = Field(description="measured entries the target's predictor was fitted on (0: none needed)")
+    coverage: Optional[float] = Field(description="intended share of unmeasured ops inside their interval")
+    learner: Optional[str]
+    network_rule: str = Field(description="how a network's interval adds its ops' (lutcore.netsum)")
+
+
 class LookupOut(BaseModel):
     target: str
     lut_version: int
-    values: Dict[str, LutValue]
-    missing: List[str]
+    values: Dict[str, LutValue] = Field(description="measured keys only, in every mode")
+    missing: List[str] = Field(description="every unmeasured key, predicted or not")
+    predicted: Optional[Dict[str, PredictedValue]] = Field(
+        None, description='missing="predict": the missing keys the predictor could read, value and interval')
+    prediction: Optional[PredictionInfo] = None
 
 
 SpaceRef = Union[Annotated[str, Field(max_length=256)], Dict[str, Any]]
@@ -146,12 +167,16 @@ class CostMatrixIn(BaseModel):
     resolution: Optional[str] = Field(None, max_length=32)
     target: str = Field(max_length=512)
     metric: Metric = "median_ms"
+    missing: Missing = Field("report", description=MISSING_DOC)
 
 
 class FixedCost(BaseModel):
     name: str
     key: str
     value_ms: Optional[float]
+    predicted: Optional[bool] = None
+    lo_ms: Optional[float] = None
+    hi_ms: Optional[float] = None
 
 
 class Coverage(BaseModel):
@@ -176,6 +201,14 @@ class CostMatrixOut(BaseModel):
     missing: List[str]
     calibration: Optional[Dict[str, Any]] = Field(
         None, description="stored calibration {a, b, c, n_fit, fit_error} (POST /calibrations/fit); null = none")
+    predicted: Optional[List[List[bool]]] = Field(
+        None, description='missing="predict" only: true = the cell\'s value is predicted, not measured')
+    lo: Optional[List[List[Optional[float]]]] = Field(
+        None, description='missing="predict" only: low end of each cell\'s interval (a measured cell: its value)')
+    hi: Optional[List[List[Optional[float]]]] = Field(None, description='missing="predict" only: high end')
+    fixed_lo_ms: Optional[float] = None
+    fixed_hi_ms: Optional[float] = None
+    prediction: Optional[PredictionInfo] = None
 
 
 class ClaimIn(BaseModel):

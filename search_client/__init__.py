@@ -6,7 +6,7 @@
 """
 
 from search_client.cells import CellCosts, CellLatencyLoss, cell_costs_from_values, predict_cell_latency
-from search_client.client import Lookup, LUTClient
+from search_client.client import Lookup, LUTClient, Predicted
 from search_client.errors import (
     ClientError,
     MeasurementFailed,
@@ -35,6 +35,7 @@ __all__ = [
     "MeasurementFailed",
     "Lookup",
     "MissingEntriesError",
+    "Predicted",
     "PrunedMatrix",
     "ServerError",
     "StaleCalibrationWarning",

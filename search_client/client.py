@@ -33,14 +33,27 @@ TargetLike = Any  # a target id string or a lutcore.records.Target
 
 
 @dataclasses.dataclass(frozen=True)
+class Predicted:
+    """A value the server predicted for an unmeasured key, and its 90% interval (ms)."""
+
+    value: float
+    lo: float
+    hi: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Lookup:
-    """``POST /lookup`` answer: the metric's value per measured key, full stats, and what is missing."""
+    """``POST /lookup`` answer: the metric's value per measured key, full stats, and what is missing.
+
+    ``values`` holds measured keys only; with ``missing="predict"``, ``predicted`` holds the missing
+    keys the server could predict (known ops), each with its interval; ``missing`` still lists them."""
 
     target: str
     lut_version: Optional[int]
     values: Dict[str, float]
     stats: Dict[str, Dict[str, Any]]
     missing: List[str]
+    predicted: Dict[str, Predicted] = dataclasses.field(default_factory=dict)
 
 
 def target_id(target: TargetLike) -> str:
@@ -136,9 +149,14 @@ class LUTClient:
         http = self._need_server("export")
         return dict(http.request("GET", "/export", params={"target": target_id(target)} if target else None))
 
-    def lookup(self, keys: List[str], target: TargetLike, metric: str = "median_ms") -> Lookup:
-        """Values of ``keys`` on ``target``, sent ``batch_size`` keys per request."""
+    def lookup(self, keys: List[str], target: TargetLike, metric: str = "median_ms", missing: str = "report") -> Lookup:
+        """Values of ``keys`` on ``target``, sent ``batch_size`` keys per request. ``missing="predict"``
+        also asks the server to predict the unmeasured ones (``Lookup.predicted``; a server only)."""
         tid = self._target(target)
+        if missing not in ("report", "predict"):
+            raise ValueError(f"missing={missing!r} must be 'report' or 'predict'")
+        if missing == "predict":
+            self._need_server('predict unmeasured entries (missing="predict")')
         if self._http is None:
             table = self._table(tid)
             vals = table.values(list(keys), metric)
@@ -151,11 +169,14 @@ class LUTClient:
             )
         values: Dict[str, float] = {}
         stats: Dict[str, Dict[str, Any]] = {}
-        missing: List[str] = []
+        unmeasured: List[str] = []
+        predicted: Dict[str, Predicted] = {}
         version: Optional[int] = None
         uniq = list(dict.fromkeys(keys))
         for i in range(0, len(uniq), self.batch_size):
             body = {"target": tid, "keys": uniq[i : i + self.batch_size], "metric": metric}
+            if missing == "predict":
+                body["missing"] = missing
             r = self._http.request("POST", "/lookup", json=body)
             version = r.get("lut_version", version) if version is None else max(version, r.get("lut_version") or 0)
             for k, s in (r.get("values") or {}).items():
@@ -163,8 +184,10 @@ class LUTClient:
                 v = s.get("value_ms", s.get(metric))
                 if v is not None:
                     values[k] = float(v)
-            missing += list(r.get("missing") or [])
-        return Lookup(tid, version, values, stats, missing)
+            unmeasured += list(r.get("missing") or [])
+            predicted.update({k: Predicted(float(p["value_ms"]), float(p["lo_ms"]), float(p["hi_ms"]))
+                              for k, p in (r.get("predicted") or {}).items()})
+        return Lookup(tid, version, values, stats, unmeasured, predicted)
 
     def register_space(
         self, space: SpaceLike, target: TargetLike, resolution: Optional[str] = None, priority: int = 0
@@ -195,13 +218,19 @@ class LUTClient:
 
         ``missing``: ``"error"`` raises MissingEntriesError (listing the ops and how to measure them);
         ``"wait"`` registers the space for the target and polls, showing progress, until agents have
-        measured every op (WaitTimeout after ``timeout`` seconds); ``"nan"`` puts NaN in their cells.
+        measured every op (WaitTimeout after ``timeout`` seconds); ``"nan"`` puts NaN in their cells;
+        ``"predict"`` (a server only) fills them with the server's predictions, flagged in
+        ``CostMatrix.predicted`` with their intervals in ``lo``/``hi`` (never cached: the server answers
+        from its own cache, and the next measurement replaces a prediction).
         ``space``: a registered name, a lutcore Space/SpaceDef or a definition mapping.
         ``refresh=True`` skips the memory cache.
         """
         if missing not in MISSING_MODES:
             raise ValueError(f"missing={missing!r} must be one of {', '.join(MISSING_MODES)}")
         tid = self._target(target)
+        if missing == "predict":
+            self._need_server('predict unmeasured cells (missing="predict")')
+            refresh = True
         mkey = (tid, SpaceResolver.key(space, resolution), metric, str(device), dtype)
         if not refresh:
             hit = self._matrices.get(mkey)
@@ -219,18 +248,19 @@ class LUTClient:
         resp = None if refresh else self._cache.get(ckey)
         fresh = resp is None
         if resp is None:
-            resp = self._fetch(wire, local, res, tid, metric, ckey)
+            resp = self._fetch(wire, local, res, tid, metric, ckey, missing == "predict")
         if resp.get("missing") and missing == "wait":
             resp = self._wait(wire, local, name, res, tid, metric, timeout, progress, priority)
         cm = matrix_from_response(resp, metric=metric, device=dev, dtype=dtype, missing=missing, server=self.url)
-        if not resp.get("missing"):
+        if not resp.get("missing") and missing != "predict":
             if fresh:
                 self._cache.put(ckey, resp)
             self._matrices[mkey] = cm
         return cm
 
     def _fetch(
-        self, wire: Any, local: Any, res: Optional[str], tid: str, metric: str, ckey: Tuple[Any, ...]
+        self, wire: Any, local: Any, res: Optional[str], tid: str, metric: str, ckey: Tuple[Any, ...],
+        predict: bool = False,
     ) -> Dict[str, Any]:
         if self._http is None:
             table = self._table(tid)
@@ -239,10 +269,12 @@ class LUTClient:
                 local, values, target=tid, lut_version=table.lut_version, calibration=table.calibration
             )
         body = {"space": wire, "resolution": res, "target": tid, "metric": metric}
+        if predict:
+            body["missing"] = "predict"
         try:
             resp = dict(self._http.request("POST", "/cost-matrix", json=body))
         except TransportError:
-            disk = self._cache.newest_on_disk(ckey)
+            disk = None if predict else self._cache.newest_on_disk(ckey)
             if disk is None:
                 raise
             warnings.warn(
@@ -354,6 +386,7 @@ class LUTClient:
         resolution: Optional[str] = None,
         metric: str = "median_ms",
         calibration: Any = "auto",
+        missing: str = "error",
     ) -> LatencyPrediction:
         """The LUT's latency for one architecture: the chosen ops plus the fixed cost.
 
@@ -361,9 +394,16 @@ class LUTClient:
         (argmax); for a cell space, a lutcore CellArch or an architecture name (``darts-v2-cifar10``).
         ``calibration``: ``"auto"`` applies the LUT's own ``calibration`` (a, b) when it has one;
         a Calibration or ``{"a":, "b":}`` applies that; None gives the raw LUT sum.
+        ``missing``: ``"error"`` raises MissingEntriesError for an unmeasured op; ``"predict"`` takes the
+        server's predictions for them and says so: ``predicted_share``/``predicted_ops`` and the interval
+        ``lo_ms``..``hi_ms`` (the ops' bounds added: lutcore.netsum's ``linear`` rule).
         """
+        if missing not in ("error", "predict"):
+            raise ValueError(f"missing={missing!r} must be 'error' or 'predict'")
         local = self._spaces(space, resolution).local
         if isinstance(local, CellSpace):
+            if missing == "predict":
+                raise ClientError(f'{local.name} is a cell space: missing="predict" serves chain spaces only so far')
             from lutcore.spaces import get_arch
 
             arch = get_arch(choices, local.resolution) if isinstance(choices, str) else choices
@@ -372,7 +412,8 @@ class LUTClient:
                                   f"of one, not {type(arch).__name__}")
             costs = self.cell_costs(space, target, metric, resolution, dtype=torch.float64, missing="nan")
             return predict_cell_latency(costs, arch, calibration, self.url)
-        cm = self.cost_matrix(space, target, metric, resolution, dtype=torch.float64, missing="nan")
+        cm = self.cost_matrix(space, target, metric, resolution, dtype=torch.float64,
+                              missing="predict" if missing == "predict" else "nan")
         return predict_from_matrix(cm, choices, calibration, self.url)
 
     mac_matrix = staticmethod(mac_matrix)

@@ -10,17 +10,22 @@ import torch
 
 from search_client.errors import ClientError, MissingEntriesError
 
-MISSING_MODES = ("error", "wait", "nan")
+MISSING_MODES = ("error", "wait", "nan", "predict")
 Number = Union[int, float]
 
 
 @dataclasses.dataclass(frozen=True)
 class FixedCost:
-    """One op every architecture runs (stem, head, decoder) and its cost, None when unmeasured."""
+    """One op every architecture runs (stem, head, decoder) and its cost, None when unmeasured.
+
+    ``predicted``: the value is the server's prediction (``missing="predict"``), in [``lo``, ``hi``]."""
 
     name: str
     key: Optional[str]
     value: Optional[float]
+    predicted: bool = False
+    lo: Optional[float] = None
+    hi: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +35,11 @@ class CostMatrix:
     ``C`` holds 0 where ``mask`` is True (invalid candidate) and NaN for an unmeasured entry when built
     with ``missing="nan"``. ``fixed`` is the summed cost of the fixed ops (NaN if one is unmeasured).
     The tensors are shared with the client's cache: do not modify them in place (``clone()`` first).
+
+    With ``missing="predict"`` unmeasured cells hold the server's prediction, never unflagged:
+    ``predicted`` (bool, True = predicted) and ``lo``/``hi`` (each cell's 90% interval; a measured
+    cell's is its value), ``fixed_lo``/``fixed_hi`` and ``prediction`` (how many, fitted on how many
+    entries). ``missing`` still lists every unmeasured key. Without it these are None.
     """
 
     C: torch.Tensor
@@ -46,6 +56,12 @@ class CostMatrix:
     metric: str
     lut_version: Optional[int] = None
     calibration: Optional[Mapping[str, Any]] = None
+    predicted: Optional[torch.Tensor] = None
+    lo: Optional[torch.Tensor] = None
+    hi: Optional[torch.Tensor] = None
+    fixed_lo: Optional[float] = None
+    fixed_hi: Optional[float] = None
+    prediction: Optional[Mapping[str, Any]] = None
 
     @property
     def shape(self) -> torch.Size:
@@ -56,9 +72,12 @@ class CostMatrix:
         return not self.missing
 
     def to(self, device: Union[str, torch.device, None] = None, dtype: Optional[torch.dtype] = None) -> CostMatrix:
-        """The same matrix with C on another device/dtype (mask follows the device)."""
+        """The same matrix with C (and lo/hi) on another device/dtype (the masks follow the device)."""
         return dataclasses.replace(
-            self, C=self.C.to(device=device, dtype=dtype), mask=self.mask.to(device=device)
+            self, C=self.C.to(device=device, dtype=dtype), mask=self.mask.to(device=device),
+            predicted=None if self.predicted is None else self.predicted.to(device=device),
+            lo=None if self.lo is None else self.lo.to(device=device, dtype=dtype),
+            hi=None if self.hi is None else self.hi.to(device=device, dtype=dtype),
         )
 
 
@@ -78,7 +97,8 @@ def matrix_from_response(
     """A CostMatrix from a ``POST /cost-matrix``-shaped mapping (the server's, or one built from a LUT file).
 
     ``missing="error"`` raises MissingEntriesError when the response lists missing keys; otherwise
-    unmeasured valid cells become NaN.
+    unmeasured valid cells become NaN. ``missing="predict"`` needs a response the server predicted
+    (asked with ``"missing": "predict"``); a missing key it could not predict raises MissingEntriesError.
     """
     if missing not in MISSING_MODES:
         raise ValueError(f"missing={missing!r} must be one of {', '.join(MISSING_MODES)}")
@@ -93,9 +113,16 @@ def matrix_from_response(
     space = str(resp.get("space", "?"))
     res = resp.get("resolution")
     target = resp.get("target")
+    total = (resp.get("coverage") or {}).get("total")
     if miss and missing == "error":
-        total = (resp.get("coverage") or {}).get("total")
         raise MissingEntriesError(miss, space, res, str(target), server, total)
+    if missing == "predict":
+        if "predicted" not in resp:
+            raise ClientError(f"the cost matrix of {space} came without predictions; does the server "
+                              f"({server}) support missing=\"predict\" (issue 20)?")
+        left = _unpredicted(rows, masks, keys, resp.get("fixed", []))
+        if left:
+            raise MissingEntriesError(left, space, res, str(target), server, total)
     nan = math.nan
     values = [
         [0.0 if m else (nan if v is None else float(v)) for v, m in zip(row, mrow)] for row, mrow in zip(rows, masks)
@@ -104,7 +131,8 @@ def matrix_from_response(
         raise ClientError(f"cost-matrix response for {space}: matrix is not layers x {len(candidates)} candidates")
     C = torch.tensor(values, dtype=dtype, device=device)
     mask = torch.tensor(masks, dtype=torch.bool, device=device)
-    fixed_ops = [FixedCost(f.get("name", "?"), f.get("key"), _float(f.get("value_ms"))) for f in resp.get("fixed", [])]
+    fixed_ops = [FixedCost(f.get("name", "?"), f.get("key"), _float(f.get("value_ms")), bool(f.get("predicted")),
+                           _float(f.get("lo_ms")), _float(f.get("hi_ms"))) for f in resp.get("fixed", [])]
     fixed_ms = resp.get("fixed_ms")
     if fixed_ms is None:
         fixed_ms = nan if any(f.value is None for f in fixed_ops) else sum(f.value or 0.0 for f in fixed_ops)
@@ -124,7 +152,32 @@ def matrix_from_response(
         metric=metric,
         lut_version=resp.get("lut_version"),
         calibration=resp.get("calibration"),
+        **(_intervals(resp, masks, dtype, device) if missing == "predict" else {}),
     )
+
+
+def _unpredicted(rows: Sequence[Sequence[Any]], masks: Sequence[Sequence[bool]],
+                 keys: Sequence[Sequence[Optional[str]]], fixed: Sequence[Mapping[str, Any]]) -> List[str]:
+    """Keys still without a value in a predicted response (ops of a family the predictor does not model)."""
+    left = {k for row, mrow, krow in zip(rows, masks, keys) for v, m, k in zip(row, mrow, krow)
+            if v is None and not m and k}
+    left |= {f["key"] for f in fixed if f.get("value_ms") is None and f.get("key")}
+    return sorted(left)
+
+
+def _intervals(resp: Mapping[str, Any], masks: Sequence[Sequence[bool]], dtype: torch.dtype,
+               device: Union[str, torch.device, None]) -> Dict[str, Any]:
+    """The predicted mask and interval tensors of a ``missing="predict"`` response (0 at masked cells)."""
+    def grid(name: str) -> torch.Tensor:
+        vals = [[0.0 if m else float(v) for v, m in zip(row, mrow)] for row, mrow in zip(resp[name], masks)]
+        return torch.tensor(vals, dtype=dtype, device=device)
+
+    try:
+        return {"predicted": torch.tensor(resp["predicted"], dtype=torch.bool, device=device),
+                "lo": grid("lo"), "hi": grid("hi"), "fixed_lo": _float(resp.get("fixed_lo_ms")),
+                "fixed_hi": _float(resp.get("fixed_hi_ms")), "prediction": resp.get("prediction")}
+    except (KeyError, TypeError, ValueError) as e:
+        raise ClientError(f"predicted cost-matrix response is malformed ({e})") from None
 
 
 def response_from_values(

@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from typing import Any, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
 from lutcore.calibration import Calibration
+from lutcore.netsum import NetworkSum, network_sum
 from search_client.errors import MissingEntriesError, StaleCalibrationWarning
 from search_client.matrix import CostMatrix
 
@@ -38,7 +39,12 @@ def parse_calibration(obj: Any, space: Optional[str] = None, resolution: Optiona
 
 @dataclasses.dataclass(frozen=True)
 class LatencyPrediction:
-    """The LUT's prediction: ``ms`` (calibrated if a calibration applies) and its parts."""
+    """The LUT's prediction: ``ms`` (calibrated if a calibration applies) and its parts.
+
+    ``predicted_ms`` is the part of ``lut_ms`` the server predicted (``missing="predict"``; 0 from a
+    fully measured LUT), over ``predicted_ops`` of the ``n_ops`` ops; ``lo_ms``..``hi_ms`` bounds ``ms``
+    by adding the predicted ops' interval bounds (lutcore.netsum ``linear``: measured ops add no width).
+    """
 
     ms: float
     lut_ms: float
@@ -47,6 +53,15 @@ class LatencyPrediction:
     choices: List[str]
     n_ops: int
     calibration: Optional[Calibration]
+    predicted_ms: float = 0.0
+    predicted_ops: int = 0
+    lo_ms: Optional[float] = None
+    hi_ms: Optional[float] = None
+
+    @property
+    def predicted_share(self) -> float:
+        """The share of the LUT sum that is predicted, not measured."""
+        return self.predicted_ms / self.lut_ms if self.lut_ms > 0 else 0.0
 
     def __float__(self) -> float:
         return self.ms
@@ -96,6 +111,7 @@ def predict_from_matrix(
     if missing:
         raise MissingEntriesError(sorted(set(missing)), cm.space, cm.resolution, str(cm.target), server)
     lut = sum(layer) + cm.fixed
+    net = _network_sum(cm, idx, layer)
     cal = parse_calibration(cm.calibration if calibration == "auto" else calibration, cm.space, cm.resolution)
     info = cm.calibration or {}
     if cal is not None and calibration == "auto" and info.get("stale"):
@@ -110,6 +126,7 @@ def predict_from_matrix(
             StaleCalibrationWarning, stacklevel=3)
     # as the LUT-truth validation counts them: the ops the network runs (identities dropped), fixed included
     n_ops = sum(1 for i, j in enumerate(idx) if not _identity(cm.keys[i][j])) + len(cm.fixed_ops)
+    ends = sorted(cal.apply(v, n_ops) if cal else v for v in (net.lo_ms, net.hi_ms))  # a < 0 swaps them
     return LatencyPrediction(
         ms=cal.apply(lut, n_ops) if cal else lut,
         lut_ms=lut,
@@ -118,7 +135,35 @@ def predict_from_matrix(
         choices=[cm.candidates[j] for j in idx],
         n_ops=n_ops,
         calibration=cal,
+        predicted_ms=net.predicted_ms,
+        predicted_ops=net.predicted_ops,
+        lo_ms=ends[0],
+        hi_ms=ends[1],
     )
+
+
+def _network_sum(cm: CostMatrix, idx: List[int], layer: List[float]) -> NetworkSum:
+    """The chosen cells and fixed ops split into measured and predicted (with their intervals), summed
+    by the rule the predictor's bench found to hold (``linear``: bounds added)."""
+    keys: List[str] = []
+    measured: Dict[str, float] = {}
+    predicted: Dict[str, Tuple[float, float, float]] = {}
+    for i, j in enumerate(idx):
+        key = cm.keys[i][j] or f"layer {i} candidate {j}"
+        keys.append(key)
+        if cm.predicted is not None and cm.lo is not None and cm.hi is not None and bool(cm.predicted[i, j]):
+            predicted[key] = (layer[i], float(cm.lo[i, j]), float(cm.hi[i, j]))
+        else:
+            measured[key] = layer[i]
+    for n, f in enumerate(cm.fixed_ops):
+        key = f.key or f"fixed {n}"
+        keys.append(key)
+        v = f.value or 0.0
+        if f.predicted:
+            predicted[key] = (v, v if f.lo is None else f.lo, v if f.hi is None else f.hi)
+        else:
+            measured[key] = v
+    return network_sum(keys, measured, predicted, "linear")
 
 
 def _identity(key: Optional[str]) -> bool:

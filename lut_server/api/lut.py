@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import Connection
 
-from lut_server import exchange, ingest, status
+from lut_server import exchange, ingest, predicted, status
 from lut_server.api.deps import Db, ReadConn, write
 from lut_server.auth import Admin, Reader, Writer, require_board
 from lut_server.db import Database
@@ -54,10 +54,18 @@ def post_measurements(batch: MeasurementBatch, request: Request, p: Principal = 
     return out
 
 
-@router.post("/lookup", response_model=LookupOut, summary="LUT values of many keys; unmeasured keys in `missing`")
-def post_lookup(body: LookupIn, _p: Any = Reader, conn: Connection = ReadConn) -> Dict[str, Any]:
+@router.post("/lookup", response_model=LookupOut, response_model_exclude_unset=True,
+             summary="LUT values of many keys; unmeasured keys in `missing`")
+def post_lookup(body: LookupIn, request: Request, _p: Any = Reader, conn: Connection = ReadConn) -> Dict[str, Any]:
+    """`missing: "predict"` adds `predicted` {key: value_ms, lo_ms, hi_ms} for unmeasured keys (422 when
+    the target has too few measured entries to fit a predictor); `values` stays measured-only."""
     parse_target(body.target)
-    return lookup(conn, body.target, body.keys, body.metric)
+    if body.missing == "predict":
+        predicted.check_lookup(body.keys)
+    out = lookup(conn, body.target, body.keys, body.metric)
+    if body.missing == "predict":
+        out = predicted.fill_lookup(conn, request.app.state.predictors, out, body.metric)
+    return out
 
 
 @router.get("/status", response_model=StatusOut, summary="Targets, coverage, queue depth, parked jobs")

@@ -16,12 +16,13 @@ import json
 from types import SimpleNamespace
 from typing import Any, List, Optional, Tuple
 
-from lut_server.matrix_cache import Alias, MatrixCache, etag_matches
+from lut_server.matrix_cache import Alias, MatrixCache, alias, etag_matches
 
 PATH = "/api/v1/cost-matrix"
 READS = {PATH, "/api/v1/lookup"}  # POSTs that write nothing
 _ROUTE = SimpleNamespace(path=PATH)  # the metrics label the route would have given
-_FIELDS = {"space", "target", "resolution", "metric"}
+_FIELDS = {"space", "target", "resolution", "metric", "missing"}
+_MODES = ("report", "predict")  # schemas.Missing; any other value goes to the route (its 422)
 
 
 def alias_of(body: bytes) -> Optional[Alias]:
@@ -33,12 +34,12 @@ def alias_of(body: bytes) -> Optional[Alias]:
     if not isinstance(doc, dict) or not set(doc) <= _FIELDS or not {"space", "target"} <= set(doc):
         return None
     space, target = doc["space"], doc["target"]
-    res, metric = doc.get("resolution"), doc.get("metric", "median_ms")
+    res, metric, missing = doc.get("resolution"), doc.get("metric", "median_ms"), doc.get("missing", "report")
     if not (isinstance(space, str) and isinstance(target, str) and isinstance(metric, str)):
         return None
-    if res is not None and not isinstance(res, str):
+    if (res is not None and not isinstance(res, str)) or missing not in _MODES:
         return None
-    return target, space, res, metric
+    return alias(target, space, res, metric, missing)
 
 
 class MatrixFastPath:

@@ -7,11 +7,11 @@ from typing import Any, Dict
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import Connection
 
-from lut_server import spaces
+from lut_server import predicted, spaces
 from lut_server.api.deps import Db, ReadConn, write
 from lut_server.auth import Reader, Registrar, require_class
 from lut_server.db import Database
-from lut_server.matrix_cache import MatrixCache, etag_matches
+from lut_server.matrix_cache import MatrixCache, alias, etag_matches
 from lut_server.responses import SafeJSONResponse
 from lut_server.schemas import CostMatrixIn, CostMatrixOut, SpaceIn, SpaceOut
 from lut_server.store import calibrations
@@ -39,19 +39,25 @@ def register_space(body: SpaceIn, request: Request, p: Principal = Registrar, db
              summary="[layers x candidates] latency matrix, mask, fixed cost and coverage")
 def cost_matrix(body: CostMatrixIn, request: Request, _p: Any = Reader, conn: Connection = ReadConn) -> Response:
     """Served from pre-rendered bytes valid for the target's `lut_version` and calibration; the ETag
-    answers `If-None-Match` with 304."""
+    answers `If-None-Match` with 304. `missing: "predict"` fills unmeasured cells from the target's
+    predictor, flagged (`predicted`) with their intervals (`lo`, `hi`); 422 when the target has too
+    few measured entries to fit one."""
     cache: MatrixCache = request.app.state.matrix_cache
     parse_target(body.target)
     sp = spaces.resolve(conn, body.space, body.resolution)
     version = calibrations.matrix_version(conn, body.target, sp.name, sp.resolution_str)
-    key = (body.target, sp.name, spaces.digest(sp), sp.resolution_str, body.metric)
-    alias = (body.target, body.space, body.resolution, body.metric) if isinstance(body.space, str) else None
-    hit = cache.get(key, version, alias)
+    key = (body.target, sp.name, spaces.digest(sp), sp.resolution_str, body.metric, body.missing)
+    words = alias(body.target, body.space, body.resolution, body.metric, body.missing) \
+        if isinstance(body.space, str) else None
+    hit = cache.get(key, version, words)
     if hit is None:
         def render() -> bytes:
-            return bytes(SafeJSONResponse(spaces.cost_matrix(conn, sp, None, body.target, body.metric)).body)
+            cm = spaces.cost_matrix(conn, sp, None, body.target, body.metric)
+            if body.missing == "predict":
+                cm = predicted.fill_matrix(conn, request.app.state.predictors, cm, sp, body.metric)
+            return bytes(SafeJSONResponse(cm).body)
 
-        hit = cache.fill(key, version, alias, render)
+        hit = cache.fill(key, version, words, render)
     body_bytes, etag = hit
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag_matches(request.headers.get("if-none-match"), etag):

@@ -191,6 +191,11 @@ _BY_FAMILY: Dict[str, Callable[..., List[Kernel]]] = {
 }
 
 
+def predictable(spec: OpSpec) -> bool:
+    """Whether the predictor models this op's family (a cell space's other ops stay unpredicted)."""
+    return spec.family in _BY_FAMILY
+
+
 def kernels(spec: OpSpec) -> List[Kernel]:
     """The kernels of one op at batch 1, scaled by the batch (a batch multiplies every tensor)."""
     try:

@@ -11,7 +11,7 @@ SQLite has one writer), so the aggregate reads every run committed before it: no
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Set
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from sqlalchemy import Connection, bindparam, func, select, text
 
@@ -104,6 +104,15 @@ def lookup(conn: Connection, tid: str, keys: List[str], metric: str = "median_ms
         values = entries_by_key(conn, got[0], uniq, metric)
         version = got[1]
     return {"target": tid, "lut_version": version, "values": values, "missing": [k for k in uniq if k not in values]}
+
+
+def measured_specs(conn: Connection, target_id: int, metric: str, limit: int) -> List[Tuple[str, float]]:
+    """(spec JSON, metric value) of the target's entries, at most ``limit`` of them (by key: the same
+    ones for the same LUT), for fitting its predictor."""
+    col = lut_entries.c[METRIC_COLUMN[metric]]
+    q = (select(ops.c.spec, col).join(lut_entries, lut_entries.c.op_id == ops.c.id)
+         .where(lut_entries.c.target_id == target_id).order_by(ops.c.key).limit(limit))
+    return [(str(s), float(v)) for s, v in conn.execute(q)]
 
 
 def measured_op_ids(conn: Connection, target_id: int, keys: List[str]) -> Dict[str, int]:

@@ -61,11 +61,20 @@ def ensure_ops(conn: Connection, specs: Iterable[OpSpec]) -> Dict[str, int]:
 
 
 def op_ids(conn: Connection, keys: List[str]) -> Dict[str, int]:
-    out: Dict[str, int] = {}
+    return {k: int(v) for k, v in _ops_column(conn, keys, ops.c.id).items()}
+
+
+def _ops_column(conn: Connection, keys: List[str], column: Any) -> Dict[str, Any]:
+    """``column`` of the known ops among ``keys``, by key (900 keys per query: SQLite's bind limit)."""
+    out: Dict[str, Any] = {}
     for i in range(0, len(keys), 900):
-        part = keys[i : i + 900]
-        out.update({k: int(i_) for k, i_ in conn.execute(select(ops.c.key, ops.c.id).where(ops.c.key.in_(part)))})
+        out.update(dict(conn.execute(select(ops.c.key, column).where(ops.c.key.in_(keys[i : i + 900]))).all()))
     return out
+
+
+def op_specs(conn: Connection, keys: List[str]) -> Dict[str, str]:
+    """Spec JSON of the known ops among ``keys`` (an unknown key has no spec to predict from)."""
+    return {k: str(v) for k, v in _ops_column(conn, keys, ops.c.spec).items()}
 
 
 def lut_version(conn: Connection, target_id: int) -> int:

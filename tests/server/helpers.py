@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 import uuid
 from typing import Any, Dict, List, Optional
 
@@ -16,6 +18,13 @@ TARGET_DICT = {"device": "xavier", "backend": "tensorrt", "precision": "fp16", "
 DEVICE = "xavier-01"
 DEVICE_CLASS = "*"  # the in-process fixture's agent posts for xavier and cpu-x86 targets alike
 ADMIN_SECRET = "lut_admin_T3stS3cr3t-9fQ2xLp7Vw4Rz8Kc"
+
+
+def law_ms(spec: OpSpec) -> float:
+    """A synthetic target's latency with a known law (a constant, a cost per MAC and per parameter,
+    seeded noise of ~3%): what the predictor must recover from a measured share (issue 20's tests)."""
+    noise = math.exp(random.Random(spec.key).gauss(0.0, 0.03))
+    return (0.02 + 2e-9 * spec.macs() + 3e-9 * spec.params()) * noise
 
 
 def conv(c_out: int, h: int = 16, w: int = 32) -> OpSpec:
