@@ -1,4 +1,4 @@
-"""The code blocks of README.md and docs/*.md, with the docs-test markers that say how to try them.
+"""The code blocks of README.md and docs/**/*.md, with the docs-test markers that say how to try them.
 
 A marker is an HTML comment (invisible when rendered) on the line just before a fence; several
 keys go in one comment separated by ``;``::
@@ -106,7 +106,7 @@ def blocks(path: Path) -> List[Block]:
 
 
 def all_blocks() -> List[Block]:
-    files = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    files = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
     return [b for f in files for b in blocks(f)]
 
 
