@@ -55,7 +55,7 @@ def describe(spec: OpSpec) -> Dict[str, float]:
         "stride": float(spec.stride),
         "dilation": _num(spec, "dilation", 1.0),
         "log_groups": math.log(groups),
-        "expansion": _num(spec, "expansion", 1.0),
+        "expansion": hidden / spec.c_in,  # a width-elastic op gives its width as ``mid``, not ``expansion``
         "se": _num(spec, "se"),
         "residual": float(bool(getattr(spec, "residual", False))),
         "log_c_in": math.log(spec.c_in),

@@ -143,7 +143,7 @@ def _block_key(spec: OpSpec, d: Dialect) -> Optional[str]:
     else:
         if spec.se:
             raise _refuse(spec, "ProxylessNAS's MBConv has no SE (use the mbv3 table)")
-        if not float(spec.expansion).is_integer():
+        if spec.mid or not float(spec.expansion).is_integer():
             raise _refuse(spec, "their key writes the expansion ratio as an integer")
         parts.append(f"expand:{int(spec.expansion)}")
     parts += [f"kernel:{spec.kernel}", f"stride:{spec.stride}", f"idskip:{int(spec.residual)}"]

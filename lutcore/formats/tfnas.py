@@ -5,8 +5,9 @@ Read from AberHu/TF-NAS at commit 08b31a2e6dc2386ae72890369847c2206745006a: ``Mi
 ``MBInvertedResBlock_{input size}_{c_in}_{SE channels}_{c_out}_k{kernel}_s{stride}_{act}`` and reads
 ``lat_lookup[key][mid_channels]``; ``get_lookup_latency`` (``train_search.py``) starts from
 ``lat_lookup['base']``, the fixed layers (stem conv, stem block, 1x1 feature mix, pooling, classifier)
-summed. So the table is ``{"base": ms, key: {mid channels: ms}}``; the mid-channel level holds one
-width per expansion here (the space's fixed widths), where TF-NAS's own tables enumerate every width.
+summed. So the table is ``{"base": ms, key: {mid channels: ms}}``; the mid-channel level holds the
+space's widths: one per expansion from ``tfnas``, five per block from ``tfnas-elastic``
+(``lutcore.catalogues.elastic``), where TF-NAS's own tables enumerate every width.
 
 Written as plain dicts, str, int and float only; read back (``lut import``) with an unpickler that
 builds nothing but those and ``collections.OrderedDict`` (what TF-NAS's own pickles hold).
@@ -186,10 +187,10 @@ def table_ops(table: Any) -> Tuple[List[Tuple[InvertedResidual, float]], Dict[st
                 continue
             try:
                 spec = InvertedResidual(c_in=c_in, h=size, w=size, c_out=c_out, kernel=k, stride=s,
-                                        expansion=mid / c_in, se=se / c_in, act=act, pw_expand=mid > c_in)
+                                        mid=mid, se=se / c_in, act=act, pw_expand=mid > c_in)
             except ValueError as e:
                 raise FormatError(f"{where}: {e}") from None
-            if spec.hidden != mid or spec.se_hidden != se:
-                raise FormatError(f"{where}: widths {mid}/{se} are not exact as ratios of c_in={c_in}")
+            if spec.se_hidden != se:
+                raise FormatError(f"{where}: SE width {se} is not exact as a ratio of c_in={c_in}")
             ops.append((spec, float(ms)))
     return ops, left

@@ -26,7 +26,9 @@ def make_divisible(v: float, divisor: int = 8) -> int:
 class InvertedResidual(OpSpec):
     """1x1 (groups) -> BN -> act -> [shuffle] -> kxk depthwise -> BN -> act -> [SE] -> 1x1 (groups) -> BN.
 
-    ``expansion`` sets the hidden width ``round(c_in * e)``; ``se`` sizes the SE, 0 for none, as
+    ``expansion`` sets the hidden width ``round(c_in * e)``, or ``mid`` sets it in channels (width-elastic
+    spaces); a ``mid`` that is a multiple of ``c_in`` becomes that expansion, so one op has one key (a
+    width-elastic space shares its full-width entries with the fixed space). ``se`` sizes the SE, 0 for none, as
     ``se_style`` says: ``tfnas``, a multiple of ``c_in`` (TF-NAS's "SE expansion"), the block's
     activation inside and a sigmoid gate; ``mbv3``, ``make_divisible(floor(hidden * se), 8)`` (OFA's
     MobileNetV3 has se=0.25), ReLU inside and a hard-sigmoid gate. ``pw_expand=False`` drops the
@@ -43,10 +45,19 @@ class InvertedResidual(OpSpec):
     act: str = "relu"
     pw_expand: bool = True
     se_style: str = "tfnas"
+    mid: int = 0
+
+    def __post_init__(self) -> None:
+        m, c = self.mid, self.c_in
+        whole = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (m, c))
+        if whole and self.expansion == 1 and m % c == 0:  # canonical: the expansion that gives it
+            object.__setattr__(self, "expansion", m // c)
+            object.__setattr__(self, "mid", 0)
+        super().__post_init__()
 
     @property
     def hidden(self) -> int:
-        return int(round(self.c_in * self.expansion))
+        return self.mid or int(round(self.c_in * self.expansion))
 
     @property
     def se_hidden(self) -> int:
@@ -67,6 +78,11 @@ class InvertedResidual(OpSpec):
             self._fail("expansion", "must be a positive number")
         if not self.expansion <= MAX_RATIO:
             self._fail("expansion", f"must be at most {MAX_RATIO}")
+        self._check_int("mid")
+        if self.mid and self.expansion != 1:
+            self._fail("mid", "sets the hidden width: give it or expansion, not both")
+        if not 0 <= self.mid <= MAX_RATIO * self.c_in:
+            self._fail("mid", f"must be 0 (from expansion) or 1..{MAX_RATIO * self.c_in} channels")
         if self.hidden < 1:
             self._fail("expansion", f"gives a hidden width of {self.hidden} channels for c_in={self.c_in} (below 1)")
         if isinstance(self.se, bool) or not isinstance(self.se, (int, float)) or self.se < 0:
@@ -118,7 +134,8 @@ class InvertedResidual(OpSpec):
         return total
 
     def _tag(self) -> str:
-        tag = f"k{self.kernel}_d{self.dilation}_e{fmt_num(self.expansion)}_g{self.groups}"
+        width = f"m{self.mid}" if self.mid else f"e{fmt_num(self.expansion)}"
+        tag = f"k{self.kernel}_d{self.dilation}_{width}_g{self.groups}"
         if self.se:
             tag += f"_se{fmt_num(self.se)}" + ("" if self.se_style == "tfnas" else self.se_style)
         if self.shuffle:
@@ -131,10 +148,12 @@ class InvertedResidual(OpSpec):
         return super()._key_parts() + [self.act]
 
     def to_dict(self) -> Dict[str, Any]:
-        """Without the default ``se_style``: every existing op's dict stays what older servers accept."""
+        """Without the default ``se_style`` and ``mid``: every existing op's dict stays what older servers accept."""
         d = super().to_dict()
         if d["se_style"] == "tfnas":
             del d["se_style"]
+        if not d["mid"]:
+            del d["mid"]
         return d
 
 
