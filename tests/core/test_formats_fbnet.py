@@ -74,6 +74,8 @@ def query(spec: OpSpec, dtype: int, device: str) -> Dict[str, Any]:
     for f in dataclasses.fields(spec):
         if f.name in ("c_in", "h", "w", "batch") or (f.name == "se_style" and spec.se_style == "tfnas"):  # type: ignore[attr-defined]
             continue
+        if f.name == "mid" and not spec.mid:  # type: ignore[attr-defined]  # to_dict leaves both defaults out
+            continue
         v = getattr(spec, f.name)
         if f.type == "float":
             args.append(Argument(name=f.name, f=v))
