@@ -86,9 +86,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     i = sub.add_parser("import", help="merge a nas-lut/1 JSON document, or an old LUT of another tool as a target "
                                       "of its own, into a server or database")
     i.add_argument("file", help="export document (JSON), or with --format the old LUT; '-' reads stdin")
-    i.add_argument("--format", default="nas-lut", choices=["nas-lut", "proxyless-yaml", "tfnas-pickle"],
-                   help="proxyless-yaml: an OFA/ProxylessNAS latency table; tfnas-pickle: a TF-NAS latency pickle "
-                        "(read without running any code); both need --target (docs/formats/)")
+    i.add_argument("--format", default="nas-lut",
+                   choices=["nas-lut", "proxyless-yaml", "ofa-mbv3-yaml", "tfnas-pickle"],
+                   help="proxyless-yaml / ofa-mbv3-yaml: the latency table OFA's ProxylessNASLatencyTable / "
+                        "MBv3LatencyTable read; tfnas-pickle: a TF-NAS latency pickle (read without running any "
+                        "code); all need --target (docs/formats/)")
     i.add_argument("--target", help="with --format: the target id the old numbers are stored as, "
                                     "e.g. galaxy-s8/onnxruntime/fp32")
     _source(i, db_help)
@@ -371,7 +373,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from lut_server.util import BadInput
 
     if (args.format == "nas-lut") == bool(args.target):
-        raise CliError("--target goes with --format proxyless-yaml|tfnas-pickle (and is required there)")
+        raise CliError("--target goes with --format proxyless-yaml|ofa-mbv3-yaml|tfnas-pickle (and is required there)")
     try:
         if args.file == "-":
             data = sys.stdin.buffer.read()
