@@ -5,7 +5,7 @@ section of `lut report --compare`.
 Ratios are new / old of the LUT values (median of run medians) of the op keys both targets have;
 ``|difference|`` is ``|new / old - 1|``, relative to the old number, as a fraction. The worst ops are
 those whose two values are furthest apart by factor (``max(r, 1 / r)``), so 2x slower and 2x faster
-rank alike.
+rank alike; equal factors (to 9 digits) by key.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def figures(old: Mapping[str, float], new: Mapping[str, float], worst: int = WOR
     pairs = [(k, old[k], new[k]) for k in both if old[k] > 0 and new[k] > 0]
     ratios = [n / o for _, o, n in pairs]
     diffs = [abs(r - 1) for r in ratios]
-    apart = sorted(pairs, key=lambda p: (-max(p[2] / p[1], p[1] / p[2]), p[0]))[:worst]
+    apart = sorted(pairs, key=lambda p: (-round(max(p[2] / p[1], p[1] / p[2]), 9), p[0]))[:worst]  # ties by key
     only_old = sorted(set(old) - set(new))
     only_new = sorted(set(new) - set(old))
     return {

@@ -4,8 +4,6 @@ GET /compare, `lut status --compare` and `lut report --compare` on a real server
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
 
@@ -13,12 +11,14 @@ import httpx
 import pytest
 import yaml
 
+from lut_server import report, report_data
 from lut_server.compare import figures
+from lutcore.cli.main import main
 from lutcore.formats import legacy, ofa
 from lutcore.lutdoc import TargetLut
 from lutcore.spaces import get_space
 from tests.core.lut_targets import export_target
-from tests.live_server import REPO, LiveServer, server_env
+from tests.live_server import LiveServer
 
 OLD = "old-phone/onnxruntime/fp32"
 NEW = "new-phone/onnxruntime/fp32"
@@ -72,14 +72,16 @@ def _populate(live: LiveServer) -> Tuple[int, List[str]]:
     return len(old) - 1, slow
 
 
-def lut(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lutcore", *args], cwd=str(REPO), env=server_env(),
-                          capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_compare_over_http_status_and_report(backend: str, start_server: Callable[..., LiveServer],
-                                             request: pytest.FixtureRequest, tmp_path: Path) -> None:
+                                             request: pytest.FixtureRequest, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    def lut(*args: str) -> Tuple[int, str, str]:
+        """The `lut` CLI in this process (a subprocess would cost seconds per call to start)."""
+        code = main(list(args))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
     live = start_server(request.getfixturevalue("pg_db_url") if backend == "postgres" else None)
     common, slow = _populate(live)
     assert 0 < len(slow) < common / 2
@@ -103,24 +105,32 @@ def test_compare_over_http_status_and_report(backend: str, start_server: Callabl
     cli = ["status", "--compare", OLD, "--against", NEW, "--space", "ofa-mbv3", "--resolution", "160x160",
            "--worst", "5"]
     for where in (["--server", live.url], ["--db", live.db_url]):
-        out = lut(*cli, *where, "--json")
-        assert out.returncode == 0 and json.loads(out.stdout) == c, out.stderr
-    text = lut(*cli, "--server", live.url)
-    assert text.returncode == 0, text.stderr
-    assert f"{common} op(s) in both" in text.stdout and "median new/old 0.980, median |difference| 2.0%" in text.stdout
-    assert f"within +-10%: {100 * (common - len(slow)) / common:.1f}%" in text.stdout and slow[0] in text.stdout
-    assert f"only in old ({OLD}): 1 op(s), e.g. pool_fc:" in text.stdout
-    wrong = lut("status", "--compare", OLD, "--db", live.db_url)
-    assert wrong.returncode != 0 and "go together" in wrong.stderr and "Traceback" not in wrong.stderr
+        code, out, err = lut(*cli, *where, "--json")
+        assert code == 0 and json.loads(out) == c, err
+    code, text, err = lut(*cli, "--server", live.url)
+    assert code == 0, err
+    assert f"{common} op(s) in both" in text and "median new/old 0.980, median |difference| 2.0%" in text
+    assert f"within +-10%: {100 * (common - len(slow)) / common:.1f}%" in text and slow[0] in text
+    assert f"only in old ({OLD}): 1 op(s), e.g. pool_fc:" in text
+    code, _, err = lut("status", "--compare", OLD, "--db", live.db_url)
+    assert code == 1 and "--compare OLD_TARGET and --against NEW_TARGET go together" in err
+    code, _, err = lut("status", "--compare", "nobody/tensorrt/fp16", "--against", NEW, "--server", live.url)
+    assert code == 1 and "unknown target 'nobody/tensorrt/fp16'" in err
 
-    # the report's section, over REST on one backend and from the database on the other
-    pytest.importorskip("matplotlib")
-    where = ["--server", live.url] if backend == "sqlite" else ["--db", live.db_url]
-    page = tmp_path / "report.html"
-    rep = lut("report", *where, "--target", NEW, "--space", "ofa-mbv3", "--resolution", "160x160", "--compare", OLD,
-              "-o", str(page))
-    assert rep.returncode == 0, rep.stderr
-    html = page.read_text()
+    # the report's section: `lut report` over REST on one backend (plots and all); gathered from the
+    # database on the other, the page without plots (drawing them costs seconds and is not what is tested)
+    if backend == "sqlite":
+        pytest.importorskip("matplotlib")
+        page = tmp_path / "report.html"
+        code, _, err = lut("report", "--server", live.url, "--target", NEW, "--space", "ofa-mbv3", "--resolution",
+                           "160x160", "--compare", OLD, "-o", str(page))
+        assert code == 0, err
+        html = page.read_text()
+    else:
+        data = report_data.from_db(live.db_url, NEW, "ofa-mbv3", "160x160", OLD)
+        got = data["comparison"]
+        assert got["worst"][:5] == c["worst"] and dict(got, worst=None) == dict(c, worst=None)
+        html = report.render_html(data, {name: (None, "not drawn") for name in report.PLOTS})
     section = html[html.index('<section id="comparison">'):]
     section = section[:section.index("</section>")]
     assert f"<td>{common}</td><td>0.980</td><td>2.0%</td>" in section and slow[0].replace(">", "&gt;") in section
