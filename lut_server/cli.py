@@ -422,7 +422,7 @@ def _legacy_document(fmt: str, data: bytes, target: str, name: str) -> Dict[str,
     except LutError as e:
         raise CliError(f"{name}: {e}") from None
     for why, keys in left.items():
-        print(f"left out {len(keys)} of the file's entries ({why}), e.g. {keys[0]}", file=sys.stderr)
+        print(f"left out {len(keys)} of the file's entries ({why}), e.g. {'; '.join(keys[:3])}", file=sys.stderr)
     return doc
 
 

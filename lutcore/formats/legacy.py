@@ -1,10 +1,11 @@
-"""Bring your old LUT: a ProxylessNAS/OFA YAML or a TF-NAS latency pickle as a ``nas-lut/1`` document of
-one target, mapped onto our op keys (the reverse of ``ofa`` and ``tfnas``), so ``lut import`` stores it
-through the one import path and its numbers can be compared with fresh measurements.
+"""Bring your old LUT: OFA's ProxylessNAS or MobileNetV3 latency YAML, or a TF-NAS latency pickle, as a
+``nas-lut/1`` document of one target, mapped onto our op keys (the reverse of ``ofa`` and ``tfnas``), so
+``lut import`` stores it through the one import path and its numbers can be compared with fresh
+measurements (``lut_server.compare``).
 
 Read safely: YAML with ``safe_load``, the pickle with ``tfnas.load_pickle`` (no class but OrderedDict,
-no callable). Everything is parsed and mapped before anything is stored; what cannot be one of our ops
-is reported, not guessed.
+no callable). Everything is parsed and mapped before anything is stored; a key that cannot be one of
+our ops is left out and reported by reason, not guessed; a malformed value refuses the file.
 """
 
 from __future__ import annotations

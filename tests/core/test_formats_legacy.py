@@ -1,22 +1,26 @@
-"""Bring your old LUT: `lut import --format proxyless-yaml|tfnas-pickle FILE --target ID`."""
+"""Bring your old LUT: `lut import --format proxyless-yaml|ofa-mbv3-yaml|tfnas-pickle FILE --target ID`."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
 import pickle
+import subprocess
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import pytest
 import yaml
 
+from lutcore.cli.main import main
 from lutcore.errors import FormatError
 from lutcore.formats import legacy, ofa, tfnas
 from lutcore.lutdoc import TargetLut
 from lutcore.spaces import get_space
-from tests.core.lut_targets import export_target, lut
+from tests.core.lut_targets import export_target
 
 OLD = "old-board/pytorch-cuda/fp32"
 MB = "old-phone/onnxruntime/fp32"
@@ -112,6 +116,22 @@ def test_a_tfnas_pickle_maps_back_onto_our_ops() -> None:
 def test_a_table_that_does_not_map_is_refused(text: str, words: str) -> None:
     with pytest.raises(FormatError, match=words):
         legacy.document("proxyless-yaml", text.encode(), OLD)
+
+
+def lut(*args: str, cwd: Optional[Path] = None) -> subprocess.CompletedProcess[bytes]:
+    """The `lut` CLI run in this process (a subprocess costs seconds to start, each call), output as bytes."""
+    out, err = io.BytesIO(), io.BytesIO()
+    so, se = io.TextIOWrapper(out, encoding="utf-8"), io.TextIOWrapper(err, encoding="utf-8")
+    here = os.getcwd()
+    try:
+        os.chdir(cwd or here)
+        with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):
+            code = main(list(args))
+            so.flush()
+            se.flush()
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def _status(db: str) -> Dict[str, Any]:
