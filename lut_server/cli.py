@@ -86,9 +86,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     i = sub.add_parser("import", help="merge a nas-lut/1 JSON document, or an old LUT of another tool as a target "
                                       "of its own, into a server or database")
     i.add_argument("file", help="export document (JSON), or with --format the old LUT; '-' reads stdin")
-    i.add_argument("--format", default="nas-lut", choices=["nas-lut", "proxyless-yaml", "tfnas-pickle"],
-                   help="proxyless-yaml: an OFA/ProxylessNAS latency table; tfnas-pickle: a TF-NAS latency pickle "
-                        "(read without running any code); both need --target (docs/formats/)")
+    i.add_argument("--format", default="nas-lut",
+                   choices=["nas-lut", "proxyless-yaml", "ofa-mbv3-yaml", "tfnas-pickle"],
+                   help="proxyless-yaml / ofa-mbv3-yaml: the latency table OFA's ProxylessNASLatencyTable / "
+                        "MBv3LatencyTable read; tfnas-pickle: a TF-NAS latency pickle (read without running any "
+                        "code); all need --target (docs/formats/)")
     i.add_argument("--target", help="with --format: the target id the old numbers are stored as, "
                                     "e.g. galaxy-s8/onnxruntime/fp32")
     _source(i, db_help)
@@ -96,7 +98,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     s = sub.add_parser("status", help="targets, coverage per registered space, queue depth, parked jobs")
     _source(s, db_help)
-    s.add_argument("--json", action="store_true", help="print the GET /status document as JSON")
+    s.add_argument("--json", action="store_true", help="print the GET /status (or /compare) document as JSON")
+    s.add_argument("--compare", metavar="OLD_TARGET",
+                   help="instead: op by op, this target's LUT (e.g. an imported old table) against --against's")
+    s.add_argument("--against", metavar="NEW_TARGET", help="with --compare: the target with the fresh measurements")
+    s.add_argument("--space", help="with --compare: only the ops of this space (default: every key both hold)")
+    s.add_argument("--resolution", help="with --space: HxW (default: the space's own)")
+    s.add_argument("--worst", type=int, default=10, help="with --compare: how many of the ops furthest apart "
+                                                         "(default 10)")
     s.set_defaults(func=_guarded(cmd_status))
 
     g = sub.add_parser("register", help="enqueue every op of a space the LUT lacks for a target (idempotent)")
@@ -117,6 +126,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("--target", required=True, help="target id, e.g. cpu-x86/pytorch-cpu/fp32@threads=1")
     r.add_argument("--space", required=True, help="space name (built-in or registered)")
     r.add_argument("--resolution", help="HxW (default: the space's own)")
+    r.add_argument("--compare", metavar="OLD_TARGET",
+                   help="add a section comparing this target's LUT (e.g. an imported old table) with --target's, "
+                        "op by op over the space's ops")
     r.add_argument("-o", "--output", default="report.html", help="HTML file; plots go beside it as <stem>_*.png")
     _source(r, db_help)
     r.set_defaults(func=_guarded(cmd_report))
@@ -371,7 +383,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from lut_server.util import BadInput
 
     if (args.format == "nas-lut") == bool(args.target):
-        raise CliError("--target goes with --format proxyless-yaml|tfnas-pickle (and is required there)")
+        raise CliError("--target goes with --format proxyless-yaml|ofa-mbv3-yaml|tfnas-pickle (and is required there)")
     try:
         if args.file == "-":
             data = sys.stdin.buffer.read()
@@ -410,13 +422,17 @@ def _legacy_document(fmt: str, data: bytes, target: str, name: str) -> Dict[str,
     except LutError as e:
         raise CliError(f"{name}: {e}") from None
     for why, keys in left.items():
-        print(f"left out {len(keys)} of the file's entries ({why}), e.g. {keys[0]}", file=sys.stderr)
+        print(f"left out {len(keys)} of the file's entries ({why}), e.g. {'; '.join(keys[:3])}", file=sys.stderr)
     return doc
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from lut_server import status
 
+    if args.compare or args.against:
+        return cmd_compare(args)
+    if args.space or args.resolution:
+        raise CliError("--space and --resolution go with --compare OLD_TARGET --against NEW_TARGET")
     if args.server:
         st = _rest(args, "GET", "/status")
     else:
@@ -447,6 +463,59 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(render(["id", "target", "key", "attempts", "error"],
                      [[p["id"], p["target"], p["key"], p["attempts"], (p["error"] or "")[:80]] for p in st["parked"]]))
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """`lut status --compare OLD --against NEW`: GET /compare, or lut_server.compare on the database."""
+    from lut_server import compare
+
+    if not (args.compare and args.against):
+        raise CliError("--compare OLD_TARGET and --against NEW_TARGET go together")
+    if args.resolution and not args.space:
+        raise CliError("--resolution goes with --space")
+    if not 1 <= args.worst <= compare.MAX_WORST:
+        raise CliError(f"--worst must be between 1 and {compare.MAX_WORST}")
+    if args.server:
+        params = {"old": args.compare, "new": args.against, "worst": str(args.worst),
+                  **({"space": args.space} if args.space else {}),
+                  **({"resolution": args.resolution} if args.resolution else {})}
+        out = _rest(args, "GET", "/compare", params=params)
+    else:
+        from lut_server.util import BadInput
+
+        try:
+            with _database(args.db, must_exist=True).read() as conn:
+                out = compare.compare(conn, args.compare, args.against, args.space, args.resolution, args.worst)
+        except (BadInput, LutError) as e:
+            raise CliError(str(e)) from None
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(compare_text(out))
+    return 0
+
+
+def compare_text(c: Dict[str, Any]) -> str:
+    """The GET /compare answer as `lut status --compare` prints it."""
+    def pct(x: Optional[float]) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    where = f" over {c['space']} @ {c['resolution']} ({c['space_ops']} ops)" if c.get("space") else ""
+    lines = [f"old {c['old']} vs new {c['new']}{where}: {c['common']} op(s) in both"]
+    if c["median_ratio"] is not None:
+        lines.append(f"median new/old {c['median_ratio']:.3f}, median |difference| {pct(c['median_abs_diff'])}, "
+                     f"within +-10%: {pct(c['within_10pct'])}")
+    if c["not_positive"]:
+        lines.append(f"{c['not_positive']} op(s) in both have a value <= 0 on one side (no ratio)")
+    if c["worst"]:
+        lines += ["", "furthest apart:", render(["op", "old ms", "new ms", "new/old"],
+                                                [[w["key"], f"{w['old_ms']:.4g}", f"{w['new_ms']:.4g}",
+                                                  f"{w['ratio']:.3f}"] for w in c["worst"]])]
+    for side in ("old", "new"):
+        n, ex = c[f"only_{side}"], c[f"only_{side}_examples"]
+        if n:
+            lines.append(f"only in {side} ({c[side]}): {n} op(s), e.g. {', '.join(ex)}")
+    return "\n".join(lines)
 
 
 def cmd_register(args: argparse.Namespace) -> int:
@@ -515,9 +584,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         with _spinner("gathering"):
             if args.server:
-                data = report_data.from_server(args.server, args.token, args.target, args.space, args.resolution)
+                data = report_data.from_server(args.server, args.token, args.target, args.space, args.resolution,
+                                               args.compare)
             else:
-                data = report_data.from_db(args.db, args.target, args.space, args.resolution)
+                data = report_data.from_db(args.db, args.target, args.space, args.resolution, args.compare)
         with _spinner("drawing"):
             paths = report.write_report(data, Path(args.output))
     except (BadInput, RuntimeError, ValueError) as e:

@@ -269,6 +269,26 @@ def _devices_html(devs: List[Dict[str, Any]]) -> str:
     return "".join(parts)
 
 
+def _comparison_html(c: Optional[Dict[str, Any]]) -> str:
+    """The GET /compare answer (``lut_server.compare``) as the report's comparison section; "" unless asked."""
+    if not c:
+        return ""
+    ratio = "n/a" if c["median_ratio"] is None else f"{c['median_ratio']:.3f}"
+    summary = _table(["old target", "new target", "ops in both", "median new/old", "median |difference|",
+                      "within \u00b110%", "only in old", "only in new"],
+                     [[c["old"], c["new"], c["common"], ratio, _pct(c["median_abs_diff"]), _pct(c["within_10pct"]),
+                       c["only_old"], c["only_new"]]])
+    worst = _table(["op", "old ms", "new ms", "new/old"],
+                   [[w["key"], f"{w['old_ms']:.4g}", f"{w['new_ms']:.4g}", f"{w['ratio']:.3f}"] for w in c["worst"]])
+    only = "".join(f"<p>Only in {side} ({_esc(c[side])}): {c[f'only_{side}']} op(s), e.g. "
+                   f"{_esc(', '.join(c[f'only_{side}_examples']))}</p>" for side in ("old", "new") if c[f"only_{side}"])
+    return (f'<section id="comparison"><h2>Old LUT vs fresh measurements</h2>'
+            f"<p>Op by op over the space's {c.get('space_ops', '?')} ops: the LUT values (median of run medians) "
+            f"of {_esc(c['old'])} against {_esc(c['new'])}; |difference| is |new/old - 1|.</p>{summary}"
+            + (f"<p>The ops furthest apart (by factor):</p>{worst}" if c["worst"] else
+               '<p class="note">No op of the space is in both LUTs.</p>') + f"{only}</section>")
+
+
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;
 color:#222;padding:0 1em}h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #2980b9;padding-bottom:.2em;
 margin-top:1.8em}table{border-collapse:collapse;margin:.6em 0;font-size:.9em}td,th{border:1px solid #ccc;
@@ -330,6 +350,7 @@ generated {generated}</p>
 correlation says how far they do.</p>{figure("macs_latency", "MACs vs latency")}</section>
 <section id="coverage"><h2>Coverage</h2>{figure("coverage", "coverage per layer")}
 {missing_html}</section>
+{_comparison_html(data.get("comparison"))}
 <section id="devices"><h2>Devices and fingerprints</h2>{_devices_html(data.get("devices") or [])}</section>
 </body></html>
 """

@@ -1,8 +1,9 @@
 """What `lut report` draws, gathered from a database or over REST into one plain mapping.
 
 Keys: ``cost_matrix`` (the POST /cost-matrix answer), ``validations`` (the GET /validations answer),
-``devices`` (the devices that measured the target, with fingerprints) and ``macs`` (the space's
-[layers x candidates] MACs, None when the space is unknown here).
+``devices`` (the devices that measured the target, with fingerprints), ``macs`` (the space's
+[layers x candidates] MACs, None when the space is unknown here) and, when asked for, ``comparison``
+(the GET /compare answer: an old target's LUT against this one's, over the space's ops).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any, Dict, List, Optional
 from lutcore.errors import LutError
 
 
-def from_db(db_url: Optional[str], target: str, space: str, resolution: Optional[str]) -> Dict[str, Any]:
-    from lut_server import spaces, validations
+def from_db(db_url: Optional[str], target: str, space: str, resolution: Optional[str],
+            old: Optional[str] = None) -> Dict[str, Any]:
+    from lut_server import compare, spaces, validations
     from lut_server.db import Database, default_url
     from lut_server.store.devices import of_target
     from lut_server.store.registry import target_row
@@ -30,13 +32,17 @@ def from_db(db_url: Optional[str], target: str, space: str, resolution: Optional
             cm = spaces.cost_matrix(conn, sp, None, target)
             vals = validations.report(conn, target, sp.name, sp.resolution_str)
             devs = of_target(conn, got[0])
+            comparison = compare.compare(conn, old, target, sp) if old else None
     finally:
         db.dispose()
-    return {"cost_matrix": cm, "validations": vals, "devices": devs, "macs": sp.mac_matrix()}
+    return {"cost_matrix": cm, "validations": vals, "devices": devs, "macs": sp.mac_matrix(),
+            "comparison": comparison}
 
 
-def from_server(url: str, token: Optional[str], target: str, space: str, resolution: Optional[str]) -> Dict[str, Any]:
-    """Three small reads over the shared client (lutcore.rest); its typed errors reach `lut` as one line."""
+def from_server(url: str, token: Optional[str], target: str, space: str, resolution: Optional[str],
+                old: Optional[str] = None) -> Dict[str, Any]:
+    """Three small reads (four with ``old``) over the shared client (lutcore.rest); its typed errors reach
+    `lut` as one line."""
     from lutcore.rest import RestClient
 
     with RestClient(url, token, timeout=300, user_agent="lut report") as client:
@@ -45,8 +51,9 @@ def from_server(url: str, token: Optional[str], target: str, space: str, resolut
         params = {"target": target, "space": cm["space"], "resolution": cm["resolution"]}
         vals = client.request("GET", "/validations", params=params)
         devs = client.request("GET", "/devices", params={"target": target})
+        comparison = client.request("GET", "/compare", params={"old": old, "new": target, **params}) if old else None
     return {"cost_matrix": cm, "validations": vals, "devices": devs,
-            "macs": _local_macs(cm["space"], cm["resolution"])}
+            "macs": _local_macs(cm["space"], cm["resolution"]), "comparison": comparison}
 
 
 def _local_macs(space: str, resolution: str) -> Optional[List[List[Optional[int]]]]:

@@ -306,6 +306,33 @@ class StatusOut(BaseModel):
     validations: List[Dict[str, Any]]
 
 
+class OpApart(BaseModel):
+    key: str
+    old_ms: float
+    new_ms: float
+    ratio: float
+
+
+class CompareOut(BaseModel):
+    """``lut_server.compare``: fractions, not percents; None where no key is in both."""
+
+    old: str
+    new: str
+    space: Optional[str]
+    resolution: Optional[str]
+    space_ops: Optional[int] = None
+    common: int
+    not_positive: int
+    median_ratio: Optional[float]
+    median_abs_diff: Optional[float]
+    within_10pct: Optional[float]
+    worst: List[OpApart]
+    only_old: int
+    only_old_examples: List[str]
+    only_new: int
+    only_new_examples: List[str]
+
+
 class Health(BaseModel):
     status: str
     db: str

@@ -7,11 +7,11 @@ from typing import Any, Dict, List, Optional
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import Connection
 
-from lut_server import exchange, ingest, predicted, status
+from lut_server import compare, exchange, ingest, predicted, status
 from lut_server.api.deps import Db, ReadConn, write
 from lut_server.auth import Admin, Reader, Writer, require_board
 from lut_server.db import Database
-from lut_server.schemas import ImportOut, IngestOut, LookupIn, LookupOut, StatusOut, TargetView
+from lut_server.schemas import CompareOut, ImportOut, IngestOut, LookupIn, LookupOut, StatusOut, TargetView
 from lut_server.store import audit
 from lut_server.store.entries import lookup
 from lut_server.store.registry import parse_target, target_row
@@ -71,6 +71,20 @@ def post_lookup(body: LookupIn, request: Request, _p: Any = Reader, conn: Connec
 @router.get("/status", response_model=StatusOut, summary="Targets, coverage, queue depth, parked jobs")
 def get_status(_p: Any = Reader, conn: Connection = ReadConn) -> Dict[str, Any]:
     return status.status(conn)
+
+
+@router.get("/compare", response_model=CompareOut, summary="Op by op: an old target's LUT against a new one's")
+def get_compare(old: str = Query(..., max_length=512), new: str = Query(..., max_length=512),
+                space: Optional[str] = Query(None, max_length=256),
+                resolution: Optional[str] = Query(None, max_length=32),
+                worst: int = Query(compare.WORST, ge=1, le=compare.MAX_WORST), _p: Any = Reader,
+                conn: Connection = ReadConn) -> Dict[str, Any]:
+    """For the op keys both targets hold (or, with `space`, those of the space's ops): count, median
+    new/old, median |new/old - 1|, share within +-10%, the ops furthest apart; and the keys only one holds."""
+    try:
+        return compare.compare(conn, old, new, space, resolution, worst)
+    except compare.UnknownTarget as e:
+        raise HTTPException(404, str(e)) from None
 
 
 @router.get("/export", response_model=Dict[str, Any], summary="The LUT as a `nas-lut/1` document (one target, or all)")

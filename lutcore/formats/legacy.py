@@ -1,10 +1,11 @@
-"""Bring your old LUT: a ProxylessNAS/OFA YAML or a TF-NAS latency pickle as a ``nas-lut/1`` document of
-one target, mapped onto our op keys (the reverse of ``ofa`` and ``tfnas``), so ``lut import`` stores it
-through the one import path and its numbers can be compared with fresh measurements.
+"""Bring your old LUT: OFA's ProxylessNAS or MobileNetV3 latency YAML, or a TF-NAS latency pickle, as a
+``nas-lut/1`` document of one target, mapped onto our op keys (the reverse of ``ofa`` and ``tfnas``), so
+``lut import`` stores it through the one import path and its numbers can be compared with fresh
+measurements (``lut_server.compare``).
 
 Read safely: YAML with ``safe_load``, the pickle with ``tfnas.load_pickle`` (no class but OrderedDict,
-no callable). Everything is parsed and mapped before anything is stored; what cannot be one of our ops
-is reported, not guessed.
+no callable). Everything is parsed and mapped before anything is stored; a key that cannot be one of
+our ops is left out and reported by reason, not guessed; a malformed value refuses the file.
 """
 
 from __future__ import annotations
@@ -12,65 +13,103 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from lutcore.errors import FormatError
-from lutcore.formats import tfnas
-from lutcore.ops import Conv, InvertedResidual, OpSpec, PoolFC
+from lutcore.formats import ofa, tfnas
+from lutcore.ops import Conv, GlobalAvgPool, InvertedResidual, OpSpec, PoolFC
 from lutcore.records import Target
 
 MAX_BYTES = 64 << 20
-FORMATS = ("proxyless-yaml", "tfnas-pickle")
+FORMATS = ("proxyless-yaml", "ofa-mbv3-yaml", "tfnas-pickle")
 _HWC = r"(\d{1,5})x(\d{1,5})x(\d{1,5})"
 _IO = rf"input:{_HWC}-output:"
+_BLOCK = rf"expanded_conv-{_IO}{_HWC}-expand:(\d{{1,4}})-kernel:(\d{{1,2}})-stride:(\d)-idskip:([01])"
 PROXYLESS_KEYS = {
     "Conv": re.compile(rf"Conv-{_IO}{_HWC}"),
     "Conv_1": re.compile(rf"Conv_1-{_IO}{_HWC}"),
     "Logits": re.compile(rf"Logits-{_IO}(\d{{1,6}})"),
-    "expanded_conv": re.compile(
-        rf"expanded_conv-{_IO}{_HWC}-expand:(\d{{1,4}})-kernel:(\d{{1,2}})-stride:(\d)-idskip:([01])"),
+    "expanded_conv": re.compile(_BLOCK),
 }
+MBV3_KEYS = {
+    **PROXYLESS_KEYS,
+    "AvgPool2D": re.compile(rf"AvgPool2D-{_IO}{_HWC}"),
+    "Conv_2": re.compile(rf"Conv_2-{_IO}{_HWC}"),
+    "expanded_conv": re.compile(_BLOCK + r"-se:([01])-hs:([01])"),
+}
+# their table class, the keys it queries, our dialect (ofa.py writes the same keys)
+YAML_DIALECTS = {"proxyless-yaml": ("ProxylessNASLatencyTable", PROXYLESS_KEYS, ofa.PROXYLESS),
+                 "ofa-mbv3-yaml": ("MBv3LatencyTable", MBV3_KEYS, ofa.MBV3)}
+NOT_A_LAYER = "not a layer their table queries"
+NO_OP = "shapes or widths no op of ours has"
 
 Mapped = List[Tuple[OpSpec, float, float, int]]  # spec, mean ms, std ms, samples
+Left = Dict[str, List[str]]  # reason -> their keys left out
 
 
-def _proxyless_spec(key: str) -> OpSpec:
-    """The op of ours that ``ofa.layer_keys`` writes under this key for the ProxylessNAS table (relu6)."""
+def _layer_spec(key: str, fmt: str) -> Optional[OpSpec]:
+    """The op of ours that ``ofa.layer_keys`` writes under this key; None when the key is none of their
+    layers. Shapes that contradict each other raise FormatError (or SpecError, a ValueError)."""
+    _, keys, d = YAML_DIALECTS[fmt]
     layer = key.split("-", 1)[0]
-    pat = PROXYLESS_KEYS.get(layer)
+    pat = keys.get(layer)
     m = pat.fullmatch(key) if pat else None
     if m is None:
-        raise FormatError(f"key {key[:100]!r} is none of ProxylessNAS's layers ({', '.join(PROXYLESS_KEYS)})")
+        return None
     g = [int(x) for x in m.groups()]
     h, w, c = g[0], g[1], g[2]
     if layer == "Logits":
         return PoolFC(c_in=c, h=h, w=w, c_out=g[3])
     ho, c_out = g[3], g[5]
-    if layer in ("Conv", "Conv_1"):
+    spec: OpSpec
+    if layer == "AvgPool2D":
+        spec = GlobalAvgPool(c_in=c, h=h, w=w, c_out=c_out)
+    elif layer in ("Conv", "Conv_1", "Conv_2"):
         kernel, stride = (3, 2) if layer == "Conv" else (1, 1)
-        spec: OpSpec = Conv(c_in=c, h=h, w=w, c_out=c_out, kernel=kernel, stride=stride, act="relu6")
+        spec = Conv(c_in=c, h=h, w=w, c_out=c_out, kernel=kernel, stride=stride, act=d.stem_act,
+                    bn=layer != "Conv_2")
     else:
-        e, k, s, skip = g[6:]
-        spec = InvertedResidual(c_in=c, h=h, w=w, c_out=c_out, kernel=k, stride=s, expansion=e, act="relu6",
-                                pw_expand=e != 1)
-        if int(spec.residual) != skip:
-            raise FormatError(f"key {key!r}: idskip:{skip} but the block's shapes say residual={spec.residual}")
+        spec = _block(g, d)
     if spec.out_hw != (ho, g[4]):
-        raise FormatError(f"key {key!r}: output {ho}x{g[4]} is not what its input, kernel and stride give")
+        raise FormatError(f"output {ho}x{g[4]} is not what its input, kernel and stride give")
     return spec
 
 
-def proxyless_ops(text: str) -> Mapped:
-    """Our ops and their (mean, std, count) from an OFA/ProxylessNAS latency table (YAML)."""
+def _block(g: List[int], d: ofa.Dialect) -> InvertedResidual:
+    """``expand`` is the ratio in ProxylessNAS's key, the expanded width in MBv3's (with se and hs)."""
+    c, expand, k, s, skip = g[2], g[6], g[7], g[8], g[9]
+    fields: Dict[str, Any] = {"act": d.block_acts[0]}
+    if d.mbv3:
+        if expand % 8:
+            raise FormatError(f"expand:{expand} is not a multiple of 8 (their make_divisible)")
+        se, hs = g[10:12]
+        ratio = expand // c if expand % c == 0 else expand / c
+        fields = {"act": "hswish" if hs else "relu", **({"se": 0.25, "se_style": "mbv3"} if se else {})}
+    else:
+        ratio = expand
+    spec = InvertedResidual(c_in=c, h=g[0], w=g[1], c_out=g[5], kernel=k, stride=s, expansion=ratio,
+                            pw_expand=round(c * ratio) != c, **fields)
+    if d.mbv3 and spec.hidden != expand:
+        raise FormatError(f"expand:{expand} is no whole width of {c} input channels")
+    if int(spec.residual) != skip:
+        raise FormatError(f"idskip:{skip} but the block's shapes say residual={spec.residual}")
+    return spec
+
+
+def yaml_ops(text: str, fmt: str) -> Tuple[Mapped, Left]:
+    """Our ops and their (mean, std, count) from an OFA/ProxylessNAS latency table (YAML), and the keys
+    left out by reason. A row that is not ``{mean, count, var}`` numbers refuses the file."""
     import yaml
 
+    table_cls = YAML_DIALECTS[fmt][0]
     try:
         table = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise FormatError(f"not YAML: {e}") from None
     if not isinstance(table, dict) or not table:
-        raise FormatError("a ProxylessNAS latency table is a mapping of layer key -> {mean, count, var}")
+        raise FormatError(f"a {table_cls} latency table is a mapping of layer key -> {{mean, count, var}}")
     out: Mapped = []
+    left: Left = {}
     for key, row in table.items():
         if not isinstance(key, str) or not isinstance(row, dict) or "mean" not in row:
             raise FormatError(f"entry {str(key)[:100]!r} must be a layer key with a mapping holding mean")
@@ -82,19 +121,23 @@ def proxyless_ops(text: str) -> Mapped:
         if not (math.isfinite(mean) and mean > 0 and math.isfinite(var) and var >= 0 and count >= 1):
             raise FormatError(f"{key}: mean must be a positive time, var >= 0 and count >= 1")
         try:
-            spec = _proxyless_spec(key)
+            spec = _layer_spec(key, fmt)
         except ValueError as e:  # SpecError, FormatError
-            raise FormatError(f"{key}: {e}") from None
+            left.setdefault(NO_OP, []).append(f"{key[:200]} ({e})")
+            continue
+        if spec is None:
+            left.setdefault(f"{NOT_A_LAYER}: {', '.join(YAML_DIALECTS[fmt][1])}", []).append(key[:200])
+            continue
         out.append((spec, float(mean), math.sqrt(var), int(count)))
-    return out
+    return out, left
 
 
-def tfnas_ops(data: bytes) -> Tuple[Mapped, Dict[str, List[str]]]:
+def tfnas_ops(data: bytes) -> Tuple[Mapped, Left]:
     ops, left = tfnas.table_ops(tfnas.load_pickle(data))
     return [(spec, ms, 0.0, 1) for spec, ms in ops], left
 
 
-def document(fmt: str, data: bytes, target_id: str) -> Tuple[Dict[str, Any], Dict[str, List[str]]]:
+def document(fmt: str, data: bytes, target_id: str) -> Tuple[Dict[str, Any], Left]:
     """(a ``nas-lut/1`` document with one target holding the file's ops, {reason: their keys left out}).
 
     Each op gets one measurement whose figures are the file's number (their tables keep one: the mean),
@@ -108,16 +151,16 @@ def document(fmt: str, data: bytes, target_id: str) -> Tuple[Dict[str, Any], Dic
         target = Target.parse(target_id)
     except ValueError as e:
         raise FormatError(str(e)) from None
-    left: Dict[str, List[str]] = {}
-    if fmt == "proxyless-yaml":
+    if fmt in YAML_DIALECTS:
         try:
-            ops = proxyless_ops(data.decode("utf-8"))
+            ops, left = yaml_ops(data.decode("utf-8"), fmt)
         except UnicodeDecodeError:
             raise FormatError("not UTF-8 text") from None
     else:
         ops, left = tfnas_ops(data)
     if not ops:
-        raise FormatError("no op of the file maps onto ours; nothing to import")
+        why = "; ".join(f"{len(keys)} left out ({reason}), e.g. {keys[0]}" for reason, keys in left.items())
+        raise FormatError(f"no op of the file maps onto ours ({why or 'it is empty'}); nothing to import")
     run_id = "import-" + hashlib.sha256(data).hexdigest()[:16]
     entries: Dict[str, Dict[str, Any]] = {}
     for spec, mean, std, n in ops:

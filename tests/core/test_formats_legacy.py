@@ -1,30 +1,41 @@
-"""Bring your old LUT: `lut import --format proxyless-yaml|tfnas-pickle FILE --target ID`."""
+"""Bring your old LUT: `lut import --format proxyless-yaml|ofa-mbv3-yaml|tfnas-pickle FILE --target ID`."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
 import pickle
+import subprocess
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import pytest
 import yaml
 
+from lutcore.cli.main import main
 from lutcore.errors import FormatError
 from lutcore.formats import legacy, ofa, tfnas
 from lutcore.lutdoc import TargetLut
 from lutcore.spaces import get_space
-from tests.core.lut_targets import export_target, lut
+from tests.core.lut_targets import export_target
 
 OLD = "old-board/pytorch-cuda/fp32"
+MB = "old-phone/onnxruntime/fp32"
 
 
 def _proxyless_yaml() -> str:
     space = get_space("mobilenetv2")
     stats = ofa.stats_from_lut(TargetLut.model_validate(export_target([space])))
     return ofa.dump_yaml(ofa.latency_table([space], stats, ofa.PROXYLESS))
+
+
+def _mbv3_yaml(*sizes: int) -> str:
+    spaces = [get_space("ofa-mbv3", f"{r}x{r}") for r in sizes]
+    stats = ofa.stats_from_lut(TargetLut.model_validate(export_target(spaces)))
+    return ofa.dump_yaml(ofa.latency_table(spaces, stats, ofa.MBV3))
 
 
 def _tfnas_pickle() -> bytes:
@@ -47,6 +58,41 @@ def test_a_proxyless_table_maps_back_onto_our_ops() -> None:
         assert st["std_ms"] ** 2 == pytest.approx(row["var"], rel=1e-12)
 
 
+def test_an_mbv3_table_maps_back_onto_the_ofa_mbv3_space() -> None:
+    text = _mbv3_yaml(160, 224)
+    table = yaml.safe_load(text)
+    doc, left = legacy.document("ofa-mbv3-yaml", text.encode(), OLD)
+    assert left == {}
+    ours = {spec.key: key for r in (160, 224) for key, spec in ofa.layer_keys(get_space("ofa-mbv3", f"{r}x{r}"),
+                                                                               ofa.MBV3)}
+    entries = doc["targets"][0]["entries"]
+    assert {e["key"] for e in entries} == set(ours) and len(entries) == len(table)
+    for e in entries:
+        row, st = table[ours[e["key"]]], e["measurements"][0]["stats"]
+        assert st["median_ms"] == row["mean"] and st["n"] == row["count"]
+    se_block = "expanded_conv-input:40x40x24-output:20x20x40-expand:144-kernel:5-stride:2-idskip:0-se:1-hs:0"
+    key = next(k for k, v in ours.items() if v == se_block)
+    assert key == "ir:k5_d1_e6_g1_se0.25mbv3:c24x40x40->c40:s2:relu"
+
+
+def test_keys_that_do_not_map_are_reported_and_the_rest_kept() -> None:
+    good = "Conv-input:160x160x3-output:80x80x16: {mean: 0.5, count: 10, var: 0.01}\n"
+    bad = ("Stem-input:160x160x3-output:80x80x16: {mean: 0.5}\n"
+           "expanded_conv-input:40x40x24-output:20x20x40-expand:144-kernel:5-stride:2-idskip:0: {mean: 1.0}\n"
+           "expanded_conv-input:40x40x24-output:40x40x24-expand:50-kernel:3-stride:1-idskip:1-se:0-hs:1: {mean: 1}\n"
+           "AvgPool2D-input:5x5x960-output:1x1x96: {mean: 0.1}\n")
+    doc, left = legacy.document("ofa-mbv3-yaml", (good + bad).encode(), OLD)
+    assert [e["key"] for e in doc["targets"][0]["entries"]] == ["conv:k3_d1_g1_bn:c3x160x160->c16:s2:hswish"]
+    layers = "not a layer their table queries: Conv, Conv_1, Logits, expanded_conv, AvgPool2D, Conv_2"
+    assert left[layers] == ["Stem-input:160x160x3-output:80x80x16",  # a ProxylessNAS block: no se/hs
+                            "expanded_conv-input:40x40x24-output:20x20x40-expand:144-kernel:5-stride:2-idskip:0"]
+    shapes = left["shapes or widths no op of ours has"]
+    assert len(shapes) == 2 and "expand:50 is not a multiple of 8" in shapes[0]
+    assert "keeps the 960 channels" in shapes[1]
+    with pytest.raises(FormatError, match=r"no op of the file maps onto ours \(2 left out \(not a layer.*e\.g\. Stem"):
+        legacy.document("ofa-mbv3-yaml", bad.encode(), OLD)
+
+
 def test_a_tfnas_pickle_maps_back_onto_our_ops() -> None:
     data = _tfnas_pickle()
     doc, left = legacy.document("tfnas-pickle", data, OLD)
@@ -62,7 +108,7 @@ def test_a_tfnas_pickle_maps_back_onto_our_ops() -> None:
     ("Conv-input:224x224x3-output:112x112x32: {mean: -1.0}\n", "positive time"),
     ("Conv-input:224x224x3-output:112x112x32: {mean: 1.0, count: true}\n", "must be numbers"),
     ("Conv-input:224x224x3-output:111x111x32: {mean: 1.0}\n", "output 111x111 is not"),
-    ("Stem-input:224x224x3-output:112x112x32: {mean: 1.0}\n", "none of ProxylessNAS's layers"),
+    ("Stem-input:224x224x3-output:112x112x32: {mean: 1.0}\n", "1 left out \\(not a layer their table queries"),
     ("expanded_conv-input:56x56x24-output:56x56x24-expand:6-kernel:3-stride:1-idskip:0: {mean: 1.0}\n",
      "idskip:0 but .*residual=True"),
     ("!!python/object/apply:os.system ['true']\n", "not YAML"),
@@ -72,10 +118,34 @@ def test_a_table_that_does_not_map_is_refused(text: str, words: str) -> None:
         legacy.document("proxyless-yaml", text.encode(), OLD)
 
 
+def lut(*args: str, cwd: Optional[Path] = None) -> subprocess.CompletedProcess[bytes]:
+    """The `lut` CLI run in this process (a subprocess costs seconds to start, each call), output as bytes."""
+    out, err = io.BytesIO(), io.BytesIO()
+    so, se = io.TextIOWrapper(out, encoding="utf-8"), io.TextIOWrapper(err, encoding="utf-8")
+    here = os.getcwd()
+    try:
+        os.chdir(cwd or here)
+        with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):
+            code = main(list(args))
+            so.flush()
+            se.flush()
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
 def _status(db: str) -> Dict[str, Any]:
     r = lut("status", "--db", db, "--json")
     assert r.returncode == 0, r.stderr
     return {t["id"]: t["ops_measured"] for t in json.loads(r.stdout)["targets"]}
+
+
+def _same_table(again: Dict[str, Any], first: Dict[str, Any]) -> None:
+    """Every entry back with its mean and count; the variance through sqrt and back, to rounding."""
+    assert set(again) == set(first)
+    for k, row in first.items():
+        assert again[k]["mean"] == row["mean"] and again[k]["count"] == row["count"]
+        assert math.isclose(again[k]["var"], row["var"], rel_tol=1e-9)
 
 
 class _Boom:
@@ -100,12 +170,17 @@ def test_lut_import_stores_an_old_lut_as_a_target_and_round_trips(tmp_path: Path
 
     # export then import then export: the same table
     r = lut("export", "--db", db, "--target", OLD, "--format", "proxyless-yaml")
-    again = yaml.safe_load(r.stdout)
-    first = yaml.safe_load(yml.read_text())
-    assert set(again) == set(first)
-    for k, row in first.items():
-        assert again[k]["mean"] == row["mean"] and again[k]["count"] == row["count"]
-        assert math.isclose(again[k]["var"], row["var"], rel_tol=1e-9)
+    _same_table(yaml.safe_load(r.stdout), yaml.safe_load(yml.read_text()))
+
+    # the MBv3 table at two sizes, one key that is none of their layers: reported, the rest round-trips
+    mb = tmp_path / "mbv3.yaml"
+    mb.write_text(_mbv3_yaml(160, 224) + "Stem-input:1x1x3-output:1x1x8: {mean: 1.0}\n")
+    r = lut("import", str(mb), "--format", "ofa-mbv3-yaml", "--target", MB, "--db", db)
+    assert r.returncode == 0 and b"190 entries: 190 measurements added" in r.stdout, r.stderr
+    assert b"left out 1 of the file's entries (not a layer their table queries" in r.stderr
+    r = lut("export", "--db", db, "--target", MB, "--format", "ofa-mbv3-yaml", "-r", "160,224")
+    assert r.returncode == 0, r.stderr
+    _same_table(yaml.safe_load(r.stdout), yaml.safe_load(_mbv3_yaml(160, 224)))
 
     # a pickle carrying a callable is refused before anything is stored, and nothing runs
     evil = tmp_path / "evil.pkl"
@@ -114,7 +189,7 @@ def test_lut_import_stores_an_old_lut_as_a_target_and_round_trips(tmp_path: Path
     assert r.returncode == 1 and b"refers to" in r.stderr and b"system" in r.stderr, r.stderr
     assert b"Traceback" not in r.stderr
     assert not (tmp_path / "pwned").exists()
-    assert _status(db) == {OLD: 70, "old-cpu/pytorch-cpu/fp32": 88}
+    assert _status(db) == {OLD: 70, "old-cpu/pytorch-cpu/fp32": 88, MB: 190}
     r = lut("import", str(yml), "--format", "proxyless-yaml", "--db", db)
     assert r.returncode == 1 and b"--target" in r.stderr
 
