@@ -85,8 +85,7 @@ def plot_heatmap(cm: Dict[str, Any]) -> Tuple[Optional[bytes], str]:
         return None, "No cell of the cost matrix is measured yet."
     L, K = vals.shape
     fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * K + 3), max(4.0, 0.32 * L + 2)))
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("#dddddd")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#dddddd")
     im = ax.imshow(np.ma.masked_invalid(vals), aspect="auto", cmap=cmap, interpolation="nearest")
     fig.colorbar(im, ax=ax, label="latency (ms)")
     for (i, j) in zip(*np.nonzero(invalid)):
