@@ -11,8 +11,15 @@ import torch
 
 from lutcore.records import Target
 from lutcore.spaces import get_arch, get_space
-from search_client import CellLatencyLoss, ClientError, LUTClient, MissingEntriesError, predict_cell_latency
-from search_client.cells import cell_costs_from_response, cell_costs_from_values
+from search_client import (
+    CellLatencyLoss,
+    ClientError,
+    LUTClient,
+    MissingEntriesError,
+    cell_costs_from_response,
+    cell_costs_from_values,
+    predict_cell_latency,
+)
 from tests.client.lutdata import TARGET, export_doc, fake_ms, measurement_batch
 
 RES = {"darts-cifar10": "32x32", "autortnet": "64x128"}
