@@ -116,7 +116,8 @@ def truth(conn: Connection) -> List[Dict[str, Any]]:
     for space, res, tid in stored_validations.triples(conn):
         try:
             rep = validations.report(conn, tid, space, res)
-            cal = spaces.cost_matrix(conn, space, res, tid)["calibration"] if rep["calibration"] else None
+            costs = spaces.cell_costs if isinstance(spaces.resolve(conn, space, res), CellSpace) else spaces.cost_matrix
+            cal = costs(conn, space, res, tid)["calibration"] if rep["calibration"] else None
         except (BadInput, LutError) as e:
             out.append({"space": space, "resolution": res, "target": tid, "error": str(e)})
             continue

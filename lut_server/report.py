@@ -85,8 +85,7 @@ def plot_heatmap(cm: Dict[str, Any]) -> Tuple[Optional[bytes], str]:
         return None, "No cell of the cost matrix is measured yet."
     L, K = vals.shape
     fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * K + 3), max(4.0, 0.32 * L + 2)))
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("#dddddd")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#dddddd")
     im = ax.imshow(np.ma.masked_invalid(vals), aspect="auto", cmap=cmap, interpolation="nearest")
     fig.colorbar(im, ax=ax, label="latency (ms)")
     for (i, j) in zip(*np.nonzero(invalid)):
@@ -99,11 +98,13 @@ def plot_heatmap(cm: Dict[str, Any]) -> Tuple[Optional[bytes], str]:
             ax.text(j, i, f"{vals[i, j]:.2g}", ha="center", va="center", fontsize=6,
                     color="white" if vals[i, j] < 0.6 * hi else "black")
     ax.set_xticks(range(K), cands, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(L), [str(i) for i in range(L)], fontsize=7)
-    ax.set_xlabel("candidate")
-    ax.set_ylabel("layer")
-    ax.set_title(f"C(i, j): {cm['space']} @ {cm['resolution']} on {cm['target']}\n"
-                 "\u00d7 = candidate invalid at that layer, ? = not measured yet", fontsize=10)
+    ax.set_yticks(range(L), cm.get("row_labels") or [str(i) for i in range(L)], fontsize=7)
+    ax.set_xlabel("candidate" if "row_labels" not in cm else "op")
+    ax.set_ylabel(cm.get("row_name", "layer"))
+    what = cm.get("title", "C(i, j)")
+    note = ("? = not measured yet in some cell" if "row_labels" in cm else
+            "\u00d7 = candidate invalid at that layer, ? = not measured yet")
+    ax.set_title(f"{what}: {cm['space']} @ {cm['resolution']} on {cm['target']}\n{note}", fontsize=10)
     return _png(fig), ""
 
 
@@ -129,7 +130,7 @@ def plot_macs(cm: Dict[str, Any], macs: Optional[List[List[Optional[int]]]]) -> 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     colours = plt.get_cmap("tab20")
-    for n, cand in enumerate(cm["candidates"]):
+    for n, cand in enumerate(dict.fromkeys(cm["candidates"])):
         mine = [(m, v) for c, m, v in pts if c == cand]
         if mine:
             ax.scatter([m / 1e6 for m, _ in mine], [v for _, v in mine], s=22, label=cand,
@@ -205,7 +206,7 @@ def plot_coverage(cm: Dict[str, Any]) -> Tuple[Optional[bytes], str]:
     cov = cm["coverage"]
     ax.set_ylim(0, 105)
     ax.xaxis.set_major_locator(_ticker().MaxNLocator(integer=True))
-    ax.set_xlabel("layer")
+    ax.set_xlabel(cm.get("row_name", "layer"))
     ax.set_ylabel("valid candidates measured (%)")
     fixed = "known" if cm.get("fixed_ms") is not None else "missing"
     ax.set_title(f"Coverage: {cov['measured']} of {cov['total']} unique ops measured "
@@ -328,13 +329,21 @@ def render_html(data: Dict[str, Any], images: Dict[str, Tuple[Optional[bytes], s
     n_invalid = sum(bool(b) for row in cm["mask"] for b in row)
     n_missing = sum(v is None and not b for row, mrow in zip(cm["matrix"], cm["mask"]) for v, b in zip(row, mrow))
     generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    types = data.get("cell_types")
+    shape = (f"{len(types)} cell types, {cm['layers']} cells" if types else
+             f"{len(cm['candidates'])} candidates &times; {cm['layers']} layers")
+    heat = _cell_heatmaps(types, figure) if types else f"""<h2>Cost matrix C(i, j)</h2>
+{figure("heatmap", "cost matrix heatmap")}
+<p>Rows are layers, columns candidates; &times; marks a candidate invalid at that layer ({n_invalid} cells),
+? a valid cell not measured yet ({n_missing} cells).</p>"""
+    pair = "(cell, edge, op) entry" if types else "(layer, candidate) cell"
     title = f"LUT report: {cm['space']} @ {cm['resolution']} on {cm['target']}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title><style>{CSS}</style></head>
 <body>
 <h1>{_esc(title)}</h1>
-<p class="meta">LUT version {_esc(cm.get('lut_version'))} &middot; {len(cm['candidates'])} candidates &times;
-{cm['layers']} layers &middot; coverage {cov['measured']}/{cov['total']} ({100 * cov['fraction']:.1f}%) &middot;
+<p class="meta">LUT version {_esc(cm.get('lut_version'))} &middot; {shape} &middot;
+coverage {cov['measured']}/{cov['total']} ({100 * cov['fraction']:.1f}%) &middot;
 generated {generated}</p>
 <section id="validation-summary"><h2>Validation summary</h2>
 {summary_html}
@@ -342,11 +351,9 @@ generated {generated}</p>
 <section id="predicted-vs-measured"><h2>Predicted vs measured</h2>
 {figure("predicted_measured", "predicted vs measured")}
 {arch_html}</section>
-<section id="heatmap"><h2>Cost matrix C(i, j)</h2>{figure("heatmap", "cost matrix heatmap")}
-<p>Rows are layers, columns candidates; &times; marks a candidate invalid at that layer ({n_invalid} cells),
-? a valid cell not measured yet ({n_missing} cells).</p></section>
+<section id="heatmap">{heat}</section>
 <section id="macs-vs-latency"><h2>MACs vs latency</h2>
-<p>Each point is one (layer, candidate) cell. If MACs predicted latency the points would line up; the rank
+<p>Each point is one {pair}. If MACs predicted latency the points would line up; the rank
 correlation says how far they do.</p>{figure("macs_latency", "MACs vs latency")}</section>
 <section id="coverage"><h2>Coverage</h2>{figure("coverage", "coverage per layer")}
 {missing_html}</section>
@@ -354,6 +361,19 @@ correlation says how far they do.</p>{figure("macs_latency", "MACs vs latency")}
 <section id="devices"><h2>Devices and fingerprints</h2>{_devices_html(data.get("devices") or [])}</section>
 </body></html>
 """
+
+
+def _cell_heatmaps(types: List[Dict[str, Any]], figure: Any) -> str:
+    figs = "".join(f"<h3>{_esc(t['cell_type'])} <small>({t['cells']} cells)</small></h3>"
+                   f"{figure(_heatmap_name(t), 'heatmap of ' + t['cell_type'])}" for t in types)
+    return f"""<h2>Cell costs C(edge, op), one heatmap per cell type</h2>
+<p>Rows are a cell's edges (node &rarr; node; 0 and 1 are the cell's inputs), columns the ops; each entry
+sums the op's cost on that edge over every cell of the type (all cells kept). The zero op costs 0;
+? marks an entry not measured yet in some cell.</p>{figs}"""
+
+
+def _heatmap_name(t: Dict[str, Any]) -> str:
+    return "heatmap_" + "".join(ch if ch.isalnum() else "_" for ch in t["cell_type"])
 
 
 def _val(r: Dict[str, Any]) -> Any:
@@ -365,15 +385,16 @@ def _val(r: Dict[str, Any]) -> Any:
 def write_report(data: Dict[str, Any], out: Path) -> List[Path]:
     """Write the HTML page and its plots (``<stem>_<plot>.png`` beside it); returns every path written."""
     cm = data["cost_matrix"]
+    types = data.get("cell_types") or []
     images = {
-        "heatmap": plot_heatmap(cm),
+        **({_heatmap_name(t): plot_heatmap(t) for t in types} if types else {"heatmap": plot_heatmap(cm)}),
         "macs_latency": plot_macs(cm, data.get("macs")),
         "predicted_measured": plot_predicted(data.get("validations")),
         "coverage": plot_coverage(cm),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in PLOTS:
+    for name in [_heatmap_name(t) for t in types] + [p for p in PLOTS if p in images]:
         png = images[name][0]
         if png is not None:
             p = out.with_name(f"{out.stem}_{name}.png")

@@ -159,14 +159,20 @@ class SpaceOut(BaseModel):
     already_measured: int
 
 
-class CostMatrixIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"space": "squeezenas-xlarge", "resolution": "64x128", "target": "xavier/tensorrt/fp16",
-         "metric": "median_ms"}]})
+class CostsIn(BaseModel):
+    """What the cost of a space on a target is asked with (/cost-matrix, /cell-costs)."""
+
+    model_config = ConfigDict(extra="forbid")
     space: SpaceRef
     resolution: Optional[str] = Field(None, max_length=32)
     target: str = Field(max_length=512)
     metric: Metric = "median_ms"
+
+
+class CostMatrixIn(CostsIn):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"space": "squeezenas-xlarge", "resolution": "64x128", "target": "xavier/tensorrt/fp16",
+         "metric": "median_ms"}]})
     missing: Missing = Field("report", description=MISSING_DOC)
 
 
@@ -209,6 +215,31 @@ class CostMatrixOut(BaseModel):
     fixed_lo_ms: Optional[float] = None
     fixed_hi_ms: Optional[float] = None
     prediction: Optional[PredictionInfo] = None
+
+
+class CellCostsIn(CostsIn):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"space": "darts-cifar10", "resolution": "32x32", "target": "cpu-x86/pytorch-cpu/fp32@threads=1",
+         "metric": "median_ms"}]})
+
+
+class CellCostsOut(BaseModel):
+    space: str
+    resolution: str
+    target: str
+    metric: str
+    lut_version: int
+    layout: Dict[str, Any] = Field(description="which key sits at which (cell, edge, op): lutcore CellLayout.to_dict()")
+    C: List[List[List[Optional[float]]]] = Field(
+        description="ms per (cell, edge, op); 0 for the zero op and identity skips, null = unmeasured")
+    pre: List[Optional[float]] = Field(description="ms of each cell's input preprocessing; null while unmeasured")
+    depth: List[List[Optional[float]]] = Field(
+        description="per hyper-cell, ms of the ops that exist only at depth d (index d - 1)")
+    fixed: List[FixedCost]
+    fixed_ms: Optional[float] = Field(description="stem, head, aggregation, decoder; null while any is missing")
+    coverage: Coverage
+    missing: List[str]
+    calibration: Optional[Dict[str, Any]] = None
 
 
 class ClaimIn(BaseModel):

@@ -159,7 +159,7 @@ def cost_matrix(conn: Connection, space: Union[str, Dict[str, Any], Space], reso
     sp = resolve(conn, space, resolution)
     if isinstance(sp, CellSpace):
         raise BadInput(f"space {sp.name} is a cell space: its costs are edge x op tensors per cell, not a "
-                       "layers x candidates matrix; use search_client's LUTClient.cell_costs (it reads /lookup)")
+                       "layers x candidates matrix; use POST /cell-costs (search_client: LUTClient.cell_costs)")
     keys = grid_keys(sp)
     idents = identity_keys(sp)
     got = target_row(conn, tid)
@@ -188,6 +188,32 @@ def cost_matrix(conn: Connection, space: Union[str, Dict[str, Any], Space], reso
         "coverage": {"measured": measured, "total": len(keys),
                      "fraction": measured / len(keys) if keys else 1.0},
         "missing": missing,
+        "calibration": _calibration(conn, tid, sp, got[0] if got else None, keys),
+    }
+
+
+def cell_costs(conn: Connection, space: Union[str, Dict[str, Any], Space], resolution: Optional[str], tid: str,
+               metric: str = "median_ms") -> Dict[str, Any]:
+    """A cell space's costs: its key layout and, filled from the LUT, C [cells][edges][ops], the cells'
+    preprocessing, each hyper-cell's depth options and the fixed ops (lutcore ``CellLayout.fill``)."""
+    parse_target(tid)
+    if metric not in METRIC_COLUMN:
+        raise BadInput(f"metric {metric!r} must be one of {', '.join(METRIC_COLUMN)}")
+    sp = resolve(conn, space, resolution)
+    if not isinstance(sp, CellSpace):
+        raise BadInput(f"space {sp.name} is a chain space: use POST /cost-matrix for its layers x candidates matrix")
+    layout = sp.layout()
+    idents = set(layout.identities)
+    keys = [k for k in layout.all_keys() if k not in idents]
+    got = target_row(conn, tid)
+    values = {} if got is None else {k: v["value_ms"] for k, v in entries_by_key(conn, got[0], keys, metric).items()}
+    filled = layout.fill(values)
+    return {
+        "space": sp.name, "resolution": sp.resolution_str, "target": tid, "metric": metric,
+        "lut_version": got[1] if got else 0, "layout": layout.to_dict(),
+        "C": filled.C, "pre": filled.pre, "depth": filled.depth,
+        "fixed": [{"name": n, "key": k, "value_ms": v} for (n, k), v in zip(layout.fixed, filled.fixed)],
+        "fixed_ms": filled.fixed_ms, "coverage": filled.coverage, "missing": filled.missing,
         "calibration": _calibration(conn, tid, sp, got[0] if got else None, keys),
     }
 
@@ -230,4 +256,4 @@ def coverage(conn: Connection, row: Dict[str, Any]) -> Dict[str, Any]:
     return {"space": row["name"], "resolution": row["resolution"], "target": row["tid"], **cm["coverage"]}
 
 
-__all__ = ["cost_matrix", "coverage", "ensure_target", "register", "registered", "resolve"]
+__all__ = ["cell_costs", "cost_matrix", "coverage", "ensure_target", "register", "registered", "resolve"]

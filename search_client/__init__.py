@@ -5,7 +5,13 @@
     loss = ExpectedCostLoss(cm.C, cm.mask, cm.fixed)  # sum_ij p_ij C_ij + fixed
 """
 
-from search_client.cells import CellCosts, CellLatencyLoss, cell_costs_from_values, predict_cell_latency
+from search_client.cells import (
+    CellCosts,
+    CellLatencyLoss,
+    cell_costs_from_response,
+    cell_costs_from_values,
+    predict_cell_latency,
+)
 from search_client.client import Lookup, LUTClient, Predicted
 from search_client.errors import (
     ClientError,
@@ -42,6 +48,7 @@ __all__ = [
     "TargetLatencyLoss",
     "TransportError",
     "WaitTimeout",
+    "cell_costs_from_response",
     "cell_costs_from_values",
     "gumbel_softmax",
     "mac_matrix",

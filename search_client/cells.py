@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from lutcore.spaces.cells import CellArch, CellLayout
+from lutcore.spaces.cells import CellArch, CellLayout, CellValues
 from search_client.errors import ClientError, MissingEntriesError
 from search_client.predict import LatencyPrediction, parse_calibration
 
@@ -114,41 +114,59 @@ def cell_costs_from_values(
     server: Optional[str] = None,
 ) -> CellCosts:
     """Fill a layout with per-key values (None or absent = unmeasured; identities cost 0)."""
+    return _tensors(layout, layout.fill(values), target, metric, lut_version, calibration, missing, device, dtype,
+                    server)
+
+
+def cell_costs_from_response(
+    resp: Mapping[str, Any],
+    local: Optional[CellLayout] = None,
+    *,
+    metric: str = "median_ms",
+    missing: str = "error",
+    device: Device = None,
+    dtype: torch.dtype = torch.float32,
+    server: Optional[str] = None,
+) -> CellCosts:
+    """From a ``POST /cell-costs`` answer; ``local`` (lutcore's layout of the same space) must equal the
+    server's, else the two run different lutcore versions and the keys would sit in the wrong places."""
+    layout = CellLayout.from_dict(resp["layout"])
+    if local is not None and local != layout:
+        raise ClientError(f"the server at {server} lays out {layout.space}@{layout.resolution} differently from "
+                          "this client's lutcore (version skew); upgrade one of them")
+    try:
+        vals = CellValues(resp["C"], resp["pre"], resp["depth"], [f["value_ms"] for f in resp["fixed"]],
+                          resp["fixed_ms"], list(resp["missing"]), dict(resp["coverage"]))
+    except (KeyError, TypeError) as e:
+        raise ClientError(f"the server at {server} sent no cell costs ({e!r})") from None
+    return _tensors(layout, vals, resp.get("target"), metric, resp.get("lut_version"), resp.get("calibration"),
+                    missing, device, dtype, server)
+
+
+def _nan(v: Optional[float]) -> float:
+    return math.nan if v is None else float(v)
+
+
+def _tensors(
+    layout: CellLayout, vals: CellValues, target: Optional[str], metric: str, lut_version: Optional[int],
+    calibration: Optional[Mapping[str, Any]], missing: str, device: Device, dtype: torch.dtype, server: Optional[str],
+) -> CellCosts:
     if missing not in ("error", "nan"):
         raise ValueError(f"missing={missing!r} must be 'error' or 'nan'")
-    idents = set(layout.identities)
-    absent: Dict[str, None] = {}
-
-    def val(key: Optional[str]) -> float:
-        if key is None or key in idents:
-            return 0.0
-        v = values.get(key)
-        if v is None:
-            absent.setdefault(key, None)
-            return math.nan
-        return float(v)
-
-    C = [[[val(k) for k in row] for row in c.keys] for c in layout.cells]
-    pre = [sum(val(k) for k in c.pre) for c in layout.cells]
-    depth = [torch.tensor([sum(val(k) for k in ks) for ks in per], dtype=dtype, device=device)
-             for per in layout.depth]
-    fixed = sum(val(k) for _, k in layout.fixed)
-    total = len([k for k in layout.all_keys() if k not in idents])
-    miss = list(absent)
-    measured = total - len(miss)
-    if miss and missing == "error":
-        raise MissingEntriesError(miss, layout.space, layout.resolution, str(target), server, total)
+    if vals.missing and missing == "error":
+        raise MissingEntriesError(vals.missing, layout.space, layout.resolution, str(target), server,
+                                  vals.coverage["total"])
     return CellCosts(
-        C=torch.tensor(C, dtype=dtype, device=device),
-        pre=torch.tensor(pre, dtype=dtype, device=device),
+        C=torch.tensor([[[_nan(v) for v in row] for row in c] for c in vals.C], dtype=dtype, device=device),
+        pre=torch.tensor([_nan(v) for v in vals.pre], dtype=dtype, device=device),
         cell_type=torch.tensor([c.type_index for c in layout.cells], dtype=torch.long, device=device),
         hyper=torch.tensor([c.hyper for c in layout.cells], dtype=torch.long, device=device),
         position=torch.tensor([c.position for c in layout.cells], dtype=torch.long, device=device),
-        depth=depth,
-        fixed=float(fixed),
+        depth=[torch.tensor([_nan(v) for v in per], dtype=dtype, device=device) for per in vals.depth],
+        fixed=_nan(vals.fixed_ms),
         layout=layout,
-        missing=miss,
-        coverage={"measured": measured, "total": total, "fraction": measured / total if total else 1.0},
+        missing=list(vals.missing),
+        coverage=dict(vals.coverage),
         target=target,
         metric=metric,
         lut_version=lut_version,

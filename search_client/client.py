@@ -12,7 +12,7 @@ import torch
 
 from lutcore.spaces.cells import CellArch, CellSpace
 from search_client.cache import ResponseCache
-from search_client.cells import CellCosts, cell_costs_from_values, predict_cell_latency
+from search_client.cells import CellCosts, cell_costs_from_response, cell_costs_from_values, predict_cell_latency
 from search_client.errors import ClientError, MeasurementFailed, TransportError, WaitTimeout
 from search_client.filelut import TargetTable, load_export, parse_export
 from search_client.matrix import (
@@ -352,9 +352,9 @@ class LUTClient:
         """Cost tensors of a cell space (darts-*, autortnet) on ``target``: per cell [edges x ops], the
         preprocessing, the depth options of each hyper-cell and the fixed cost (search_client.cells).
 
-        Built here from lutcore's key layout and one batched lookup of its keys (``POST /lookup`` on a
-        server, the entries of a LUT file offline). ``missing``: ``"error"`` raises MissingEntriesError,
-        ``"nan"`` puts NaN in the unmeasured entries.
+        From a server, ``POST /cell-costs`` (its layout must equal lutcore's here, else ClientError: version
+        skew); offline, lutcore's key layout filled from the LUT file. ``missing``: ``"error"`` raises
+        MissingEntriesError, ``"nan"`` puts NaN in the unmeasured entries.
         """
         tid = self._target(target)
         r = self._spaces(space, resolution)
@@ -366,13 +366,18 @@ class LUTClient:
         if hit is not None:
             return hit
         layout = local.layout()
-        idents = set(layout.identities)
-        found = self.lookup([k for k in layout.all_keys() if k not in idents], tid, metric)
-        calibration = self._table(tid).calibration if self._http is None else None
-        costs = cell_costs_from_values(
-            layout, found.values, target=tid, metric=metric, lut_version=found.lut_version,
-            calibration=calibration, missing=missing, device=device, dtype=dtype, server=self.url,
-        )
+        if self._http is not None:
+            body = {"space": r.wire, "resolution": r.resolution, "target": tid, "metric": metric}
+            resp = self._http.request("POST", "/cell-costs", json=body)
+            costs = cell_costs_from_response(resp, layout, metric=metric, missing=missing, device=device,
+                                             dtype=dtype, server=self.url)
+        else:
+            table = self._table(tid)
+            costs = cell_costs_from_values(
+                layout, table.values(layout.all_keys(), metric), target=tid, metric=metric,
+                lut_version=table.lut_version, calibration=table.calibration, missing=missing, device=device,
+                dtype=dtype, server=self.url,
+            )
         if not costs.missing:
             self._cells[mkey] = costs
         return costs

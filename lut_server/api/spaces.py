@@ -1,4 +1,4 @@
-"""Space registration (enqueues missing ops) and the cost matrix (pre-rendered bytes, ETag, 304)."""
+"""Space registration (enqueues missing ops), the cost matrix and cell costs (pre-rendered bytes, ETag, 304)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from lut_server.auth import Reader, Registrar, require_class
 from lut_server.db import Database
 from lut_server.matrix_cache import MatrixCache, alias, etag_matches
 from lut_server.responses import SafeJSONResponse
-from lut_server.schemas import CostMatrixIn, CostMatrixOut, SpaceIn, SpaceOut
+from lut_server.schemas import CellCostsIn, CellCostsOut, CostMatrixIn, CostMatrixOut, SpaceIn, SpaceOut
 from lut_server.store import calibrations
 from lut_server.store.registry import parse_target
 from lut_server.tokens import Principal
@@ -58,6 +58,27 @@ def cost_matrix(body: CostMatrixIn, request: Request, _p: Any = Reader, conn: Co
             return bytes(SafeJSONResponse(cm).body)
 
         hit = cache.fill(key, version, words, render)
+    body_bytes, etag = hit
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body_bytes, media_type="application/json", headers=headers)
+
+
+@router.post("/cell-costs", response_model=CellCostsOut,
+             summary="A cell space's costs: [cells x edges x ops], preprocessing, depth options, fixed cost")
+def cell_costs(body: CellCostsIn, request: Request, _p: Any = Reader, conn: Connection = ReadConn) -> Response:
+    """The cell spaces' counterpart of /cost-matrix, cached and ETagged the same way (by the target's
+    `lut_version` and calibration)."""
+    cache: MatrixCache = request.app.state.matrix_cache
+    parse_target(body.target)
+    sp = spaces.resolve(conn, body.space, body.resolution)
+    version = calibrations.matrix_version(conn, body.target, sp.name, sp.resolution_str)
+    key = (body.target, sp.name, spaces.digest(sp), sp.resolution_str, body.metric, "cells")
+    hit = cache.get(key, version)
+    if hit is None:
+        hit = cache.fill(key, version, None, lambda: bytes(SafeJSONResponse(
+            spaces.cell_costs(conn, sp, None, body.target, body.metric)).body))
     body_bytes, etag = hit
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag_matches(request.headers.get("if-none-match"), etag):

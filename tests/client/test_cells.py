@@ -11,7 +11,15 @@ import torch
 
 from lutcore.records import Target
 from lutcore.spaces import get_arch, get_space
-from search_client import CellLatencyLoss, ClientError, LUTClient, MissingEntriesError, predict_cell_latency
+from search_client import (
+    CellLatencyLoss,
+    ClientError,
+    LUTClient,
+    MissingEntriesError,
+    cell_costs_from_response,
+    cell_costs_from_values,
+    predict_cell_latency,
+)
 from tests.client.lutdata import TARGET, export_doc, fake_ms, measurement_batch
 
 RES = {"darts-cifar10": "32x32", "autortnet": "64x128"}
@@ -143,6 +151,9 @@ def test_costs_from_a_live_servers_lookups(live_server):
         n = client.round_trips
         assert client.cell_costs(space, target, resolution=RES[space], dtype=torch.float64) is costs
         assert client.round_trips == n
+        again = client.cell_costs(space, target, resolution=RES[space], dtype=torch.float64, refresh=True)
+        assert client.round_trips == n + 1 and torch.equal(again.C, costs.C)  # one POST /cell-costs
+        assert [torch.equal(a, b) for a, b in zip(again.depth, offline.depth)] == [True] * 3
         # registering a cell space enqueues its unique ops, as for a chain space (nothing is missing here)
         with LUTClient(live_server.url, live_server.search_token()) as searcher:
             reg = searcher.register_space(space, target, resolution=RES[space])
@@ -154,3 +165,22 @@ def test_costs_from_a_live_servers_lookups(live_server):
         r = httpx.post(live_server.api + "/cost-matrix", headers=live_server.headers(live_server.read_token()),
                        json={"space": space, "resolution": RES[space], "target": target.id})
         assert r.status_code == 422 and "cell_costs" in r.text, r.text
+
+
+def test_a_server_answer_is_checked_against_the_local_layout():
+    """The client fills tensors from a /cell-costs answer only when its layout is lutcore's here."""
+    sp = get_space("darts-cifar10")
+    layout = sp.layout()
+    values = {k: fake_ms(k) for k in layout.all_keys()[::2]}
+    filled = layout.fill(values)
+    resp = {"layout": layout.to_dict(), "C": filled.C, "pre": filled.pre, "depth": filled.depth,
+            "fixed": [{"name": n, "key": k, "value_ms": v} for (n, k), v in zip(layout.fixed, filled.fixed)],
+            "fixed_ms": filled.fixed_ms, "missing": filled.missing, "coverage": filled.coverage, "target": TARGET}
+    got = cell_costs_from_response(resp, layout, missing="nan", dtype=torch.float64)
+    want = cell_costs_from_values(layout, values, missing="nan", dtype=torch.float64)
+    assert torch.equal(got.C.isnan(), want.C.isnan()) and got.missing == want.missing and got.missing
+    assert torch.allclose(got.C.nan_to_num(-1), want.C.nan_to_num(-1))
+    with pytest.raises(MissingEntriesError):
+        cell_costs_from_response(resp, layout)
+    with pytest.raises(ClientError, match="version skew"):
+        cell_costs_from_response(resp, get_space("darts-cifar10", "64x64").layout(), missing="nan")

@@ -14,7 +14,7 @@ from lutcore.spaces.cells.arch import (
     random_cell_choices,
 )
 from lutcore.spaces.cells.definition import CellSpaceDef
-from lutcore.spaces.cells.layout import CellKeys, CellLayout
+from lutcore.spaces.cells.layout import CellKeys, CellLayout, CellValues
 from lutcore.spaces.cells.recipes import cell_data
 from lutcore.spaces.cells.space import AggEdge, CellSlot, CellSpace, EdgeSlot
 
@@ -43,6 +43,7 @@ __all__ = [
     "CellSlot",
     "CellSpace",
     "CellSpaceDef",
+    "CellValues",
     "EdgeSlot",
     "arch_space_name",
     "cell_arch_names",

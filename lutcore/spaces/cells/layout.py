@@ -35,6 +35,20 @@ class CellKeys:
 
 
 @dataclasses.dataclass(frozen=True)
+class CellValues:
+    """A layout filled with values: ``C`` [cells][edges][ops], ``pre`` [cells], ``depth`` [hyper][depth - 1],
+    ``fixed`` per fixed op; None where an entry (or a sum over one) is unmeasured."""
+
+    C: List[List[List[Optional[float]]]]
+    pre: List[Optional[float]]
+    depth: List[List[Optional[float]]]
+    fixed: List[Optional[float]]
+    fixed_ms: Optional[float]
+    missing: List[str]
+    coverage: Dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
 class CellLayout:
     space: str
     resolution: str
@@ -86,6 +100,34 @@ class CellLayout:
                 for k in ks:
                     out.setdefault(k, None)
         return list(out)
+
+    def fill(self, values: Mapping[str, Optional[float]]) -> CellValues:
+        """The costs as nested lists from per-key values (None or absent: unmeasured; zero ops and
+        identities cost 0). Torch-free, so the server answers with the same tensors a client builds."""
+        idents = set(self.identities)
+        absent: Dict[str, None] = {}
+
+        def val(key: Optional[str]) -> Optional[float]:
+            if key is None or key in idents:
+                return 0.0
+            v = values.get(key)
+            if v is None:
+                absent.setdefault(key, None)
+                return None
+            return float(v)
+
+        def total(keys: Any) -> Optional[float]:
+            vs = [val(k) for k in keys]
+            return None if any(v is None for v in vs) else float(sum(vs))  # type: ignore[arg-type]
+
+        C = [[[val(k) for k in row] for row in c.keys] for c in self.cells]
+        pre = [total(c.pre) for c in self.cells]
+        depth = [[total(ks) for ks in per] for per in self.depth]
+        fixed = [val(k) for _, k in self.fixed]
+        n = len([k for k in self.all_keys() if k not in idents])
+        miss = list(absent)
+        cov = {"measured": n - len(miss), "total": n, "fraction": (n - len(miss)) / n if n else 1.0}
+        return CellValues(C, pre, depth, fixed, total(k for _, k in self.fixed), miss, cov)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CellLayout:
