@@ -65,7 +65,7 @@ class PredictorCache:
                     hit = self._d.get(key)
                 if hit is not None:
                     return hit
-                p = _fit(conn, tid, target_id, metric)
+                p = fit_target(conn, tid, target_id, metric)
                 with self._lock:
                     self.fits += 1
                     self._d[key] = p
@@ -83,7 +83,8 @@ def _too_few(tid: str, n: int) -> PredictorError:
                           "e.g. POST /spaces to enqueue a space's ops)")
 
 
-def _fit(conn: Connection, tid: str, target_id: int, metric: str) -> Predictor:
+def fit_target(conn: Connection, tid: str, target_id: int, metric: str) -> Predictor:
+    """A predictor fitted on the target's measured entries (at most MAX_FIT_ENTRIES), or PredictorError."""
     pairs: List[Tuple[OpSpec, float]] = []
     for text, v in entries.measured_specs(conn, target_id, metric, MAX_FIT_ENTRIES):
         spec = _spec(text)

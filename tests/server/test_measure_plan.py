@@ -1,0 +1,133 @@
+"""Measurement planned by the predictor (issue 20): `lut register --budget` on a real server.
+
+Fake agents claim the plan's jobs and post latencies from a known law (tests.server.helpers.law_ms).
+The plan must enqueue batch after batch as results arrive, stop at the interval bound or the budget,
+never spend more than the budget, and advance exactly once per batch when two server processes
+complete its jobs concurrently (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Dict, List
+
+import httpx
+import pytest
+
+from lutcore.ops import spec_from_dict
+from tests.server.helpers import batch, item
+from tests.server.helpers import law_ms as law
+
+SPACE, RES = "squeezenas-small", "64x128"
+
+
+def target(device: str) -> Dict[str, Any]:
+    return {"device": device, "backend": "tensorrt", "precision": "fp16", "batch": 1, "settings": {}}
+
+
+def plan_of(srv: Any, tid: str) -> Dict[str, Any]:
+    st = httpx.get(srv.api + "/status", timeout=30).json()
+    return next(p for p in st["plans"] if p["target"] == tid)
+
+
+def drain(srv: Any, device: str, n: int = 5) -> List[str]:
+    """Claim and measure the target's jobs until none is left; the keys measured."""
+    tok = {"Authorization": f"Bearer {srv.agent_token(device + '-01')}"}
+    done: List[str] = []
+    while True:
+        r = httpx.post(srv.api + "/jobs/claim", json={"target": f"{device}/tensorrt/fp16", "n": n, "lease_s": 60},
+                       headers=tok, timeout=60)
+        assert r.status_code == 200, r.text
+        got = r.json()["jobs"]
+        if not got:
+            return done
+        items = [item(spec_from_dict(j["op"]["spec"]), law(spec_from_dict(j["op"]["spec"])), job_id=j["id"])
+                 for j in got]
+        r = httpx.post(srv.api + "/measurements", json=batch(items, device=device + "-01", target=target(device)),
+                       headers=tok, timeout=120)
+        assert r.status_code == 200 and r.json()["accepted"] == len(items), r.text
+        done += [j["op"]["key"] for j in got]
+
+
+@pytest.fixture
+def srv(start_server, db_url):
+    return start_server(db_url)
+
+
+def test_the_plan_spends_its_budget_batch_by_batch_and_never_more(srv):
+    body = {"space": SPACE, "resolution": RES, "target": "xavier/tensorrt/fp16", "budget": 36, "interval_bound": 0.01}
+    r = httpx.post(srv.api + "/spaces", json=body, headers=srv.headers(srv.search_token()), timeout=120)
+    assert r.status_code == 200, r.text
+    first = r.json()
+    assert first["unique_ops"] == 128 and first["enqueued"] == 10  # the opening batch: enough for a first fit
+    assert first["plan"]["state"] == "measuring" and first["plan"]["spent"] == 10 and first["plan"]["budget"] == 36
+    depth = httpx.get(srv.api + "/status", timeout=30).json()["queue"]
+    assert depth["queued"] == 10  # not the 128 a plain registration queues
+
+    keys = drain(srv, "xavier")
+    assert len(keys) == len(set(keys)) == 36  # every later batch came from the plan, and it stopped at the budget
+    p = plan_of(srv, "xavier/tensorrt/fp16")
+    assert p["state"] == "spent" and p["spent"] == 36 and p["batches"] == 5  # 10, then 8, 8, 8, 2
+    assert p["worst_interval"] is not None and p["worst_interval"] > 0.01
+
+    again = httpx.post(srv.api + "/spaces", json=body, headers=srv.headers(srv.search_token()), timeout=120).json()
+    assert again["enqueued"] == 0 and again["plan"]["state"] == "spent"
+    more = httpx.post(srv.api + "/spaces", json={**body, "budget": 40}, headers=srv.headers(srv.search_token()),
+                      timeout=120).json()
+    assert more["enqueued"] == 4 and more["plan"]["spent"] == 40  # a larger budget resumes: 4 more, no more
+    cm = httpx.post(srv.api + "/cost-matrix", json={"space": SPACE, "resolution": RES, "target": "xavier/tensorrt/fp16",
+                                                     "missing": "predict"}, timeout=120).json()
+    assert cm["coverage"]["measured"] < cm["coverage"]["total"] and cm["prediction"]["predicted"] > 0
+
+
+def lut(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lutcore", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_plan_stops_at_the_interval_bound_from_the_cli(srv):
+    args = ["register", SPACE, "-r", RES, "--target", "orin/tensorrt/fp16", "--budget", "0.5", "--interval-bound",
+            "1.0", "--server", srv.url, "--token", srv.search_token()]
+    r = lut(*args, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["plan"]["budget"] == 64 and out["enqueued"] == 13  # half of 128; a batch is a fifth of it
+    assert len(drain(srv, "orin")) == 13
+    p = plan_of(srv, "orin/tensorrt/fp16")
+    assert p["state"] == "met" and p["spent"] == 13 and p["worst_interval"] <= 1.0
+    st = lut("status", "--server", srv.url)
+    assert st.returncode == 0 and "orin/tensorrt/fp16: met, 13/64 ops spent in 1 batch(es)" in st.stdout, st.stdout
+    bad = lut("register", SPACE, "--target", "orin/tensorrt/fp16", "--budget", "1.5", "--server", srv.url)
+    assert bad.returncode == 2 and "a number of ops (>= 1) or a share in (0, 1]" in bad.stderr
+    both = httpx.post(srv.api + "/spaces", json={"space": SPACE, "resolution": RES, "target": "orin/tensorrt/fp16",
+                                                 "interval_bound": 0.2}, headers=srv.headers(), timeout=60)
+    assert both.status_code == 422 and "give a budget too" in both.text
+
+
+def test_two_server_processes_advance_the_plan_once_per_batch(start_server, pg_db_url):
+    a, b = start_server(pg_db_url), start_server(pg_db_url)
+    tid = "nano/tensorrt/fp16"
+    body = {"space": SPACE, "resolution": RES, "target": tid, "budget": 30, "interval_bound": 0.01}
+    assert httpx.post(a.api + "/spaces", json=body, headers=a.headers(), timeout=120).status_code == 200
+    measured: List[List[str]] = [[], []]
+    deadline = time.monotonic() + 90
+
+    def agent(i: int, srv: Any) -> None:
+        while time.monotonic() < deadline:
+            measured[i] += drain(srv, "nano", n=2)
+            if plan_of(srv, tid)["state"] != "measuring":
+                return
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=agent, args=(i, s)) for i, s in enumerate((a, b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    keys = measured[0] + measured[1]
+    p = plan_of(b, tid)
+    assert p["state"] == "spent" and p["spent"] == 30, p  # no stall: the plan finished
+    assert len(keys) == len(set(keys)) == 30 and measured[0] and measured[1]
