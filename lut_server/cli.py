@@ -80,6 +80,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                    "(default mobilenetv2 / ofa-mbv3 / tfnas)")
     e.add_argument("--resolution", "-r", help="the yaml formats: sizes, e.g. 160,192,224; tfnas-pickle: one size "
                                               "(default: the space's own)")
+    e.add_argument("--missing", choices=["report", "predict"], default="report",
+                   help="predict (nas-lut only, with --target and --space): add the space's unmeasured ops as "
+                        "predicted entries, each marked predicted: true with its 90%% interval lo_ms..hi_ms; "
+                        "the other formats cannot mark them and refuse (default report: measured entries only)")
     e.add_argument("-o", "--output", help="file to write (default stdout)")
     e.set_defaults(func=_guarded(cmd_export))
 
@@ -344,14 +348,22 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.output:
         _check_output(args.output)
+    if args.missing == "predict" and (args.format != "nas-lut" or not args.target or not args.space):
+        raise CliError("--missing predict exports predicted entries as nas-lut (the other formats cannot mark them), "
+                       "for one --target and one --space")
     with _spinner("exporting"):
         if args.server:
-            doc = _rest(args, "GET", "/export", params={"target": args.target} if args.target else None)
+            params = {"target": args.target} if args.target else {}
+            if args.missing == "predict":
+                params.update({"missing": "predict", "space": args.space, **_opt("resolution", args.resolution)})
+            doc = _rest(args, "GET", "/export", params=params or None)
         else:
             with _database(args.db, must_exist=True).read() as conn:
                 doc = exchange.export_doc(conn, args.target)
                 if args.target and not doc["targets"]:
                     raise CliError(f"unknown target {args.target!r}")
+                if args.missing == "predict":
+                    doc = _predicted_export(conn, doc, args.space, args.resolution)
     res = [r if "x" in r else f"{r}x{r}" for r in (args.resolution or "").replace(" ", "").split(",") if r]
     try:
         data = exchange.render(doc, args.format, args.space, res)
@@ -371,6 +383,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     return 0
+
+
+def _opt(name: str, value: Optional[str]) -> Dict[str, str]:
+    return {name: value} if value else {}
+
+
+def _predicted_export(conn: Any, doc: Dict[str, Any], space: str, resolution: Optional[str]) -> Dict[str, Any]:
+    from lut_server import predicted, spaces
+    from lut_server.predictor import PredictorError
+    from lut_server.util import BadInput
+
+    try:
+        return predicted.fill_export(conn, predicted.PredictorCache(1), doc, spaces.resolve(conn, space, resolution))
+    except (BadInput, PredictorError) as e:
+        raise CliError(str(e)) from None
 
 
 def cmd_import(args: argparse.Namespace) -> int:
