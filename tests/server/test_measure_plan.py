@@ -68,10 +68,25 @@ def test_the_plan_spends_its_budget_batch_by_batch_and_never_more(srv):
     depth = httpx.get(srv.api + "/status", timeout=30).json()["queue"]
     assert depth["queued"] == 10  # not the 128 a plain registration queues
 
-    keys = drain(srv, "xavier")
-    assert len(keys) == len(set(keys)) == 36  # every later batch came from the plan, and it stopped at the budget
+    tok = {"Authorization": f"Bearer {srv.agent_token('xavier-01')}"}
+    claim = {"target": "xavier/tensorrt/fp16", "n": 10, "lease_s": 60}
+    held = httpx.post(srv.api + "/jobs/claim", json=claim, headers=tok, timeout=60).json()["jobs"]
+    items = [item(spec_from_dict(j["op"]["spec"]), law(spec_from_dict(j["op"]["spec"])), job_id=j["id"])
+             for j in held[:9]]
+    assert httpx.post(srv.api + "/measurements", json=batch(items, target=target("xavier")), headers=tok,
+                      timeout=120).json()["accepted"] == 9
+    assert plan_of(srv, "xavier/tensorrt/fp16")["batches"] == 1  # one job of the batch is still out
+    for attempt in range(3):  # the last job of the batch fails until it is parked: the plan must not stall
+        if attempt:
+            assert httpx.post(srv.api + "/jobs/claim", json=claim, headers=tok, timeout=60).json()["jobs"]
+        r = httpx.post(srv.api + f"/jobs/{held[9]['id']}/fail", json={"error": "boom"}, headers=tok, timeout=60)
+        assert r.status_code == 200, r.text
+    assert r.json()["status"] == "parked" and plan_of(srv, "xavier/tensorrt/fp16")["batches"] == 2
+
+    keys = [j["op"]["key"] for j in held[:9]] + drain(srv, "xavier")
+    assert len(keys) == len(set(keys)) == 35  # every later batch came from the plan, and it stopped at the budget
     p = plan_of(srv, "xavier/tensorrt/fp16")
-    assert p["state"] == "spent" and p["spent"] == 36 and p["batches"] == 5  # 10, then 8, 8, 8, 2
+    assert p["state"] == "spent" and p["spent"] == 36 and p["batches"] == 5  # 10 (one parked), 8, 8, 8, 2
     assert p["worst_interval"] is not None and p["worst_interval"] > 0.01
 
     again = httpx.post(srv.api + "/spaces", json=body, headers=srv.headers(srv.search_token()), timeout=120).json()
