@@ -40,7 +40,9 @@ MIN_BATCH, MAX_BATCH = 8, 64  # a batch is a fifth of the budget within these: f
 def budget_of(budget: Optional[int], share: Optional[float], n_ops: int) -> int:
     """Ops the plan may spend: ``budget`` as given, or ``share`` of the space's unique ops (at least 1)."""
     if (budget is None) == (share is None):
-        raise BadInput("give the plan's budget as a number of ops or as a share of the space's ops, not both")
+        raise BadInput("give the plan's budget once: as a number of ops or as a share of the space's ops")
+    if (budget is not None and budget < 1) or (share is not None and not 0.0 < share <= 1.0):
+        raise BadInput(f"budget {budget if budget is not None else share}: a number of ops >= 1 or a share in (0, 1]")
     return int(budget) if budget is not None else max(1, math.ceil(float(share) * n_ops))  # type: ignore[arg-type]
 
 
@@ -62,6 +64,8 @@ def start(conn: Connection, tid: str, sp: Space, budget: Optional[int], share: O
           bound: Optional[float], priority: int, max_attempts: int, t: float) -> Dict[str, Any]:
     """Create (or re-budget) the plan of ``sp`` on the registered target ``tid`` and enqueue its first
     batch unless one is in flight: {"enqueued": n, "plan": view}."""
+    if bound is not None and not 0.0 < bound <= 100.0:
+        raise BadInput(f"interval bound {bound}: a relative width in (0, 100], e.g. 0.3")
     got = target_row(conn, tid)
     if got is None:
         raise BadInput(f"target {tid} is not registered")

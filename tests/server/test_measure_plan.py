@@ -163,3 +163,13 @@ def _two_agents(a: LiveServer, b: LiveServer) -> None:
     p = plan_of(b, tid)
     assert p["state"] == "spent" and p["spent"] == 26, p  # no stall: the plan finished
     assert len(keys) == len(set(keys)) == 26 and measured[0] and measured[1]
+
+
+def test_a_plan_on_a_database_without_a_server(tmp_path):
+    db = f"sqlite:///{tmp_path / 'lut.db'}"
+    r = lut("register", SPACE, "-r", RES, "--target", "cpu/pytorch-cpu/fp32@threads=1", "--budget", "12", "--db", db)
+    assert r.returncode == 0, r.stderr
+    assert "10 jobs enqueued" in r.stdout and "measuring, 10/12 ops spent in 1 batch(es)" in r.stdout, r.stdout
+    r = lut("register", SPACE, "-r", RES, "--target", "cpu/pytorch-cpu/fp32@threads=1", "--budget", "12",
+            "--interval-bound", "-1", "--db", db)
+    assert r.returncode == 1 and "a relative width in (0, 100]" in r.stderr and "Traceback" not in r.stderr
