@@ -19,6 +19,14 @@ Against noisy values no predictor scores better than the values agree with thems
 (see bench/results/lut_cpu_measured.txt).
 
     OMP_NUM_THREADS=1 python bench/bench_predictor.py --out bench/results/predictor_cpu
+
+``--transfer`` (a new board from a few measurements): a predictor fitted on every entry of
+``--source`` (one target's LUT), adapted with 10, 20, 30, 50 measured ops of ``--new`` (another
+target's LUT; lut_server.predictor.transfer: one scale, a power law, a constant plus a factor, and
+that plus a ridge residual) and scored on the rest of ``--new``, beside a predictor fitted from scratch on those ops:
+
+    OMP_NUM_THREADS=1 python bench/bench_predictor.py --transfer --source A.json --new B.json \
+        --out bench/results/transfer_cpu
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,6 +46,7 @@ from lut_server.predictor.evaluation import evaluate  # noqa: E402
 from lut_server.predictor.lutfile import read_doc, target_entries  # noqa: E402
 from lut_server.predictor.model import Predictor  # noqa: E402
 from lut_server.predictor.selection import CHOICES, choose  # noqa: E402
+from lut_server.predictor.transfer import HOW, curve  # noqa: E402
 from lutcore.spaces import get_arch, get_space, parse_arch_list  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -117,6 +126,23 @@ def cell(r: Dict[str, Any], share: float, k: str, width: int) -> str:
     return (text + ("!" if v is not None and verdict(k, share, v) == "MISS" else "")).rjust(width)
 
 
+def sayer(lines: List[str]) -> Callable[..., None]:
+    """print, and keep the line for OUT.txt"""
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    return say
+
+
+def write_out(out: Optional[str], payload: Dict[str, Any], lines: List[str]) -> None:
+    if out:
+        p = Path(out)
+        p.with_suffix(".json").write_text(json.dumps(payload, indent=1))
+        p.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+        print(f"wrote {p.with_suffix('.json')} and {p.with_suffix('.txt')}", file=sys.stderr)
+
+
 def main(argv: List[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lut", action="append", help="FILE:SPACE:RESOLUTION (repeatable; default the two LUTs measured "
@@ -128,14 +154,18 @@ def main(argv: List[str] | None = None) -> int:
     p.add_argument("--choices", default="random,random+fixed,planner")
     p.add_argument("--random-archs", type=int, default=50)
     p.add_argument("--out", help="write OUT.json and OUT.txt")
+    p.add_argument("--transfer", action="store_true", help="only the transfer curve (--source to --new)")
+    p.add_argument("--source", default=DEFAULT_LUTS[0].rsplit(":", 2)[0], help="--transfer: the known target's LUT")
+    p.add_argument("--source-target", help="--transfer: its target id (default: the file's only one)")
+    p.add_argument("--new", help="--transfer: the new target's LUT (every op measured: the truth)")
+    p.add_argument("--new-target", help="--transfer: its target id (default: the file's only one)")
+    p.add_argument("--counts", default="10,20,30,50", help="--transfer: ops measured on the new target")
     args = p.parse_args(argv)
+    if args.transfer:
+        return transfer(args)
     shares = [float(s) for s in args.shares.split(",")]
     lines: List[str] = []
-
-    def say(text: str = "") -> None:
-        print(text, flush=True)
-        lines.append(text)
-
+    say = sayer(lines)
     say(f"bench_predictor: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, seeds 0..{args.seeds - 1}, "
         f"goals of issue 20 marked ok/MISS")
     results: List[Dict[str, Any]] = []
@@ -179,11 +209,35 @@ def main(argv: List[str] | None = None) -> int:
     say()
     say("means over the seeds; '!' marks a figure that misses the issue's goal (op median <= 6% at 25%; within "
         "+-10% >= 80% at 25%, >= 90% at 50%; coverage 85-95%; networks: median <= 2%, >= 99% within +-10%)")
-    if args.out:
-        out = Path(args.out)
-        out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
-        out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
-        print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.txt')}", file=sys.stderr)
+    write_out(args.out, {"args": vars(args), "results": results}, lines)
+    return 0
+
+
+def transfer(args: argparse.Namespace) -> int:
+    """Error on the new target against the number of its ops measured, per adaptation."""
+    if not args.new:
+        print("--transfer needs --new: a LUT of a second target with every op measured (e.g. `lut export` of "
+              "the same space measured by profiler-agent at another thread count)", file=sys.stderr)
+        return 2
+    src_id, src = target_entries(read_doc(args.source), args.source_target, args.source)
+    new_id, new = target_entries(read_doc(args.new), args.new_target, args.new)
+    counts = [int(c) for c in args.counts.split(",")]
+    lines: List[str] = []
+    say = sayer(lines)
+    say(f"bench_predictor --transfer: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, "
+        f"seeds 0..{args.seeds - 1}")
+    say(f"source: {Path(args.source).name} {src_id} ({len(src)} ops, all fitted)")
+    say(f"new:    {Path(args.new).name} {new_id} ({len(new)} ops; n measured, the rest predicted and scored)")
+    source = Predictor().fit(src)
+    rows: List[Dict[str, Any]] = []
+    say(f"   {'adaptation':15s} {'n':>3s} {'n_test':>6s}  {'op med':>7s} {'w10':>6s} {'cover':>6s}")
+    for how in (*HOW, "scratch"):
+        for r in curve(source, new, counts, how, args.seeds):
+            rows.append(r)
+            say(f"   {how:15s} {r['n_measured']:3d} {r['n_test']:6d}  {r['median_abs_error']:7.1%} "
+                f"{r['within_10pct']:6.1%} {r['interval_coverage']:6.1%}")
+    say("means over the seeds; scratch: a predictor fitted on the n new ops alone (no source)")
+    write_out(args.out, {"args": vars(args), "source_target": src_id, "new_target": new_id, "results": rows}, lines)
     return 0
 
 

@@ -13,7 +13,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from lut_server.db import Database, default_url
 from lutcore.cli.table import render
@@ -80,6 +80,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                    "(default mobilenetv2 / ofa-mbv3 / tfnas)")
     e.add_argument("--resolution", "-r", help="the yaml formats: sizes, e.g. 160,192,224; tfnas-pickle: one size "
                                               "(default: the space's own)")
+    e.add_argument("--missing", choices=["report", "predict"], default="report",
+                   help="predict (nas-lut only, with --target and --space): add the space's unmeasured ops as "
+                        "predicted entries, each marked predicted: true with its 90%% interval lo_ms..hi_ms; "
+                        "the other formats cannot mark them and refuse (default report: measured entries only)")
     e.add_argument("-o", "--output", help="file to write (default stdout)")
     e.set_defaults(func=_guarded(cmd_export))
 
@@ -118,6 +122,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "networks against the LUT, posts the validations and refits the calibration")
     g.add_argument("--validate-rounds", type=int, default=5, help="timing rounds per network (default 5)")
     g.add_argument("--seed", type=int, default=0, help="seed of the first random architecture (default 0)")
+    g.add_argument("--budget", type=_budget, metavar="N",
+                   help="measure at most N ops (or a share, e.g. 0.25 of the unique ops), planned by the predictor: "
+                        "a batch at a time, the ops that most reduce the cost matrix's uncertainty, refitted as "
+                        "results arrive (default: every op the LUT lacks)")
+    g.add_argument("--interval-bound", type=float, metavar="W",
+                   help="with --budget: stop once every predicted cell's 90%% interval is at most W of its value "
+                        "(default 0.3)")
     g.add_argument("--json", action="store_true", help="print the registration's answer as JSON")
     _source(g, db_help)
     g.set_defaults(func=_guarded(cmd_register))
@@ -349,14 +360,22 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.output:
         _check_output(args.output)
+    if args.missing == "predict" and (args.format != "nas-lut" or not args.target or not args.space):
+        raise CliError("--missing predict exports predicted entries as nas-lut (the other formats cannot mark them), "
+                       "for one --target and one --space")
     with _spinner("exporting"):
         if args.server:
-            doc = _rest(args, "GET", "/export", params={"target": args.target} if args.target else None)
+            params = {"target": args.target} if args.target else {}
+            if args.missing == "predict":
+                params.update({"missing": "predict", "space": args.space, **_opt("resolution", args.resolution)})
+            doc = _rest(args, "GET", "/export", params=params or None)
         else:
             with _database(args.db, must_exist=True).read() as conn:
                 doc = exchange.export_doc(conn, args.target)
                 if args.target and not doc["targets"]:
                     raise CliError(f"unknown target {args.target!r}")
+                if args.missing == "predict":
+                    doc = _predicted_export(conn, doc, args.space, args.resolution)
     res = [r if "x" in r else f"{r}x{r}" for r in (args.resolution or "").replace(" ", "").split(",") if r]
     try:
         data = exchange.render(doc, args.format, args.space, res)
@@ -376,6 +395,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     return 0
+
+
+def _opt(name: str, value: Optional[str]) -> Dict[str, str]:
+    return {name: value} if value else {}
+
+
+def _predicted_export(conn: Any, doc: Dict[str, Any], space: str, resolution: Optional[str]) -> Dict[str, Any]:
+    from lut_server import predicted, spaces
+    from lut_server.predictor import PredictorError
+    from lut_server.util import BadInput
+
+    try:
+        return predicted.fill_export(conn, predicted.PredictorCache(1), doc, spaces.resolve(conn, space, resolution))
+    except (BadInput, PredictorError) as e:
+        raise CliError(str(e)) from None
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -456,6 +490,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(render(["space", "resolution", "target", "n", "median|e|", "max|e|", "<=5%", "<=10%",
                       "cal median|e|", "cal max|e|", "cal <=5%", "cal <=10%"],
                      [_validation_row(v) for v in st["validations"]]))
+    if st.get("plans"):
+        print("\nmeasurement plans (issue 20):")
+        print("\n".join(_plan_line(p) for p in st["plans"]))
     q = st["queue"]
     print(f"\njobs: {q['queued']} queued, {q['claimed']} claimed, {q['done']} done, {q['parked']} parked")
     if st["parked"]:
@@ -521,7 +558,7 @@ def compare_text(c: Dict[str, Any]) -> str:
 def cmd_register(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lut_server import spaces
+    from lut_server import plans
     from lutcore.records import Target
 
     try:
@@ -536,8 +573,11 @@ def cmd_register(args: argparse.Namespace) -> int:
     if args.validate and not isinstance(space, str):
         raise CliError("--validate needs a built-in space (agents build the networks from its name)")
     job: Optional[Dict[str, Any]] = None
+    budget, share = args.budget or (None, None)
     if args.server:
         body = {"space": space, "resolution": args.resolution, "target": args.target, "priority": args.priority}
+        body.update({k: v for k, v in (("budget", budget), ("budget_share", share),
+                                       ("interval_bound", args.interval_bound)) if v is not None})
         out = _rest(args, "POST", "/spaces", body)
         if args.validate:
             job = _rest(args, "POST", "/validations/jobs", _validate_body(args, out))
@@ -549,7 +589,8 @@ def cmd_register(args: argparse.Namespace) -> int:
         attempts = Settings.from_env(args.db, None).max_attempts
         try:
             with _database(args.db).write() as conn:
-                out = spaces.register(conn, space, args.resolution, args.target, args.priority, attempts)
+                out = plans.register(conn, space, args.resolution, args.target, args.priority, attempts, budget, share,
+                                     args.interval_bound)
                 if args.validate:
                     body_in = validation_jobs.ValidateJobIn(**_validate_body(args, out))
                     job = validation_jobs.enqueue(conn, body_in, attempts)
@@ -562,11 +603,33 @@ def cmd_register(args: argparse.Namespace) -> int:
     else:
         print(f"{out.get('space')} at {out.get('resolution')} for {out.get('target')}: {out.get('unique_ops')} unique "
               f"ops, {out.get('enqueued')} jobs enqueued, {out.get('already_measured')} already measured")
+        if out.get("plan"):
+            print(_plan_line(out["plan"]))
         if job is not None:
             state = "queued" if job.get("created") else f"already {job.get('status')}"
             print(f"validate job {job.get('id')} ({job.get('architectures')} networks x {job.get('rounds')} rounds): "
                   f"{state}")
     return 0
+
+
+def _budget(text: str) -> Tuple[Optional[int], Optional[float]]:
+    """--budget: a whole number of ops, or a share of the space's unique ops (0 < share <= 1)."""
+    try:
+        if text.strip().isdigit() and int(text) >= 1:
+            return int(text), None
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0.0 < share <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of ops (>= 1) or a share in (0, 1], e.g. 0.25")
+    return None, share
+
+
+def _plan_line(p: Dict[str, Any]) -> str:
+    worst = "-" if p.get("worst_interval") is None else f"{100 * p['worst_interval']:.0f}%"
+    return (f"measurement plan {p['space']} at {p['resolution']} for {p['target']}: {p['state']}, {p['spent']}/"
+            f"{p['budget']} ops spent in {p['batches']} batch(es), widest interval {worst} (bound "
+            f"{100 * p['bound']:.0f}%)")
 
 
 def _validate_body(args: argparse.Namespace, registered: Dict[str, Any]) -> Dict[str, Any]:

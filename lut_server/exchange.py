@@ -93,6 +93,8 @@ def _import_target(conn: Connection, tdoc: TargetLut, where: str) -> Tuple[int, 
     specs = []
     for ei, entry in enumerate(tdoc.entries):
         ew = f"{where}.entries[{ei}]"
+        if entry.predicted:
+            continue  # a prediction is not a measurement: the importing LUT predicts for itself
         try:
             rec = OpRecord.model_validate({"key": entry.key, "spec": entry.spec})
         except ValidationError as err:
@@ -182,6 +184,9 @@ def render(doc: Dict[str, Any], fmt: str, space: Optional[str] = None, resolutio
         parsed = lutdoc.parse(doc)
     except lutdoc.DocumentError as e:
         raise BadInput(str(e)) from None
+    if any(t.predicted_entries() for t in parsed.targets):
+        raise BadInput(f"format {fmt} has no field to mark a predicted entry (a value nobody measured would "
+                       "read as measured); export predicted entries as nas-lut, or leave them out")
     if fmt in OFA_FORMATS:
         return to_ofa_yaml(parsed, fmt, space, resolutions).encode()
     if fmt == "tfnas-pickle":

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Tuple
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
-from lut_server import staleness, validation_jobs, validations
+from lut_server import plans, staleness, validation_jobs, validations
 from lut_server.store import entries, jobs, measurements, registry
 from lut_server.store.devices import ensure_device
 from lut_server.store.registry import ensure_ops, ensure_target, op_row
@@ -114,6 +114,7 @@ def ingest(conn: Connection, batch: MeasurementBatch, actor: str, max_attempts: 
     watched = staleness.affected(conn, target_id, batch.target.id, {k for k, i in ids.items() if i in new})
     entries.refresh_entries(conn, target_id, inserted)
     jobs.complete_ops(conn, target_id, inserted, actor, t)
+    plans.after_measurements(conn, target_id, max_attempts, t)
     refits = [refit(conn, batch.target.id, rec, max_attempts) for rec in watched if _crossed(conn, target_id, rec)]
     return {"accepted": len(inserted), "duplicates": duplicates, "rejected": rejected,
             "lut_version": registry.bump_version(conn, target_id), "refit_jobs": refits}

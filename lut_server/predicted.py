@@ -65,7 +65,7 @@ class PredictorCache:
                     hit = self._d.get(key)
                 if hit is not None:
                     return hit
-                p = _fit(conn, tid, target_id, metric)
+                p = fit_target(conn, tid, target_id, metric)
                 with self._lock:
                     self.fits += 1
                     self._d[key] = p
@@ -83,7 +83,8 @@ def _too_few(tid: str, n: int) -> PredictorError:
                           "e.g. POST /spaces to enqueue a space's ops)")
 
 
-def _fit(conn: Connection, tid: str, target_id: int, metric: str) -> Predictor:
+def fit_target(conn: Connection, tid: str, target_id: int, metric: str) -> Predictor:
+    """A predictor fitted on the target's measured entries (at most MAX_FIT_ENTRIES), or PredictorError."""
     pairs: List[Tuple[OpSpec, float]] = []
     for text, v in entries.measured_specs(conn, target_id, metric, MAX_FIT_ENTRIES):
         spec = _spec(text)
@@ -172,3 +173,21 @@ def fill_lookup(conn: Connection, cache: PredictorCache, out: Dict[str, Any], me
     out["predicted"] = {k: {"value_ms": v, "lo_ms": a, "hi_ms": b} for k, (v, a, b) in pred.items()}
     out["prediction"] = _info(p, len(pred))
     return out
+
+
+def fill_export(conn: Connection, cache: PredictorCache, doc: Dict[str, Any], sp: Space,
+                metric: str = "median_ms") -> Dict[str, Any]:
+    """A one-target export (``exchange.export_doc``) with the space's unmeasured ops added as predicted
+    entries, each marked (``predicted: true``, ``lo_ms``/``hi_ms``) and without measurements, and
+    ``prediction`` on the target saying for which space, how many, and from how many measured ones."""
+    t = doc["targets"][0]
+    have = {e["key"] for e in t["entries"]}
+    todo = [s for k, s in sp.unique_ops().items() if k not in have and not s.is_identity]
+    p = cache.for_target(conn, t["id"], metric) if todo else None
+    pred = _predict(p, todo) if p is not None else {}
+    t["entries"] += [{"key": s.key, "spec": s.to_dict(), "macs": s.macs(), "params": s.params(),
+                      "value_ms": pred[s.key][0], "lo_ms": pred[s.key][1], "hi_ms": pred[s.key][2],
+                      "predicted": True, "measurements": []} for s in todo if s.key in pred]
+    t["prediction"] = {"space": sp.name, "resolution": sp.resolution_str, "metric": metric,
+                       "unpredicted": len(todo) - len(pred), **_info(p, len(pred))}
+    return doc

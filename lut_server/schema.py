@@ -240,3 +240,34 @@ calibrations = Table(
     Column("created_at", Float, nullable=False),
     UniqueConstraint("target_id", "space", "resolution", name="uq_calibrations_target_space_res"),
 )
+
+# Measurement planned by the predictor (issue 20): one plan per (target, space, resolution) spends at most
+# ``budget`` ops in batches; ``plan_ops`` holds the ops it chose (``spent`` counts them), so a batch is
+# in flight while one of them has a queued or claimed job.
+measure_plans = Table(
+    "measure_plans",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("target_id", Id, ForeignKey("targets.id"), nullable=False),
+    Column("space", Text, nullable=False),
+    Column("resolution", String(32), nullable=False),
+    Column("budget", Integer, nullable=False),
+    Column("spent", Integer, nullable=False),
+    Column("bound", Float, nullable=False),  # the widest relative interval, (hi - lo) / value, a cell may keep
+    Column("batch", Integer, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("state", String(16), nullable=False),  # measuring | met | spent | complete
+    Column("worst", Float, nullable=True),  # the widest relative interval of an unmeasured cell at the last fit
+    Column("batches", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("target_id", "space", "resolution", name="uq_measure_plans_target_space_res"),
+)
+
+plan_ops = Table(
+    "plan_ops",
+    metadata,
+    Column("plan_id", Id, ForeignKey("measure_plans.id"), primary_key=True),
+    Column("op_id", Id, ForeignKey("ops.id"), primary_key=True),
+    Column("batch", Integer, nullable=False),
+)

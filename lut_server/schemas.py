@@ -148,6 +148,24 @@ class SpaceIn(BaseModel):
     resolution: Optional[str] = Field(None, max_length=32, examples=["256x512"])
     target: str = Field(max_length=512)
     priority: int = Field(0, ge=-1000, le=1000)
+    budget: Optional[int] = Field(None, ge=1, le=1_000_000, description=(
+        "measure at most this many ops, planned by the predictor (issue 20) instead of every missing op"))
+    budget_share: Optional[float] = Field(None, gt=0, le=1, description="the budget as a share of the unique ops")
+    interval_bound: Optional[float] = Field(None, gt=0, le=100, description=(
+        "with a budget: stop once every unmeasured cell's 90% interval is at most this share of its value "
+        "(default 0.3)"))
+
+
+class PlanView(BaseModel):
+    space: str
+    resolution: str
+    target: str
+    state: Literal["measuring", "met", "spent", "complete", "dropped"]
+    budget: int
+    spent: int
+    batches: int
+    bound: float
+    worst_interval: Optional[float]
 
 
 class SpaceOut(BaseModel):
@@ -157,6 +175,7 @@ class SpaceOut(BaseModel):
     unique_ops: int
     enqueued: int
     already_measured: int
+    plan: Optional[PlanView] = None
 
 
 class CostsIn(BaseModel):
@@ -335,6 +354,7 @@ class StatusOut(BaseModel):
     queue_by_target: Dict[str, Dict[str, int]]
     parked: List[ParkedJob]
     validations: List[Dict[str, Any]]
+    plans: List[PlanView] = []
 
 
 class OpApart(BaseModel):

@@ -120,9 +120,11 @@ def bind_name(conn: Connection, sp: Space) -> None:
 
 
 def register(conn: Connection, space: Union[str, Dict[str, Any]], resolution: Optional[str], tid: str,
-             priority: int, max_attempts: int, resolved: Optional[Space] = None) -> Dict[str, Any]:
+             priority: int, max_attempts: int, resolved: Optional[Space] = None,
+             enqueue: bool = True) -> Dict[str, Any]:
     """Record the space for the target and enqueue a job for every unique op it lacks (idempotent).
-    ``resolved``: the Space already built from ``space`` outside the write transaction."""
+    ``resolved``: the Space already built from ``space`` outside the write transaction. ``enqueue=False``:
+    record only (a measurement plan, ``lut_server.plans``, enqueues instead)."""
     target = parse_target(tid)
     sp = resolved or resolve(conn, space, resolution)
     if sp.definition.batch != target.batch:
@@ -138,7 +140,7 @@ def register(conn: Connection, space: Union[str, Dict[str, Any]], resolution: Op
     measured = measured_op_ids(conn, target_id, list(unique))
     want = [v for k, v in ids.items() if k not in measured]
     enqueued = jobs.enqueue_ops(conn, target_id, want, priority, max_attempts,
-                                {"space": sp.name, "resolution": sp.resolution_str}, now())
+                                {"space": sp.name, "resolution": sp.resolution_str}, now()) if enqueue else 0
     return {"space": sp.name, "resolution": sp.resolution_str, "target": tid, "unique_ops": len(unique),
             "enqueued": enqueued, "already_measured": len(measured)}
 

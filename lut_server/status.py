@@ -1,5 +1,6 @@
 """What `lut status` and GET /status show: targets, coverage per registered space, queue, parked jobs, and
-how well the LUT predicts whole networks per (space, target) (validations, calibrated when fitted)."""
+how well the LUT predicts whole networks per (space, target) (validations, calibrated when fitted), and the
+progress of measurement plans."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any, Dict, List
 
 from sqlalchemy import Connection
 
-from lut_server import spaces, validations
+from lut_server import plans, spaces, validations
 from lut_server.schema import JOB_STATES
 from lut_server.store import entries, jobs, registry
 from lut_server.util import BadInput
@@ -31,4 +32,4 @@ def status(conn: Connection) -> Dict[str, Any]:
     depth = jobs.queue_depth(conn)
     total = {s: sum(d[s] for d in depth.values()) for s in JOB_STATES}
     return {"targets": targets_view(conn), "spaces": cov, "queue": total, "queue_by_target": depth,
-            "parked": jobs.parked(conn), "validations": validations.overview(conn)}
+            "parked": jobs.parked(conn), "validations": validations.overview(conn), "plans": plans.overview(conn)}

@@ -7,6 +7,7 @@ from typing import Any, Dict, List
 from fastapi import APIRouter, Path, Request
 from sqlalchemy import Connection
 
+from lut_server import plans
 from lut_server.api.deps import Db, Now, write
 from lut_server.auth import Admin, Writer, require_class
 from lut_server.clock import Clock
@@ -41,10 +42,21 @@ def heartbeat(body: HeartbeatIn, p: Principal = Writer, db: Database = Db, clock
 
 
 @router.post("/jobs/{job_id}/fail", response_model=JobState, summary="Report a failed job; parked after max_attempts")
-def fail(body: FailIn, job_id: int = JOB_ID, p: Principal = Writer, db: Database = Db,
+def fail(body: FailIn, request: Request, job_id: int = JOB_ID, p: Principal = Writer, db: Database = Db,
          clock: Clock = Now) -> Dict[str, Any]:
     """409 unless the caller holds the job."""
-    return write(db, lambda c: jobs.fail(c, job_id, p.actor, body.error, clock()))
+    def tx(c: Connection) -> Dict[str, Any]:
+        out = jobs.fail(c, job_id, p.actor, body.error, clock())
+        if out["status"] == "parked":
+            _settled(c, job_id, request, clock())
+        return out
+
+    return write(db, tx)
+
+
+def _settled(c: Connection, job_id: int, request: Request, t: float) -> None:
+    """A job left the queue unmeasured: a measurement plan waiting on it moves on (``lut_server.plans``)."""
+    plans.after_measurements(c, int(jobs.get(c, job_id)["target_id"]), request.app.state.settings.max_attempts, t)
 
 
 @router.post("/jobs/{job_id}/release", response_model=JobState, summary="Return a held job without an attempt")
@@ -72,9 +84,11 @@ def requeue(body: RequeueIn, p: Principal = Admin, db: Database = Db, clock: Clo
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobState, summary="Cancel an open job (admin)")
-def cancel(job_id: int = JOB_ID, p: Principal = Admin, db: Database = Db, clock: Clock = Now) -> Dict[str, Any]:
+def cancel(request: Request, job_id: int = JOB_ID, p: Principal = Admin, db: Database = Db,
+           clock: Clock = Now) -> Dict[str, Any]:
     def tx(c: Connection) -> Dict[str, Any]:
         out = jobs.cancel(c, job_id, clock())
+        _settled(c, job_id, request, clock())
         audit.record(c, p.who, "job.cancel", f"job {job_id}")
         return out
 

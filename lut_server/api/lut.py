@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Literal, Optional
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import Connection
 
-from lut_server import compare, exchange, ingest, predicted, status
+from lut_server import compare, exchange, ingest, predicted, spaces, status
 from lut_server.api.deps import Db, ReadConn, write
 from lut_server.auth import Admin, Reader, Writer, require_board
 from lut_server.db import Database
@@ -16,6 +16,7 @@ from lut_server.store import audit
 from lut_server.store.entries import lookup
 from lut_server.store.registry import parse_target, target_row
 from lut_server.tokens import Principal
+from lut_server.util import BadInput
 from lutcore.records import MeasurementBatch
 
 router = APIRouter(tags=["lut"])
@@ -88,13 +89,22 @@ def get_compare(old: str = Query(..., max_length=512), new: str = Query(..., max
 
 
 @router.get("/export", response_model=Dict[str, Any], summary="The LUT as a `nas-lut/1` document (one target, or all)")
-def get_export(target: Optional[str] = Query(None, max_length=512), _p: Any = Reader,
-               conn: Connection = ReadConn) -> Dict[str, Any]:
+def get_export(request: Request, target: Optional[str] = Query(None, max_length=512),
+               missing: Literal["report", "predict"] = Query("report", description=(
+                   "predict: add the space's unmeasured ops as predicted entries (predicted: true, lo_ms, hi_ms); "
+                   "needs target and space")),
+               space: Optional[str] = Query(None, max_length=256, description="with missing=predict"),
+               resolution: Optional[str] = Query(None, max_length=32, description="with missing=predict"),
+               _p: Any = Reader, conn: Connection = ReadConn) -> Dict[str, Any]:
+    if missing == "predict" and (target is None or space is None):
+        raise BadInput("missing=predict exports one target's predicted entries for one space: give target and space")
     if target is not None:
         parse_target(target)
         if target_row(conn, target) is None:
             raise HTTPException(404, f"unknown target {target!r}")
-    return exchange.export_doc(conn, target)
+    sp = spaces.resolve(conn, space, resolution) if missing == "predict" else None
+    doc = exchange.export_doc(conn, target)
+    return doc if sp is None else predicted.fill_export(conn, request.app.state.predictors, doc, sp)
 
 
 @router.post("/import", response_model=ImportOut, summary="Merge a `nas-lut/1` document (admin token)")

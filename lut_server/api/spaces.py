@@ -7,7 +7,7 @@ from typing import Any, Dict
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import Connection
 
-from lut_server import predicted, spaces
+from lut_server import plans, predicted, spaces
 from lut_server.api.deps import Db, ReadConn, write
 from lut_server.auth import Reader, Registrar, require_class
 from lut_server.db import Database
@@ -24,15 +24,17 @@ router = APIRouter(tags=["spaces"])
 @router.post("/spaces", response_model=SpaceOut, summary="Register a space for a target; enqueue the ops it lacks")
 def register_space(body: SpaceIn, request: Request, p: Principal = Registrar, db: Database = Db) -> Dict[str, Any]:
     """Search, agent (own device class) or admin token. Idempotent: open jobs are not duplicated. A custom
-    name is bound to its definition: another definition under a taken name is a 409."""
+    name is bound to its definition: another definition under a taken name is a 409. With `budget` (or
+    `budget_share`) a measurement plan enqueues a batch at a time, chosen by the predictor, until every
+    unmeasured cell's interval is within `interval_bound` or the budget is spent (`plan` in the answer)."""
     target = parse_target(body.target)
     if p.role == "agent":
         require_class(p, target.device)
     attempts = request.app.state.settings.max_attempts
     with db.read() as conn:  # bounds checked and the space built before the write lock
         sp = spaces.resolve(conn, body.space, body.resolution)
-    return write(db, lambda c: spaces.register(c, body.space, body.resolution, body.target, body.priority, attempts,
-                                               resolved=sp))
+    return write(db, lambda c: plans.register(c, body.space, body.resolution, body.target, body.priority, attempts,
+                                              body.budget, body.budget_share, body.interval_bound, resolved=sp))
 
 
 @router.post("/cost-matrix", response_model=CostMatrixOut,

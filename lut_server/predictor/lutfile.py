@@ -34,7 +34,8 @@ Entries = List[Tuple[OpSpec, float]]
 
 
 def target_entries(doc: Dict[str, Any], target: Optional[str], where: str = "LUT") -> Tuple[str, Entries]:
-    """(target id, [(spec, value_ms)]) of one target; ``None`` picks the only one. Unmeasured entries are skipped."""
+    """(target id, [(spec, value_ms)]) of one target; ``None`` picks the only one. Unmeasured and predicted
+    entries are skipped."""
     targets = doc.get("targets")
     if not isinstance(targets, list):
         raise PredictorError(f"{where}: 'targets' must be a list")
@@ -59,8 +60,8 @@ def _entries(t: Dict[str, Any], where: str) -> Entries:
             raise PredictorError(f"{where}: entries[{i}] lacks a spec") from None
         except LutError as err:
             raise PredictorError(f"{where}: entries[{i}].spec: {err}") from None
-        if v is None:
-            continue
+        if v is None or e.get("predicted"):
+            continue  # unmeasured, or a prediction (lut export --missing predict): not a measurement
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
             raise PredictorError(f"{where}: entries[{i}] ({spec.key}) value_ms={v!r} is not a positive number")
         out.append((spec, float(v)))

@@ -33,6 +33,35 @@ def space_weights(space: Any) -> Dict[str, float]:
     return w
 
 
+def opening(specs: Sequence[OpSpec], weights: Dict[str, float], n: int) -> List[OpSpec]:
+    """The first ``n`` to measure, before any model exists: ops of every architecture (fixed ones),
+    then the most work (weight x MACs)."""
+    by_work = sorted(specs, key=lambda s: (-weights.get(s.key, 0.0) * s.macs(), s.key))
+    in_every = [s for s in by_work if weights.get(s.key, 0.0) >= 1.0]
+    return (in_every + [s for s in by_work if weights.get(s.key, 0.0) < 1.0])[:n]
+
+
+def riskiest(p: Predictor, rest: Sequence[OpSpec], weights: Dict[str, float], n: int,
+             rng: np.random.Generator, explore: float = 0.25) -> List[OpSpec]:
+    """The next ``n`` of ``rest`` to measure: the largest weight x predicted ms x fold disagreement,
+    and ``explore`` of them drawn at random from the others (see ``plan``)."""
+    rest = list(rest)
+    value = p.predict_arrays(rest)[0]
+    risk = np.array([weights.get(s.key, 0.0) for s in rest]) * value * p.disagreement(rest)
+    n = min(n, len(rest))
+    n_random = int(round(explore * n))
+    top = [int(i) for i in np.argsort(-risk, kind="stable")[:n - n_random]]
+    chosen = set(top)
+    others = [i for i in range(len(rest)) if i not in chosen]
+    picks = top + [others[int(i)] for i in rng.permutation(len(others))[:n_random]]
+    return [rest[i] for i in picks]
+
+
+def first_batch(budget: int, batch: int) -> int:
+    """How many ops the opening batch measures: enough for a first fit."""
+    return min(budget, max(MIN_TRAIN + 2, batch))
+
+
 def plan(specs: Sequence[OpSpec], weights: Dict[str, float], budget: int, measure: Measure,
          make_predictor: Callable[[], Predictor], batch: int = 8, explore: float = 0.25,
          seed: int = 0) -> List[Tuple[OpSpec, float]]:
@@ -52,19 +81,8 @@ def plan(specs: Sequence[OpSpec], weights: Dict[str, float], budget: int, measur
             done.append((s, float(ms)))
             todo.pop(s.key, None)
 
-    by_work = sorted(todo.values(), key=lambda s: (-weights.get(s.key, 0.0) * s.macs(), s.key))
-    in_every = [s for s in by_work if weights.get(s.key, 0.0) >= 1.0]  # fixed ops (and ops of every layer)
-    take((in_every + [s for s in by_work if s not in in_every])[:min(budget, max(MIN_TRAIN + 2, batch))])
+    take(opening(list(todo.values()), weights, first_batch(budget, batch)))
     while len(done) < budget and todo:
         p = make_predictor().fit(done)
-        rest = list(todo.values())
-        value = p.predict_arrays(rest)[0]
-        risk = np.array([weights.get(s.key, 0.0) for s in rest]) * value * p.disagreement(rest)
-        n = min(batch, budget - len(done))
-        n_random = int(round(explore * n))
-        top = [int(i) for i in np.argsort(-risk, kind="stable")[:n - n_random]]
-        chosen = set(top)
-        others = [i for i in range(len(rest)) if i not in chosen]
-        picks = top + [others[int(i)] for i in rng.permutation(len(others))[:n_random]]
-        take([rest[i] for i in picks])
+        take(riskiest(p, list(todo.values()), weights, min(batch, budget - len(done)), rng, explore))
     return done

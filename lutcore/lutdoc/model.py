@@ -8,6 +8,11 @@ with the path of the field at fault (``targets[0].entries[3].measurements[1].sta
 Compatibility: exports written before ``mean_ms``/``p10_ms``/``p90_ms``/``n_devices`` per entry,
 ``quarantined`` per measurement, and ``in_context``/``env`` per validation read as before (the
 missing entry figures are recomputed from the measurements by the one rule in ``aggregate``).
+
+Predicted entries (issue 20, ``lut export --missing predict``) carry ``predicted: true`` and their
+90% interval (``lo_ms``, ``hi_ms``) and no measurements. Readers never take them for measured ones:
+``by_key``/``values`` leave them out, ``predicted_entries`` gives them, and import stores nothing
+for them. Documents without the field read as before (every entry measured).
 """
 
 from __future__ import annotations
@@ -73,6 +78,22 @@ class Entry(_Part):
     n_runs: Optional[int] = None
     n_devices: Optional[int] = None
     measurements: List[Measurement] = Field(default_factory=list)
+    predicted: bool = Field(False, description="nobody measured it: value_ms is the predictor's, within lo_ms..hi_ms")
+    lo_ms: Optional[float] = Field(None, ge=0, description="a predicted entry's 90% interval, low end")
+    hi_ms: Optional[float] = Field(None, ge=0, description="a predicted entry's 90% interval, high end")
+
+    @model_validator(mode="after")
+    def _marked(self) -> Entry:
+        if not self.predicted:
+            if self.lo_ms is not None or self.hi_ms is not None:
+                raise ValueError("lo_ms/hi_ms belong to a predicted entry (predicted: true)")
+            return self
+        if self.measurements:
+            raise ValueError("a predicted entry has no measurements")
+        lo, v, hi = self.lo_ms, self.value_ms, self.hi_ms
+        if lo is None or v is None or hi is None or not (math.isfinite(hi) and lo <= v <= hi):
+            raise ValueError("a predicted entry needs finite lo_ms <= value_ms <= hi_ms")
+        return self
 
     def counted(self) -> List[Run]:
         return [m.run() for m in self.measurements if not m.quarantined]
@@ -177,12 +198,18 @@ class TargetLut(_Part):
         return Target.parse(str(self.id))
 
     def by_key(self) -> Dict[str, Entry]:
-        return {e.key: e for e in self.entries}
+        """The measured entries by key (predicted ones are in ``predicted_entries``)."""
+        return {e.key: e for e in self.entries if not e.predicted}
+
+    def predicted_entries(self) -> Dict[str, Entry]:
+        return {e.key: e for e in self.entries if e.predicted}
 
     def values(self, metric: str = "median_ms") -> Dict[str, float]:
-        """Key -> value of every entry that has one."""
+        """Key -> value of every measured entry that has one."""
         out = {}
         for e in self.entries:
+            if e.predicted:
+                continue
             v = e.value(metric)
             if v is not None:
                 out[e.key] = v
