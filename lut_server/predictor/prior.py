@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from scipy.optimize import nnls
 
 FLOOR_MS = 1e-6
 
@@ -29,6 +28,8 @@ class LinearPrior:
         a = np.hstack([columns, np.ones((len(y_ms), 1))]) / y_ms[:, None]
         scale = np.abs(a).max(axis=0)
         scale[scale == 0] = 1.0  # a column no training op uses stays at 0
+        from scipy.optimize import nnls  # 0.5 s to import: only when a predictor is fitted, not at server start
+
         coef, _ = nnls(a / scale, np.ones(len(y_ms)), maxiter=50 * a.shape[1])
         coef = coef / scale
         self.coef, self.intercept = coef[:-1], float(coef[-1])

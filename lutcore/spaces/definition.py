@@ -168,7 +168,7 @@ def load_space_file(path: Union[str, Path]) -> List[SpaceDef]:
         import yaml
 
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: 5x faster
         except yaml.YAMLError as e:
             raise SpaceError(str(p), f"not valid YAML: {e}") from None
     items = data if isinstance(data, list) else [data]

@@ -255,13 +255,14 @@ def test_heartbeats_keep_leases_alive_past_their_length(live_server, tmp_path: P
     """Ops slower than the lease: without heartbeats the server would hand them to another agent.
 
     The one test of the lease path on the real clock end to end (the others move a fake one), so its
-    margins are generous: a 3 s lease, heartbeats every 1 s, six ops of 0.9 s claimed at once."""
+    margins are generous: a 6 s lease, heartbeats every 2 s (a beat may come 4 s late on a loaded CI
+    machine), six ops of 1.5 s claimed at once (9 s, half as long again as the lease)."""
     tid = target_id()
     register_space(live_server.url, live_server.admin_token, tid)
     token = live_server.agent_token(NAME)
     with FlakyProxy(live_server.url) as proxy:
-        code = cli.main(agent_argv(proxy.url, token, tmp_path / "spool", "--exit-when-idle", "--lease", "3",
-                                   "--claim", "6", "--max-time-per-op", "0.9", "--ci", "0.0001"))
+        code = cli.main(agent_argv(proxy.url, token, tmp_path / "spool", "--exit-when-idle", "--lease", "6",
+                                   "--claim", "6", "--max-time-per-op", "1.5", "--ci", "0.0001"))
         beats = proxy.forwarded["POST /api/v1/jobs/heartbeat"]
     assert code == cli.EXIT_OK
     assert beats >= 3
