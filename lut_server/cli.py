@@ -91,10 +91,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                       "of its own, into a server or database")
     i.add_argument("file", help="export document (JSON), or with --format the old LUT; '-' reads stdin")
     i.add_argument("--format", default="nas-lut",
-                   choices=["nas-lut", "proxyless-yaml", "ofa-mbv3-yaml", "tfnas-pickle"],
+                   choices=["nas-lut", "proxyless-yaml", "ofa-mbv3-yaml", "tfnas-pickle", "fbnet-jsonl"],
                    help="proxyless-yaml / ofa-mbv3-yaml: the latency table OFA's ProxylessNASLatencyTable / "
                         "MBv3LatencyTable read; tfnas-pickle: a TF-NAS latency pickle (read without running any "
-                        "code); all need --target (docs/formats/)")
+                        "code); fbnet-jsonl: FBNet's runtime LUT records (JSON lines); all need --target "
+                        "(docs/formats/)")
     i.add_argument("--target", help="with --format: the target id the old numbers are stored as, "
                                     "e.g. galaxy-s8/onnxruntime/fp32")
     _source(i, db_help)
@@ -417,7 +418,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from lut_server.util import BadInput
 
     if (args.format == "nas-lut") == bool(args.target):
-        raise CliError("--target goes with --format proxyless-yaml|ofa-mbv3-yaml|tfnas-pickle (and is required there)")
+        raise CliError("--target goes with --format proxyless-yaml|ofa-mbv3-yaml|tfnas-pickle|fbnet-jsonl "
+                       "(and is required there)")
     try:
         if args.file == "-":
             data = sys.stdin.buffer.read()

@@ -1,11 +1,12 @@
-"""Bring your old LUT: OFA's ProxylessNAS or MobileNetV3 latency YAML, or a TF-NAS latency pickle, as a
-``nas-lut/1`` document of one target, mapped onto our op keys (the reverse of ``ofa`` and ``tfnas``), so
-``lut import`` stores it through the one import path and its numbers can be compared with fresh
-measurements (``lut_server.compare``).
+"""Bring your old LUT: OFA's ProxylessNAS or MobileNetV3 latency YAML, a TF-NAS latency pickle or FBNet's
+runtime LUT records, as a ``nas-lut/1`` document of one target, mapped onto our op keys (the reverse of
+``ofa``, ``tfnas`` and ``fbnet``), so ``lut import`` stores it through the one import path and its
+numbers can be compared with fresh measurements (``lut_server.compare``).
 
 Read safely: YAML with ``safe_load``, the pickle with ``tfnas.load_pickle`` (no class but OrderedDict,
-no callable). Everything is parsed and mapped before anything is stored; a key that cannot be one of
-our ops is left out and reported by reason, not guessed; a malformed value refuses the file.
+no callable), JSON lines with ``json.loads``. Everything is parsed and mapped before anything is
+stored; a key that cannot be one of our ops is left out and reported by reason, not guessed; a
+malformed value refuses the file.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from lutcore.errors import FormatError
-from lutcore.formats import ofa, tfnas
+from lutcore.formats import fbnet, ofa, tfnas
 from lutcore.ops import Conv, GlobalAvgPool, InvertedResidual, OpSpec, PoolFC
 from lutcore.records import Target
 
 MAX_BYTES = 64 << 20
-FORMATS = ("proxyless-yaml", "ofa-mbv3-yaml", "tfnas-pickle")
+FORMATS = ("proxyless-yaml", "ofa-mbv3-yaml", "tfnas-pickle", "fbnet-jsonl")
 _HWC = r"(\d{1,5})x(\d{1,5})x(\d{1,5})"
 _IO = rf"input:{_HWC}-output:"
 _BLOCK = rf"expanded_conv-{_IO}{_HWC}-expand:(\d{{1,4}})-kernel:(\d{{1,2}})-stride:(\d)-idskip:([01])"
@@ -43,8 +44,14 @@ YAML_DIALECTS = {"proxyless-yaml": ("ProxylessNASLatencyTable", PROXYLESS_KEYS, 
 NOT_A_LAYER = "not a layer their table queries"
 NO_OP = "shapes or widths no op of ours has"
 
-Mapped = List[Tuple[OpSpec, float, float, int]]  # spec, mean ms, std ms, samples
+Mapped = List[Tuple[OpSpec, Dict[str, Any]]]  # spec, its TimingStats fields
 Left = Dict[str, List[str]]  # reason -> their keys left out
+
+
+def _stats(mean: float, std: float = 0.0, n: int = 1) -> Dict[str, Any]:
+    """Their one number (the mean) as every figure of one measurement."""
+    return {"median_ms": mean, "mean_ms": mean, "std_ms": std, "min_ms": mean, "p10_ms": mean, "p90_ms": mean,
+            "n": n}
 
 
 def _layer_spec(key: str, fmt: str) -> Optional[OpSpec]:
@@ -128,20 +135,21 @@ def yaml_ops(text: str, fmt: str) -> Tuple[Mapped, Left]:
         if spec is None:
             left.setdefault(f"{NOT_A_LAYER}: {', '.join(YAML_DIALECTS[fmt][1])}", []).append(key[:200])
             continue
-        out.append((spec, float(mean), math.sqrt(var), int(count)))
+        out.append((spec, _stats(float(mean), math.sqrt(var), int(count))))
     return out, left
 
 
 def tfnas_ops(data: bytes) -> Tuple[Mapped, Left]:
     ops, left = tfnas.table_ops(tfnas.load_pickle(data))
-    return [(spec, ms, 0.0, 1) for spec, ms in ops], left
+    return [(spec, _stats(ms)) for spec, ms in ops], left
 
 
 def document(fmt: str, data: bytes, target_id: str) -> Tuple[Dict[str, Any], Left]:
     """(a ``nas-lut/1`` document with one target holding the file's ops, {reason: their keys left out}).
 
-    Each op gets one measurement whose figures are the file's number (their tables keep one: the mean),
-    run id ``import-<file digest>`` (importing the same file twice adds nothing), device ``imported``.
+    Each op gets one measurement whose figures are the file's number (their tables keep one: the mean;
+    FBNet's records keep p0/p10/p50/p90, the p50 our median), run id ``import-<file digest>`` (importing
+    the same file twice adds nothing), device ``imported``.
     """
     if fmt not in FORMATS:
         raise FormatError(f"format {fmt!r} must be one of {', '.join(FORMATS)}")
@@ -151,23 +159,22 @@ def document(fmt: str, data: bytes, target_id: str) -> Tuple[Dict[str, Any], Lef
         target = Target.parse(target_id)
     except ValueError as e:
         raise FormatError(str(e)) from None
-    if fmt in YAML_DIALECTS:
+    if fmt == "tfnas-pickle":
+        ops, left = tfnas_ops(data)
+    else:
         try:
-            ops, left = yaml_ops(data.decode("utf-8"), fmt)
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise FormatError("not UTF-8 text") from None
-    else:
-        ops, left = tfnas_ops(data)
+        ops, left = yaml_ops(text, fmt) if fmt in YAML_DIALECTS else fbnet.table_ops(text, target)
     if not ops:
         why = "; ".join(f"{len(keys)} left out ({reason}), e.g. {keys[0]}" for reason, keys in left.items())
         raise FormatError(f"no op of the file maps onto ours ({why or 'it is empty'}); nothing to import")
     run_id = "import-" + hashlib.sha256(data).hexdigest()[:16]
     entries: Dict[str, Dict[str, Any]] = {}
-    for spec, mean, std, n in ops:
+    for spec, stats in ops:
         if spec.key in entries:
             raise FormatError(f"two of the file's entries are our op {spec.key}")
-        stats = {"median_ms": mean, "mean_ms": mean, "std_ms": std, "min_ms": mean, "p10_ms": mean,
-                 "p90_ms": mean, "n": n}
         entries[spec.key] = {"key": spec.key, "spec": spec.to_dict(),
                              "measurements": [{"run_id": run_id, "device": "imported", "stats": stats,
                                                "env": {"imported_from": fmt}}]}

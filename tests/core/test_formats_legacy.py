@@ -1,4 +1,4 @@
-"""Bring your old LUT: `lut import --format proxyless-yaml|ofa-mbv3-yaml|tfnas-pickle FILE --target ID`."""
+"""Bring your old LUT: `lut import --format proxyless-yaml|ofa-mbv3-yaml|tfnas-pickle|fbnet-jsonl FILE --target ID`."""
 
 from __future__ import annotations
 
@@ -10,20 +10,41 @@ import os
 import pickle
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 import yaml
 
 from lutcore.cli.main import main
 from lutcore.errors import FormatError
-from lutcore.formats import legacy, ofa, tfnas
+from lutcore.formats import fbnet, legacy, ofa, tfnas
 from lutcore.lutdoc import TargetLut
 from lutcore.spaces import get_space
-from tests.core.lut_targets import export_target
+from tests.core.lut_targets import TARGET, export_target
 
 OLD = "old-board/pytorch-cuda/fp32"
 MB = "old-phone/onnxruntime/fp32"
+FB = "xavier-old/tensorrt/fp16"  # the export's records are xavier/tensorrt/fp16's: dtype 12
+
+
+def _fbnet_jsonl(name: str) -> Tuple[str, TargetLut]:
+    raw = export_target([get_space(name)])
+    del raw["id"]
+    target = TargetLut.model_validate({**raw, "target": TARGET})
+    return fbnet.dump_jsonl(fbnet.records(target)), target
+
+
+def _same_records(again: List[Dict[str, Any]], first: List[Dict[str, Any]], device: str) -> None:
+    """The records of ``first`` in any order, under ``device``; the runtimes through ms and back, to rounding."""
+    assert len(again) == len(first)
+    by_match = {json.dumps({k: v for k, v in r.items() if "runtime" not in k}, sort_keys=True): r for r in again}
+    for r in first:
+        back = by_match[json.dumps({**{k: v for k, v in r.items() if "runtime" not in k}, "device": device},
+                                   sort_keys=True)]
+        assert {k for k in back if "runtime" in k} == {k for k in r if "runtime" in k}
+        for k in back:
+            if "runtime" in k:
+                assert back[k] == pytest.approx(r[k], rel=1e-12)
 
 
 def _proxyless_yaml() -> str:
@@ -101,6 +122,74 @@ def test_a_tfnas_pickle_maps_back_onto_our_ops() -> None:
     table = pickle.loads(data)
     want = {spec.key: table[key][mid] for key, mid, spec in tfnas.layer_keys(get_space("tfnas"))}
     assert back == want
+
+
+@pytest.mark.parametrize("name", ["fbnet", "mobilenetv2"])
+def test_fbnet_records_map_back_onto_every_entry(name: str) -> None:
+    text, target = _fbnet_jsonl(name)
+    doc, left = legacy.document("fbnet-jsonl", text.encode(), FB)
+    assert left == {}
+    back = TargetLut.model_validate(doc["targets"][0])
+    got = {e.key: e for e in back.entries}
+    assert set(got) == {e.key for e in target.entries}
+    for e in target.entries:
+        want, fig = e.figures(), got[e.key].figures()
+        for f in ("value_ms", "p10_ms", "p90_ms"):
+            assert fig[f] == pytest.approx(want[f], rel=1e-12), (e.key, f)
+        assert got[e.key].measurements[0].stats.min_ms == pytest.approx(
+            min(m.stats.min_ms for m in e.measurements), rel=1e-12)
+    _same_records(fbnet.records(back), fbnet.records(target), FB)  # written again: the same records
+
+
+def test_fbnet_records_that_are_no_op_of_ours_are_reported_and_the_rest_kept() -> None:
+    text, target = _fbnet_jsonl("mobilenetv2")
+    first = json.loads(text.splitlines()[0])
+    caffe2 = {"op_type": "Conv", "op_args": ['name: "kernel"\ni: 3\n', 'name: "ws_nbytes_limit"\ni: 0\n'],
+              "input_shapes": [[1, 3, 224, 224], [32, 3, 3, 3]], "input_dtypes": [12, 12],
+              "device": "xavier/tensorrt/fp16", "runtime_us_p50": 80.5}
+    odd_arg = {**first, "op_args": first["op_args"] + ['name: "kernels"\nints: 3\n']}
+    fp32 = {**first, "input_dtypes": [1]}
+    lines = [json.dumps(caffe2), "", *text.splitlines()[1:], json.dumps(odd_arg), json.dumps(fp32)]
+    doc, left = legacy.document("fbnet-jsonl", "\n".join(lines).encode(), FB)
+    assert len(doc["targets"][0]["entries"]) == len(target.entries) - 1
+    assert left[fbnet.NO_FAMILY] == ["line 1: Conv [[1, 3, 224, 224], [32, 3, 3, 3]]"]
+    n = len(lines)
+    (odd,) = left[fbnet.NO_OP]
+    assert odd.startswith(f"line {n - 1}: {first['op_type']} ") and "is not a name and one i, f or s value" in odd
+    assert left["input dtypes other than [12] (fp16)"] == [f"line {n}: {first['op_type']} {first['input_shapes']} [1]"]
+    with pytest.raises(FormatError, match=r"no op of the file maps onto ours \(1 left out \(op type that is no family"
+                                          r" of ours\), e\.g\. line 1: Conv"):
+        legacy.document("fbnet-jsonl", json.dumps(caffe2).encode(), FB)
+
+
+@pytest.mark.parametrize("line, words", [
+    ('{"op_type": "ir", "runtime_us_p50": 1.0', "line 3: not JSON \\(Expecting ',' delimiter at column \\d+\\)"),
+    ("[1, 2]", "line 3: a record is a JSON object, not list"),
+    ('{"op_type": "ir", "runtime_us_p50": 1.0, "flops": 3}', "line 3: 'flops' is no field of their record"),
+    ('{"op_type": "ir", "runtime_us_p50": 0.0}', "line 3: runtime_us_p50 must be a positive time"),
+    ('{"op_type": "ir", "runtime_us_p50": NaN}', "line 3: runtime_us_p50 must be a positive time"),
+    ('{"op_type": "ir", "runtime_us_p50": 5.0, "runtime_us_p90": 4.0}', "line 3: runtimes out of order"),
+    ('{"op_type": "ir", "runtime_us_p50": 5.0, "input_shapes": [[1, "16", 8, 8]]}', "line 3: op_type and device must"),
+])
+def test_a_broken_fbnet_line_refuses_the_file(line: str, words: str) -> None:
+    head = _fbnet_jsonl("mobilenetv2")[0].splitlines()[:2]
+    with pytest.raises(FormatError, match=words):
+        legacy.document("fbnet-jsonl", "\n".join([*head, line]).encode(), FB)
+
+
+def test_an_fbnet_file_of_several_devices_gives_the_target_s_records() -> None:
+    text, target = _fbnet_jsonl("mobilenetv2")
+    recs = [json.loads(line) for line in text.splitlines()]
+    other = [{k: v * 2 if "runtime" in k else "pixel" if k == "device" else v for k, v in r.items()} for r in recs]
+    two = fbnet.dump_jsonl(recs + other).encode()
+    with pytest.raises(FormatError, match=r"records of 2 devices \('pixel', 'xavier/tensorrt/fp16'\)"):
+        legacy.document("fbnet-jsonl", two, FB)
+    doc, left = legacy.document("fbnet-jsonl", two, "xavier/tensorrt/fp16")
+    assert list(left) == ["device other than the target id"]
+    assert len(left["device other than the target id"]) == len(recs)
+    values = {e.key: e.value() for e in target.entries}
+    for e in doc["targets"][0]["entries"]:
+        assert e["measurements"][0]["stats"]["median_ms"] == pytest.approx(values[e["key"]], rel=1e-12)
 
 
 @pytest.mark.parametrize("text, words", [
@@ -193,3 +282,27 @@ def test_lut_import_stores_an_old_lut_as_a_target_and_round_trips(tmp_path: Path
     r = lut("import", str(yml), "--format", "proxyless-yaml", "--db", db)
     assert r.returncode == 1 and b"--target" in r.stderr
 
+
+
+def test_lut_import_of_fbnet_records_round_trips_and_refuses_a_broken_line(tmp_path: Path) -> None:
+    pytest.importorskip("sqlalchemy")
+    db = f"sqlite:///{tmp_path / 'lut.db'}"
+    text, target = _fbnet_jsonl("mobilenetv2")
+    n = len(target.entries)
+    src = tmp_path / "old.jsonl"
+    src.write_text(text + json.dumps({"op_type": "Relu", "input_shapes": [[1, 32, 112, 112]], "input_dtypes": [12],
+                                      "device": "xavier/tensorrt/fp16", "runtime_us_p50": 3.0}) + "\n")
+    r = lut("import", str(src), "--format", "fbnet-jsonl", "--target", FB, "--db", db)
+    assert r.returncode == 0 and f"{n} entries: {n} measurements added".encode() in r.stdout, r.stderr
+    assert f"left out 1 of the file's entries (op type that is no family of ours), e.g. line {n + 1}: Relu".encode() \
+        in r.stderr, r.stderr
+    r = lut("export", "--db", db, "--target", FB, "--format", "fbnet-jsonl")
+    assert r.returncode == 0, r.stderr
+    _same_records([json.loads(line) for line in r.stdout.decode().splitlines()],
+                  [json.loads(line) for line in text.splitlines()], FB)
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(text.replace("\n", "\n{oops\n", 1))
+    r = lut("import", str(broken), "--format", "fbnet-jsonl", "--target", "xavier-broken/tensorrt/fp16", "--db", db)
+    assert r.returncode == 1 and b"broken.jsonl: line 2: not JSON" in r.stderr and b"Traceback" not in r.stderr
+    assert _status(db) == {FB: n}
