@@ -81,7 +81,9 @@ def test_converges_on_a_stable_op_to_the_requested_ci():
     r = measure(op, p, timer=op.clock)
     assert r.converged and r.stop_reason == "ci"
     assert r.ci_rel is not None and r.ci_rel <= 0.01
-    assert abs(r.stats.median_ms - 2.0) / 2.0 < 0.01
+    # a 95% interval misses the truth one time in twenty (the warm-up runs on the real clock, so the
+    # draws differ from run to run): the estimate is held to twice the requested width
+    assert abs(r.stats.median_ms - 2.0) / 2.0 < 2 * 0.01
     assert r.stats.n == len(r.samples) >= p.min_samples
     assert r.stats.n < 200  # adaptive: far fewer than a fixed 1,000-run protocol
 
