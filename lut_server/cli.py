@@ -13,11 +13,13 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple
 
-from lut_server.db import Database, default_url
 from lutcore.cli.table import render
 from lutcore.errors import LutError
+
+if TYPE_CHECKING:  # SQLAlchemy costs 0.2 s per `lut` call: imported where a database is opened
+    from lut_server.db import Database
 
 
 class CliError(LutError):
@@ -224,7 +226,7 @@ def _database(url: Optional[str], must_exist: bool = False) -> Database:
     from sqlalchemy import inspect
     from sqlalchemy.engine import make_url
 
-    from lut_server.db import normalize_url
+    from lut_server.db import Database, default_url, normalize_url
 
     raw = url or default_url()
     try:
