@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple
 
 from lutcore.cli.table import render
 from lutcore.errors import LutError
+from lutcore.formats import OTHER_FORMATS
 
 if TYPE_CHECKING:  # SQLAlchemy costs 0.2 s per `lut` call: imported where a database is opened
     from lut_server.db import Database
@@ -73,7 +74,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _source(e, db_help)
     e.add_argument("--target", help="target id, e.g. xavier/tensorrt/fp16 (default: all targets)")
     e.add_argument("--format", default="nas-lut",
-                   choices=["nas-lut", "proxyless-yaml", "ofa-mbv3-yaml", "tfnas-pickle", "fbnet-jsonl"],
+                   choices=["nas-lut", *OTHER_FORMATS],
                    help="nas-lut: our lossless JSON; proxyless-yaml / ofa-mbv3-yaml: the latency table OFA's "
                         "ProxylessNASLatencyTable / MBv3LatencyTable read (docs/formats/ofa.md); tfnas-pickle: "
                         "TF-NAS's latency pickle (docs/formats/tfnas.md); fbnet-jsonl: FBNet's runtime LUT records "
@@ -93,7 +94,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                       "of its own, into a server or database")
     i.add_argument("file", help="export document (JSON), or with --format the old LUT; '-' reads stdin")
     i.add_argument("--format", default="nas-lut",
-                   choices=["nas-lut", "proxyless-yaml", "ofa-mbv3-yaml", "tfnas-pickle", "fbnet-jsonl"],
+                   choices=["nas-lut", *OTHER_FORMATS],
                    help="proxyless-yaml / ofa-mbv3-yaml: the latency table OFA's ProxylessNASLatencyTable / "
                         "MBv3LatencyTable read; tfnas-pickle: a TF-NAS latency pickle (read without running any "
                         "code); fbnet-jsonl: FBNet's runtime LUT records (JSON lines); all need --target "
@@ -420,8 +421,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from lut_server.util import BadInput
 
     if (args.format == "nas-lut") == bool(args.target):
-        raise CliError("--target goes with --format proxyless-yaml|ofa-mbv3-yaml|tfnas-pickle|fbnet-jsonl "
-                       "(and is required there)")
+        raise CliError(f"--target goes with --format {'|'.join(OTHER_FORMATS)} (and is required there)")
     try:
         if args.file == "-":
             data = sys.stdin.buffer.read()

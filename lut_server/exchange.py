@@ -26,12 +26,12 @@ from lut_server.truth_exchange import export_sections, import_sections
 from lut_server.util import BadInput, bounded_json, clean_text, dump_json, now
 from lutcore import lutdoc
 from lutcore.errors import LutError
-from lutcore.formats import fbnet, ofa, tfnas
+from lutcore.formats import OTHER_FORMATS, fbnet, ofa, tfnas
 from lutcore.lutdoc import FIGURES, SCHEMA, LutDocument, TargetLut
 from lutcore.ops import spec_from_dict
 from lutcore.records import OpRecord
 
-FORMATS = ("nas-lut", "proxyless-yaml", "ofa-mbv3-yaml", "tfnas-pickle", "fbnet-jsonl")
+FORMATS = ("nas-lut", *OTHER_FORMATS)
 OFA_FORMATS = {"proxyless-yaml": ("mobilenetv2", ofa.PROXYLESS), "ofa-mbv3-yaml": ("ofa-mbv3", ofa.MBV3)}
 
 

@@ -17,12 +17,11 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from lutcore.errors import FormatError
-from lutcore.formats import fbnet, ofa, tfnas
+from lutcore.formats import OTHER_FORMATS, fbnet, ofa, tfnas
 from lutcore.ops import Conv, GlobalAvgPool, InvertedResidual, OpSpec, PoolFC
 from lutcore.records import Target
 
 MAX_BYTES = 64 << 20
-FORMATS = ("proxyless-yaml", "ofa-mbv3-yaml", "tfnas-pickle", "fbnet-jsonl")
 _HWC = r"(\d{1,5})x(\d{1,5})x(\d{1,5})"
 _IO = rf"input:{_HWC}-output:"
 _BLOCK = rf"expanded_conv-{_IO}{_HWC}-expand:(\d{{1,4}})-kernel:(\d{{1,2}})-stride:(\d)-idskip:([01])"
@@ -151,8 +150,8 @@ def document(fmt: str, data: bytes, target_id: str) -> Tuple[Dict[str, Any], Lef
     FBNet's records keep p0/p10/p50/p90, the p50 our median), run id ``import-<file digest>`` (importing
     the same file twice adds nothing), device ``imported``.
     """
-    if fmt not in FORMATS:
-        raise FormatError(f"format {fmt!r} must be one of {', '.join(FORMATS)}")
+    if fmt not in OTHER_FORMATS:
+        raise FormatError(f"format {fmt!r} must be one of {', '.join(OTHER_FORMATS)}")
     if len(data) > MAX_BYTES:
         raise FormatError(f"the file is {len(data)} bytes; at most {MAX_BYTES} are read")
     try:
