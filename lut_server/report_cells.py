@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional
 
+from lutcore.netsum import sum_or_none
+
 Matrix = List[List[Optional[float]]]
-
-
-def _sum(vals: List[Optional[float]]) -> Optional[float]:
-    return None if any(v is None for v in vals) else float(sum(vals))  # type: ignore[arg-type]
 
 
 def type_matrices(cc: Mapping[str, Any]) -> List[Dict[str, Any]]:
@@ -22,9 +20,9 @@ def type_matrices(cc: Mapping[str, Any]) -> List[Dict[str, Any]]:
     out = []
     for t in lay["cell_types"]:
         rows = [i for i, c in enumerate(lay["cells"]) if c["type"] == t]
-        matrix: Matrix = [
-            [_sum([cc["C"][i][e][o] for i in rows]) for o in range(len(lay["ops"]))] for e in range(len(lay["edges"]))
-        ]
+        n_ops = len(lay["ops"])
+        matrix: Matrix = [[sum_or_none(cc["C"][i][e][o] for i in rows) for o in range(n_ops)]
+                          for e in range(len(lay["edges"]))]
         out.append({
             "space": cc["space"], "resolution": cc["resolution"], "target": cc["target"], "cell_type": t,
             "cells": len(rows), "candidates": list(lay["ops"]), "matrix": matrix,

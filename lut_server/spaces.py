@@ -22,6 +22,7 @@ from lut_server.store.entries import METRIC_COLUMN, entries_by_key, measured_op_
 from lut_server.store.registry import ensure_ops, ensure_target, parse_target, target_row
 from lut_server.util import BadInput, clean_text, dump_json, now
 from lutcore.errors import LutError, UnknownNameError
+from lutcore.netsum import sum_or_none
 from lutcore.ops import OpSpec
 from lutcore.spaces import Space, get_space, space_from_dict, space_names
 from lutcore.spaces.cells.space import CellSpace
@@ -179,14 +180,13 @@ def cost_matrix(conn: Connection, space: Union[str, Dict[str, Any], Space], reso
         matrix.append([values.get(c.key) if isinstance(c, OpSpec) else None for c in row])
         key_rows.append([c.key if isinstance(c, OpSpec) else None for c in row])
     fixed = [{"name": f.name, "key": f.spec.key, "value_ms": values.get(f.spec.key)} for f in sp.fixed]
-    fixed_vals = [f["value_ms"] for f in fixed]
     missing = [k for k in keys if k not in values]
     measured = len(keys) - len(missing)
     return {
         "space": sp.name, "resolution": sp.resolution_str, "target": tid, "lut_version": version,
         "candidates": list(sp.candidates), "layers": sp.num_layers, "matrix": matrix, "mask": sp.mask(),
         "keys": key_rows, "fixed": fixed,
-        "fixed_ms": None if any(v is None for v in fixed_vals) else float(sum(fixed_vals)),  # type: ignore[arg-type]
+        "fixed_ms": sum_or_none(f["value_ms"] for f in fixed),
         "coverage": {"measured": measured, "total": len(keys),
                      "fraction": measured / len(keys) if keys else 1.0},
         "missing": missing,

@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Dict, Mapping, Sequence, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 RULES = ("linear", "rss")
+
+
+def sum_or_none(values: Iterable[Optional[float]]) -> Optional[float]:
+    """The sum of measured costs, or None when any of them is unmeasured: never a silent partial sum."""
+    vs = list(values)
+    return None if any(v is None for v in vs) else float(sum(vs))  # type: ignore[arg-type]
 
 
 @dataclasses.dataclass(frozen=True)

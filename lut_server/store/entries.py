@@ -158,12 +158,9 @@ def newest_update(conn: Connection, target_id: int, keys: List[str]) -> Optional
 
 def values_by_key(conn: Connection, target_id: int, keys: Optional[List[str]] = None) -> Dict[str, float]:
     """Op key -> LUT value (ms) of the target's entries: all of them, or those among ``keys``."""
+    if keys is not None:
+        got = entries_by_key(conn, target_id, keys, "median_ms")
+        return {k: float(e["value_ms"]) for k, e in got.items() if e["value_ms"] is not None}
     q = (select(ops.c.key, lut_entries.c.value_ms).join(lut_entries, lut_entries.c.op_id == ops.c.id)
          .where(lut_entries.c.target_id == target_id))
-    if keys is None:
-        return {str(k): float(v) for k, v in conn.execute(q) if v is not None}
-    out: Dict[str, float] = {}
-    for i in range(0, len(keys), 900):
-        part = q.where(ops.c.key.in_(keys[i : i + 900]))
-        out.update({str(k): float(v) for k, v in conn.execute(part) if v is not None})
-    return out
+    return {str(k): float(v) for k, v in conn.execute(q) if v is not None}

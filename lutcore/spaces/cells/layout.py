@@ -17,6 +17,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from lutcore.errors import SpaceError
+from lutcore.netsum import sum_or_none
 
 if TYPE_CHECKING:
     from lutcore.spaces.cells.space import CellSpace
@@ -117,8 +118,7 @@ class CellLayout:
             return float(v)
 
         def total(keys: Any) -> Optional[float]:
-            vs = [val(k) for k in keys]
-            return None if any(v is None for v in vs) else float(sum(vs))  # type: ignore[arg-type]
+            return sum_or_none(val(k) for k in keys)
 
         C = [[[val(k) for k in row] for row in c.keys] for c in self.cells]
         pre = [total(c.pre) for c in self.cells]
