@@ -9,6 +9,14 @@ if [ -z "${LUT_TEST_PG_URL:-}" ] && [ -f .ci/start-postgres.sh ]; then
 fi
 export LUT_TEST_PG_URL
 PY=${PYTHON:-python3}
+# Bytecode for this checkout, written once: where PYTHONDONTWRITEBYTECODE is set (this kind of machine
+# sets it), every `lut serve`, `lut` and agent subprocess of the suite would compile the project again
+# (about 0.5 s of CPU for each server start).
+"$PY" -m compileall -q -j 0 lutcore lut_server profiler_agent search_client tests >/dev/null
+# The plugins the suite uses, named: auto-loading also loads other installed plugins and has pytest
+# rewrite the asserts of every module of each plugin's package (schemathesis: 158) in every worker.
+export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
+PLUGINS=(-p xdist.plugin -p pytest_timeout -p schemathesis.pytest.plugin -p _hypothesis_pytestplugin)
 # Four workers even on two cores: most tests wait on a server or a subprocess, not the CPU
 # (2 cores: 4 workers 10.5 min, 2 workers 11.5 min, 1 worker 16.5 min). LUT_TEST_WORKERS=0 runs serially.
-exec "$PY" -m pytest -q -n "${LUT_TEST_WORKERS:-4}" --dist worksteal "$@"
+exec "$PY" -m pytest -q "${PLUGINS[@]}" -n "${LUT_TEST_WORKERS:-4}" --dist worksteal "$@"
