@@ -237,11 +237,12 @@
       div.appendChild(el("h4", null, h.space + " @ " + h.resolution + " on " + h.target + (h.error ? "" : "  (LUT version " +
         h.lut_version + ", " + h.coverage.measured + "/" + h.coverage.total + " ops)")));
       if (h.error) { div.appendChild(el("p", { "class": "err" }, h.error)); return div; }
+      div.appendChild(el("p", { "class": "note ops" }, "ops: " + h.ops.map(function (o, j) { return j + " " + o; }).join(", ")));
       h.types.forEach(function (t) {
         var fig = el("figure", { "class": "cell-type", "data-type": t.cell_type, "data-missing": t.missing });
         fig.appendChild(heatmap(h.edges, h.ops, t.matrix, null, t.cell_type + ": C(edge, op)"));
         fig.appendChild(el("figcaption", null, t.cell_type + ": C(edge, op) summed over its " + t.cells + " cell(s)" +
-          (t.missing ? "; " + t.missing + " entries not measured yet" : "")));
+          (t.missing ? "; " + t.missing + (t.missing === 1 ? " entry" : " entries") + " not measured yet" : "")));
         div.appendChild(fig);
       });
       return div;

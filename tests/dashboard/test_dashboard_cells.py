@@ -108,6 +108,8 @@ def test_cell_heatmaps_draw_in_the_page(live_server, tmp_path):
         assert dict(grey) == {t["cell_type"]: t["missing"] for t in h["types"]} and sum(dict(grey).values()) > 0
         title = b.js("document.querySelector('#cell-heatmap-panels rect.missing title').textContent")
         assert "not measured yet" in title
+        assert b.js("document.querySelector('#cell-heatmap-panels p.ops').textContent") == "ops: " + ", ".join(
+            f"{j} {o}" for j, o in enumerate(sp.ops))
         assert b.js("document.querySelectorAll('#heatmap-panels svg').length") == 0  # not drawn as a chain
         b.screenshot(tmp_path / "cells.png")
     finally:
