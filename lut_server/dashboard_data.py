@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import Connection
 
 from lut_server import spaces, validations
+from lut_server.report_cells import type_matrices
 from lut_server.schema import JOB_STATES
 from lut_server.store import activity, jobs
 from lut_server.store import validations as stored_validations
@@ -132,7 +133,7 @@ def truth(conn: Connection) -> List[Dict[str, Any]]:
 
 def heatmaps(conn: Connection) -> List[Dict[str, Any]]:
     """C(i,j) per registered (space, resolution, target): the cost matrix the search reads (None = not
-    measured yet; ``mask`` true = not a candidate of that layer). Cell spaces have no such matrix and are left out."""
+    measured yet; ``mask`` true = not a candidate of that layer). Cell spaces have no such matrix: cell_heatmaps."""
     out = []
     for row in spaces.registered(conn):
         try:
@@ -144,6 +145,35 @@ def heatmaps(conn: Connection) -> List[Dict[str, Any]]:
             continue
         out.append({k: cm[k] for k in ("space", "resolution", "target", "lut_version", "candidates", "matrix",
                                         "mask", "coverage")})
+    return out
+
+
+def cell_heatmaps(conn: Connection, space: Optional[str] = None, target: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Per registered cell space and target (``space``/``target`` narrow them): one [edges x ops] heatmap
+    per cell type, C(edge, op) summed over the type's cells as the report draws it (report_cells), None
+    where a cell of that type lacks the entry. BadInput when the filters match no registered cell space."""
+    out: List[Dict[str, Any]] = []
+    for row in spaces.registered(conn):
+        if (space is not None and row["name"] != space) or (target is not None and row["tid"] != target):
+            continue
+        head = {"space": row["name"], "resolution": row["resolution"], "target": row["tid"]}
+        try:
+            sp = _space_of(conn, row)
+            if not isinstance(sp, CellSpace):
+                continue
+            cc = spaces.cell_costs(conn, sp, row["resolution"], row["tid"])
+        except (BadInput, LutError) as e:
+            out.append({**head, "error": str(e)})
+            continue
+        maps = type_matrices(cc)
+        out.append({**head, "error": None, "lut_version": cc["lut_version"], "coverage": cc["coverage"],
+                    "ops": maps[0]["candidates"], "edges": maps[0]["row_labels"],
+                    "types": [{"cell_type": t["cell_type"], "cells": t["cells"], "matrix": t["matrix"],
+                               "missing": sum(v is None for r in t["matrix"] for v in r)} for t in maps]})
+    if (space is not None or target is not None) and not out:
+        asked = " and ".join(f"{k}={v!r}" for k, v in (("space", space), ("target", target)) if v is not None)
+        raise BadInput(f"no registered cell space matches {asked}; register one with POST /spaces "
+                       "(lut register SPACE --target ID), or drop the filter")
     return out
 
 

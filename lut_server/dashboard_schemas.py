@@ -100,6 +100,25 @@ class Heatmap(BaseModel):
     coverage: Dict[str, Any]
 
 
+class CellTypeHeatmap(BaseModel):
+    cell_type: str
+    cells: int  # how many cells of this type the matrix sums over
+    matrix: List[List[Optional[float]]]  # [edges x ops], ms; null: a cell of this type lacks the entry
+    missing: int  # null entries in matrix
+
+
+class CellHeatmaps(BaseModel):
+    space: str
+    resolution: str
+    target: str
+    error: Optional[str]
+    lut_version: Optional[int] = None
+    coverage: Optional[Dict[str, Any]] = None
+    ops: List[str] = []
+    edges: List[str] = []  # row labels, "src->dst" node ids
+    types: List[CellTypeHeatmap] = []
+
+
 class FleetBoard(BaseModel):
     name: str
     ops: int
@@ -134,4 +153,4 @@ class Session(BaseModel):
     poll_s: float
 
 
-__all__ = ["Agent", "FleetClass", "Heatmap", "Overview", "ParkedJob", "Session", "Truth"]
+__all__ = ["Agent", "CellHeatmaps", "FleetClass", "Heatmap", "Overview", "ParkedJob", "Session", "Truth"]

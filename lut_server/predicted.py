@@ -27,6 +27,7 @@ from lut_server.util import BadInput
 from lutcore.errors import LutError
 from lutcore.ops import OpSpec, spec_from_dict
 from lutcore.spaces import Space
+from lutcore.spaces.cells import CellLayout
 
 MODES = ("report", "predict")
 MAX_FIT_ENTRIES = 3000  # bounds one fit (eleven LightGBM fits of this many rows: seconds, not minutes)
@@ -153,6 +154,31 @@ def fill_matrix(conn: Connection, cache: PredictorCache, cm: Dict[str, Any], sp:
         "prediction": _info(p, len(pred)),
     })
     return cm
+
+
+def fill_cells(conn: Connection, cache: PredictorCache, sp: Space, tid: str, metric: str, layout: CellLayout,
+               values: Dict[str, float]) -> Dict[str, Any]:
+    """A cell space's /cell-costs fields with its unmeasured keys predicted (``spaces.cell_costs``' ``fill``):
+    C, ``pre``, ``depth`` and ``fixed`` hold the predictions; ``predicted`` {key: value_ms, lo_ms, hi_ms}
+    flags every predicted key, ``predicted_cells`` [cells][edges][ops] flags C's cells, ``lo``/``hi`` are
+    the same costs at the intervals' ends (measured keys: their value). ``missing`` and ``coverage``
+    stay as measured, as for the cost matrix."""
+    idents = set(layout.identities)
+    missing = [k for k in layout.all_keys() if k not in idents and values.get(k) is None]
+    specs = {**sp.unique_ops(), **{f.spec.key: f.spec for f in sp.fixed}}
+    p = cache.for_target(conn, tid, metric) if missing else None
+    pred = _predict(p, [specs[k] for k in missing if k in specs]) if p is not None else {}
+    mid, lo, hi = (layout.fill({**values, **{k: t[end] for k, t in pred.items()}}) for end in range(3))
+    return {
+        "C": mid.C, "pre": mid.pre, "depth": mid.depth, "fixed_ms": mid.fixed_ms,
+        "fixed": [{"name": n, "key": k, "value_ms": v, "predicted": k in pred, "lo_ms": a, "hi_ms": b}
+                  for (n, k), v, a, b in zip(layout.fixed, mid.fixed, lo.fixed, hi.fixed)],
+        "fixed_lo_ms": lo.fixed_ms, "fixed_hi_ms": hi.fixed_ms,
+        "lo": {"C": lo.C, "pre": lo.pre, "depth": lo.depth}, "hi": {"C": hi.C, "pre": hi.pre, "depth": hi.depth},
+        "predicted": {k: {"value_ms": v, "lo_ms": a, "hi_ms": b} for k, (v, a, b) in pred.items()},
+        "predicted_cells": [[[k in pred for k in row] for row in c.keys] for c in layout.cells],
+        "prediction": _info(p, len(pred)),
+    }
 
 
 def check_lookup(keys: List[str]) -> None:

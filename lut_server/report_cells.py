@@ -1,5 +1,6 @@
 """A cell space's /cell-costs answer as the report draws it: one [edges x ops] heatmap per cell type,
 and a flat view (one row per cell, its edges' ops side by side) for coverage and MACs vs latency.
+The live dashboard's cell heatmaps (dashboard_data.cell_heatmaps) read the same ``type_matrices``.
 
 A cell type's heatmap holds C(edge, op) summed over the type's cells (every cell kept): what choosing
 that op on that edge costs the whole network, the quantity DARTS-style searches trade off.

@@ -240,6 +240,15 @@ class CellCostsIn(CostsIn):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"space": "darts-cifar10", "resolution": "32x32", "target": "cpu-x86/pytorch-cpu/fp32@threads=1",
          "metric": "median_ms"}]})
+    missing: Missing = Field("report", description=MISSING_DOC)
+
+
+class CellBound(BaseModel):
+    """A cell space's costs at one end of the predicted keys' intervals (measured keys: their value)."""
+
+    C: List[List[List[Optional[float]]]]
+    pre: List[Optional[float]]
+    depth: List[List[Optional[float]]]
 
 
 class CellCostsOut(BaseModel):
@@ -257,8 +266,17 @@ class CellCostsOut(BaseModel):
     fixed: List[FixedCost]
     fixed_ms: Optional[float] = Field(description="stem, head, aggregation, decoder; null while any is missing")
     coverage: Coverage
-    missing: List[str]
+    missing: List[str] = Field(description="every unmeasured key, predicted or not")
     calibration: Optional[Dict[str, Any]] = None
+    predicted: Optional[Dict[str, PredictedValue]] = Field(
+        None, description='missing="predict" only: the keys whose value is predicted, with their interval')
+    predicted_cells: Optional[List[List[List[bool]]]] = Field(
+        None, description='missing="predict" only: true = C\'s (cell, edge, op) value is predicted')
+    lo: Optional[CellBound] = Field(None, description='missing="predict" only: the costs at the intervals\' low ends')
+    hi: Optional[CellBound] = Field(None, description='missing="predict" only: at their high ends')
+    fixed_lo_ms: Optional[float] = None
+    fixed_hi_ms: Optional[float] = None
+    prediction: Optional[PredictionInfo] = None
 
 
 class ClaimIn(BaseModel):

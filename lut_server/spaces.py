@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from sqlalchemy import Connection
 
@@ -25,7 +25,10 @@ from lutcore.errors import LutError, UnknownNameError
 from lutcore.netsum import sum_or_none
 from lutcore.ops import OpSpec
 from lutcore.spaces import Space, get_space, space_from_dict, space_names
+from lutcore.spaces.cells import CellLayout
 from lutcore.spaces.cells.space import CellSpace
+
+CellFill = Callable[[CellLayout, Dict[str, float]], Dict[str, Any]]
 
 
 class SpaceConflict(ValueError):
@@ -195,9 +198,12 @@ def cost_matrix(conn: Connection, space: Union[str, Dict[str, Any], Space], reso
 
 
 def cell_costs(conn: Connection, space: Union[str, Dict[str, Any], Space], resolution: Optional[str], tid: str,
-               metric: str = "median_ms") -> Dict[str, Any]:
+               metric: str = "median_ms", fill: Optional[CellFill] = None) -> Dict[str, Any]:
     """A cell space's costs: its key layout and, filled from the LUT, C [cells][edges][ops], the cells'
-    preprocessing, each hyper-cell's depth options and the fixed ops (lutcore ``CellLayout.fill``)."""
+    preprocessing, each hyper-cell's depth options and the fixed ops (lutcore ``CellLayout.fill``).
+
+    ``fill(layout, measured values)`` may replace and add fields (``predicted.fill_cells``): it needs the
+    per-key values, which C's sums (preprocessing, depth) no longer show."""
     parse_target(tid)
     if metric not in METRIC_COLUMN:
         raise BadInput(f"metric {metric!r} must be one of {', '.join(METRIC_COLUMN)}")
@@ -217,6 +223,7 @@ def cell_costs(conn: Connection, space: Union[str, Dict[str, Any], Space], resol
         "fixed": [{"name": n, "key": k, "value_ms": v} for (n, k), v in zip(layout.fixed, filled.fixed)],
         "fixed_ms": filled.fixed_ms, "coverage": filled.coverage, "missing": filled.missing,
         "calibration": _calibration(conn, tid, sp, got[0] if got else None, keys),
+        **(fill(layout, values) if fill is not None else {}),
     }
 
 

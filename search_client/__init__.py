@@ -6,6 +6,7 @@
 """
 
 from search_client.cells import (
+    CellBound,
     CellCosts,
     CellLatencyLoss,
     cell_costs_from_response,
@@ -30,6 +31,7 @@ from search_client.sampling import gumbel_softmax, masked_logits, masked_softmax
 
 __all__ = [
     "Calibration",
+    "CellBound",
     "CellCosts",
     "CellLatencyLoss",
     "ClientError",

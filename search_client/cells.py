@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -28,12 +28,34 @@ from search_client.predict import LatencyPrediction, parse_calibration
 Device = Union[str, torch.device, None]
 
 
+CELL_MISSING_MODES = ("error", "nan", "predict")
+
+
+@dataclasses.dataclass(frozen=True)
+class CellBound:
+    """The costs at one end of the predicted keys' intervals (a measured key counts its value)."""
+
+    C: torch.Tensor
+    pre: torch.Tensor
+    depth: List[torch.Tensor]
+    fixed: float
+
+    def to(self, device: Device = None, dtype: Optional[torch.dtype] = None) -> CellBound:
+        return CellBound(self.C.to(device=device, dtype=dtype), self.pre.to(device=device, dtype=dtype),
+                         [d.to(device=device, dtype=dtype) for d in self.depth], self.fixed)
+
+
 @dataclasses.dataclass(frozen=True)
 class CellCosts:
     """Per-cell [edges x ops] costs ``C`` [cells, edges, ops], ``pre`` [cells], the cell's ``cell_type``,
     ``hyper`` (-1 outside hyper-cells) and 1-based ``position``, ``depth`` [hyper][depth - 1], ``fixed``.
 
     Zero ops and identity skips cost exactly 0; an unmeasured entry is NaN (``missing="nan"``).
+    With ``missing="predict"`` unmeasured entries hold the server's predictions, never unflagged:
+    ``predicted`` (bool [cells, edges, ops], True = C's value is predicted), ``predictions`` (every
+    predicted key: value, lo, hi, including preprocessing, depth and fixed ops), ``lo``/``hi`` (the costs
+    at the intervals' ends) and ``prediction`` (how many, fitted on how many entries); ``coverage`` and
+    ``missing`` still count measured entries only. Without it these are None (``predictions`` empty).
     """
 
     C: torch.Tensor
@@ -50,6 +72,11 @@ class CellCosts:
     metric: str
     lut_version: Optional[int] = None
     calibration: Optional[Mapping[str, Any]] = None
+    predicted: Optional[torch.Tensor] = None
+    predictions: Mapping[str, Tuple[float, float, float]] = dataclasses.field(default_factory=dict)
+    lo: Optional[CellBound] = None
+    hi: Optional[CellBound] = None
+    prediction: Optional[Mapping[str, Any]] = None
 
     @property
     def space(self) -> str:
@@ -97,6 +124,9 @@ class CellCosts:
             self, C=self.C.to(device=device, dtype=dtype), pre=self.pre.to(device=device, dtype=dtype),
             cell_type=self.cell_type.to(device), hyper=self.hyper.to(device), position=self.position.to(device),
             depth=[d.to(device=device, dtype=dtype) for d in self.depth],
+            predicted=None if self.predicted is None else self.predicted.to(device),
+            lo=None if self.lo is None else self.lo.to(device, dtype),
+            hi=None if self.hi is None else self.hi.to(device, dtype),
         )
 
 
@@ -114,6 +144,8 @@ def cell_costs_from_values(
     server: Optional[str] = None,
 ) -> CellCosts:
     """Fill a layout with per-key values (None or absent = unmeasured; identities cost 0)."""
+    if missing == "predict":
+        raise ClientError('missing="predict" needs a server\'s predictions: use LUTClient(url).cell_costs')
     return _tensors(layout, layout.fill(values), target, metric, lut_version, calibration, missing, device, dtype,
                     server)
 
@@ -129,7 +161,9 @@ def cell_costs_from_response(
     server: Optional[str] = None,
 ) -> CellCosts:
     """From a ``POST /cell-costs`` answer; ``local`` (lutcore's layout of the same space) must equal the
-    server's, else the two run different lutcore versions and the keys would sit in the wrong places."""
+    server's, else the two run different lutcore versions and the keys would sit in the wrong places.
+    ``missing="predict"`` needs an answer the server predicted (asked with ``"missing": "predict"``); a
+    key it could not predict raises MissingEntriesError."""
     layout = CellLayout.from_dict(resp["layout"])
     if local is not None and local != layout:
         raise ClientError(f"the server at {server} lays out {layout.space}@{layout.resolution} differently from "
@@ -139,8 +173,37 @@ def cell_costs_from_response(
                           resp["fixed_ms"], list(resp["missing"]), dict(resp["coverage"]))
     except (KeyError, TypeError) as e:
         raise ClientError(f"the server at {server} sent no cell costs ({e!r})") from None
-    return _tensors(layout, vals, resp.get("target"), metric, resp.get("lut_version"), resp.get("calibration"),
-                    missing, device, dtype, server)
+    costs = _tensors(layout, vals, resp.get("target"), metric, resp.get("lut_version"), resp.get("calibration"),
+                     "nan" if missing == "predict" else missing, device, dtype, server)
+    return _predicted(costs, resp, server, dtype) if missing == "predict" else costs
+
+
+def _predicted(costs: CellCosts, resp: Mapping[str, Any], server: Optional[str], dtype: torch.dtype) -> CellCosts:
+    """``costs`` with the flags and intervals of a ``missing="predict"`` answer; unpredicted keys raise."""
+    if "predicted" not in resp or resp["predicted"] is None:
+        raise ClientError(f"the cell costs of {costs.space} came without predictions; does the server ({server}) "
+                          'support missing="predict" for cell spaces (issue 20)?')
+    try:
+        preds = {k: (float(v["value_ms"]), float(v["lo_ms"]), float(v["hi_ms"])) for k, v in resp["predicted"].items()}
+        left = sorted(k for k in costs.missing if k not in preds)
+        if left:
+            raise MissingEntriesError(left, costs.space, costs.resolution, str(costs.target), server,
+                                      costs.coverage.get("total"))
+        dev = costs.C.device
+
+        def bound(d: Mapping[str, Any], fixed: Any) -> CellBound:
+            def t(x: Any) -> torch.Tensor:
+                return torch.tensor(x, dtype=dtype, device=dev)
+
+            return CellBound(t(d["C"]), t(d["pre"]), [t(x) for x in d["depth"]], float(fixed))
+
+        return dataclasses.replace(
+            costs, predicted=torch.tensor(resp["predicted_cells"], dtype=torch.bool, device=dev), predictions=preds,
+            lo=bound(resp["lo"], resp["fixed_lo_ms"]), hi=bound(resp["hi"], resp["fixed_hi_ms"]),
+            prediction=resp.get("prediction"),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ClientError(f"predicted cell costs from {server} are malformed ({e!r})") from None
 
 
 def _nan(v: Optional[float]) -> float:
@@ -152,7 +215,7 @@ def _tensors(
     calibration: Optional[Mapping[str, Any]], missing: str, device: Device, dtype: torch.dtype, server: Optional[str],
 ) -> CellCosts:
     if missing not in ("error", "nan"):
-        raise ValueError(f"missing={missing!r} must be 'error' or 'nan'")
+        raise ValueError(f"missing={missing!r} must be one of {', '.join(CELL_MISSING_MODES)}")
     if vals.missing and missing == "error":
         raise MissingEntriesError(vals.missing, layout.space, layout.resolution, str(target), server,
                                   vals.coverage["total"])
@@ -233,33 +296,43 @@ def predict_cell_latency(
     costs: CellCosts, arch: CellArch, calibration: Any = "auto", server: Optional[str] = None
 ) -> LatencyPrediction:
     """The LUT's latency of a discrete cell architecture: fixed + kept cells (preprocessing and chosen
-    edges) + the ops of the chosen depths. ``layer_ms``/``choices`` list the kept cells and their costs."""
+    edges) + the ops of the chosen depths. ``layer_ms``/``choices`` list the kept cells and their costs.
+    From predicted costs, ``predicted_ms``/``predicted_ops`` say how much of it is predicted and
+    ``lo_ms``..``hi_ms`` bound it: the same sum at the intervals' ends (lutcore.netsum's ``linear`` rule)."""
     lay = costs.layout
     if arch.space.name != lay.space or arch.space.resolution_str != lay.resolution:
         raise ClientError(f"{arch.name} is of {arch.space.name}@{arch.space.resolution_str}, "
                           f"the costs of {lay.space}@{lay.resolution}")
-    C = costs.C.detach().to("cpu", torch.float64)
-    pre = costs.pre.detach().to("cpu", torch.float64)
     op_idx = [[lay.ops.index(o) for o in ops] for ops in arch.choices]
-    cells: List[float] = []
-    names: List[str] = []
+    chosen = {i: op_idx[c.type_index] for i, c in enumerate(lay.cells)
+              if c.hyper < 0 or c.position <= arch.depths[c.hyper]}
     used: List[str] = [k for _, k in lay.fixed]
-    for i, c in enumerate(lay.cells):
-        if c.hyper >= 0 and c.position > arch.depths[c.hyper]:
-            continue
-        ops = op_idx[c.type_index]
-        cells.append(float(pre[i]) + sum(float(C[i, e, j]) for e, j in enumerate(ops)))
-        names.append(c.name)
+    for i, ops in chosen.items():
+        c = lay.cells[i]
         used += list(c.pre) + [k for e, j in enumerate(ops) for k in [c.keys[e][j]] if k is not None]
-    depth = [float(costs.depth[h][d - 1]) for h, d in enumerate(arch.depths)]
     used += [k for h, d in enumerate(arch.depths) for k in lay.depth[h][d - 1]]
-    lut = costs.fixed + sum(cells) + sum(depth)
+    cells, lut = _arch_sum(costs, arch, chosen)
     if math.isnan(lut):
         miss = sorted({k for k in used if k in set(costs.missing)})
         raise MissingEntriesError(miss, lay.space, lay.resolution, str(costs.target), server)
     cal = parse_calibration(costs.calibration if calibration == "auto" else calibration, lay.space, lay.resolution)
     n_ops = len(arch.all_ops())  # as the LUT-truth validation counts them
+    ends = [_arch_sum(b, arch, chosen)[1] if b is not None else lut for b in (costs.lo, costs.hi)]
+    lo, hi = sorted(cal.apply(v, n_ops) if cal else v for v in ends)  # a < 0 swaps them
+    pred = [costs.predictions[k][0] for k in used if k in costs.predictions]
     return LatencyPrediction(
         ms=cal.apply(lut, n_ops) if cal else lut, lut_ms=lut, fixed_ms=costs.fixed, layer_ms=cells,
-        choices=names, n_ops=n_ops, calibration=cal,
+        choices=[lay.cells[i].name for i in chosen], n_ops=n_ops, calibration=cal,
+        predicted_ms=float(sum(pred)), predicted_ops=len(pred), lo_ms=lo, hi_ms=hi,
     )
+
+
+def _arch_sum(costs: Union[CellCosts, CellBound], arch: CellArch,
+              chosen: Dict[int, List[int]]) -> Tuple[List[float], float]:
+    """Per kept cell ``i`` (preprocessing and the ops ``chosen[i]`` of its edges) and in all (with the
+    fixed ops and the chosen depths)."""
+    C = costs.C.detach().to("cpu", torch.float64)
+    pre = costs.pre.detach().to("cpu", torch.float64)
+    cells = [float(pre[i]) + sum(float(C[i, e, j]) for e, j in enumerate(ops)) for i, ops in chosen.items()]
+    depth = [float(costs.depth[h][d - 1]) for h, d in enumerate(arch.depths)]
+    return cells, costs.fixed + sum(cells) + sum(depth)

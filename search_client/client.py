@@ -12,7 +12,13 @@ import torch
 
 from lutcore.spaces.cells import CellArch, CellSpace
 from search_client.cache import ResponseCache
-from search_client.cells import CellCosts, cell_costs_from_response, cell_costs_from_values, predict_cell_latency
+from search_client.cells import (
+    CELL_MISSING_MODES,
+    CellCosts,
+    cell_costs_from_response,
+    cell_costs_from_values,
+    predict_cell_latency,
+)
 from search_client.errors import ClientError, MeasurementFailed, TransportError, WaitTimeout
 from search_client.filelut import TargetTable, load_export, parse_export
 from search_client.matrix import (
@@ -354,8 +360,15 @@ class LUTClient:
 
         From a server, ``POST /cell-costs`` (its layout must equal lutcore's here, else ClientError: version
         skew); offline, lutcore's key layout filled from the LUT file. ``missing``: ``"error"`` raises
-        MissingEntriesError, ``"nan"`` puts NaN in the unmeasured entries.
+        MissingEntriesError, ``"nan"`` puts NaN in the unmeasured entries, ``"predict"`` (a server only)
+        fills them with the server's predictions, flagged in ``CellCosts.predicted``/``predictions`` with
+        their intervals in ``lo``/``hi`` (never cached here, as for ``cost_matrix``).
         """
+        if missing not in CELL_MISSING_MODES:
+            raise ValueError(f"missing={missing!r} must be one of {', '.join(CELL_MISSING_MODES)}")
+        if missing == "predict":
+            self._need_server('predict unmeasured cells (missing="predict")')
+            refresh = True
         tid = self._target(target)
         r = self._spaces(space, resolution)
         local = r.local
@@ -368,6 +381,8 @@ class LUTClient:
         layout = local.layout()
         if self._http is not None:
             body = {"space": r.wire, "resolution": r.resolution, "target": tid, "metric": metric}
+            if missing == "predict":
+                body["missing"] = missing
             resp = self._http.request("POST", "/cell-costs", json=body)
             costs = cell_costs_from_response(resp, layout, metric=metric, missing=missing, device=device,
                                              dtype=dtype, server=self.url)
@@ -378,7 +393,7 @@ class LUTClient:
                 lut_version=table.lut_version, calibration=table.calibration, missing=missing, device=device,
                 dtype=dtype, server=self.url,
             )
-        if not costs.missing:
+        if not costs.missing and missing != "predict":
             self._cells[mkey] = costs
         return costs
 
@@ -407,15 +422,14 @@ class LUTClient:
             raise ValueError(f"missing={missing!r} must be 'error' or 'predict'")
         local = self._spaces(space, resolution).local
         if isinstance(local, CellSpace):
-            if missing == "predict":
-                raise ClientError(f'{local.name} is a cell space: missing="predict" serves chain spaces only so far')
             from lutcore.spaces import get_arch
 
             arch = get_arch(choices, local.resolution) if isinstance(choices, str) else choices
             if not isinstance(arch, CellArch):
                 raise ClientError(f"{local.name} is a cell space: choices must be a lutcore CellArch or the name "
                                   f"of one, not {type(arch).__name__}")
-            costs = self.cell_costs(space, target, metric, resolution, dtype=torch.float64, missing="nan")
+            costs = self.cell_costs(space, target, metric, resolution, dtype=torch.float64,
+                                    missing="predict" if missing == "predict" else "nan")
             return predict_cell_latency(costs, arch, calibration, self.url)
         cm = self.cost_matrix(space, target, metric, resolution, dtype=torch.float64,
                               missing="predict" if missing == "predict" else "nan")

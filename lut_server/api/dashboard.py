@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Connection
@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from lut_server import dashboard_data
 from lut_server.api.deps import ReadConn
 from lut_server.auth import Reader, reader
-from lut_server.dashboard_schemas import Agent, FleetClass, Heatmap, Overview, ParkedJob, Session, Truth
+from lut_server.dashboard_schemas import Agent, CellHeatmaps, FleetClass, Heatmap, Overview, ParkedJob, Session, Truth
 from lut_server.store import jobs
 from lut_server.tokens import Principal
 
@@ -57,6 +57,17 @@ def truth(_p: Any = Reader, conn: Connection = ReadConn) -> List[Dict[str, Any]]
 @router.get("/heatmaps", response_model=List[Heatmap], summary="C(i,j) per registered space and target")
 def heatmaps(_p: Any = Reader, conn: Connection = ReadConn) -> List[Dict[str, Any]]:
     return dashboard_data.heatmaps(conn)
+
+
+@router.get("/cell-heatmaps", response_model=List[CellHeatmaps],
+            summary="Per registered cell space and target, C(edge, op) per cell type")
+def cell_heatmaps(_p: Any = Reader, conn: Connection = ReadConn,
+                  space: Optional[str] = Query(None, max_length=256, description="only this space"),
+                  target: Optional[str] = Query(None, max_length=512, description="only this target")
+                  ) -> List[Dict[str, Any]]:
+    """Each cell type's [edges x ops] costs summed over its cells (null: unmeasured); 422 when a filter
+    matches no registered cell space."""
+    return dashboard_data.cell_heatmaps(conn, space, target)
 
 
 @router.get("/fleet", response_model=List[FleetClass], summary="Boards of a class side by side, and who disagrees")

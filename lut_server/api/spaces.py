@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+import functools
+from typing import Any, Dict, Optional
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import Connection
@@ -71,16 +72,23 @@ def cost_matrix(body: CostMatrixIn, request: Request, _p: Any = Reader, conn: Co
              summary="A cell space's costs: [cells x edges x ops], preprocessing, depth options, fixed cost")
 def cell_costs(body: CellCostsIn, request: Request, _p: Any = Reader, conn: Connection = ReadConn) -> Response:
     """The cell spaces' counterpart of /cost-matrix, cached and ETagged the same way (by the target's
-    `lut_version` and calibration)."""
+    `lut_version` and calibration). `missing: "predict"` fills unmeasured keys from the target's predictor,
+    flagged (`predicted` per key, `predicted_cells` per C cell) with their intervals (`lo`, `hi`); 422 when
+    the target has too few measured entries to fit one."""
     cache: MatrixCache = request.app.state.matrix_cache
     parse_target(body.target)
     sp = spaces.resolve(conn, body.space, body.resolution)
     version = calibrations.matrix_version(conn, body.target, sp.name, sp.resolution_str)
-    key = (body.target, sp.name, spaces.digest(sp), sp.resolution_str, body.metric, "cells")
+    key = (body.target, sp.name, spaces.digest(sp), sp.resolution_str, body.metric, "cells", body.missing)
+    fill: Optional[spaces.CellFill] = None
+    if body.missing == "predict":
+        fill = functools.partial(predicted.fill_cells, conn, request.app.state.predictors, sp, body.target,
+                                 body.metric)
+
     hit = cache.get(key, version)
     if hit is None:
         hit = cache.fill(key, version, None, lambda: bytes(SafeJSONResponse(
-            spaces.cell_costs(conn, sp, None, body.target, body.metric)).body))
+            spaces.cell_costs(conn, sp, None, body.target, body.metric, fill)).body))
     body_bytes, etag = hit
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag_matches(request.headers.get("if-none-match"), etag):

@@ -194,36 +194,59 @@
     return "rgb(" + r + "," + g + "," + b + ")";
   }
 
+  // rows x candidates in ms, log colour scale: grey = not measured yet, white = 0, mask[i][j] = blank
+  function heatmap(rows, candidates, matrix, mask, aria) {
+    var vals = [];
+    matrix.forEach(function (r) { r.forEach(function (v) { if (v !== null && v > 0) { vals.push(v); } }); });
+    var lo = vals.length ? Math.min.apply(null, vals) : 1, hi = vals.length ? Math.max.apply(null, vals) : 1;
+    var C = Math.max(12, Math.min(28, Math.floor(900 / Math.max(1, candidates.length)))), L = 14, P = 110;
+    var W = P + C * candidates.length + 10, H = 20 + L * matrix.length;
+    var s = svg("svg", { width: W, height: H, role: "img", "aria-label": aria });
+    candidates.forEach(function (c, j) {
+      var t = svg("text", { x: P + j * C + C / 2, y: 12, "text-anchor": "middle" }, candidates.length > 30 ? "" : String(j));
+      t.appendChild(svg("title", {}, c)); s.appendChild(t);
+    });
+    matrix.forEach(function (r, i) {
+      s.appendChild(svg("text", { x: P - 6, y: 20 + i * L + L - 3, "text-anchor": "end" }, rows[i]));
+      r.forEach(function (v, j) {
+        if (mask && mask[i][j]) { return; }  // not a candidate of this row: left blank
+        var fillc = v === null ? "#d0d4da" : v === 0 ? "#ffffff" : colour(v, lo, hi);
+        var rect = svg("rect", { x: P + j * C, y: 20 + i * L, width: C - 1, height: L - 1, fill: fillc, "class": v === null ? "cell missing" : "cell" });
+        rect.appendChild(svg("title", {}, rows[i] + ", " + candidates[j] + ": " + (v === null ? "not measured yet" : ms(v))));
+        s.appendChild(rect);
+      });
+    });
+    return s;
+  }
+
   function drawHeatmaps(list) {
     var box = document.getElementById("heatmap-panels");
     box.replaceChildren.apply(box, list.length ? list.map(function (h) {
       var div = el("div", { "class": "panel-row heatmap", "data-key": h.space + "|" + h.resolution + "|" + h.target });
       div.appendChild(el("h4", null, h.space + " @ " + h.resolution + " on " + h.target + "  (LUT version " + h.lut_version +
         ", " + h.coverage.measured + "/" + h.coverage.total + " ops)"));
-      var vals = [];
-      h.matrix.forEach(function (r) { r.forEach(function (v) { if (v !== null && v > 0) { vals.push(v); } }); });
-      var lo = vals.length ? Math.min.apply(null, vals) : 1, hi = vals.length ? Math.max.apply(null, vals) : 1;
-      var C = Math.max(12, Math.min(28, Math.floor(900 / Math.max(1, h.candidates.length)))), L = 14, P = 110;
-      var W = P + C * h.candidates.length + 10, H = 20 + L * h.matrix.length;
-      var s = svg("svg", { width: W, height: H, role: "img", "aria-label": "C(i,j) heatmap" });
-      h.candidates.forEach(function (c, j) {
-        var t = svg("text", { x: P + j * C + C / 2, y: 12, "text-anchor": "middle" }, h.candidates.length > 30 ? "" : String(j));
-        t.appendChild(svg("title", {}, c)); s.appendChild(t);
-      });
-      h.matrix.forEach(function (r, i) {
-        s.appendChild(svg("text", { x: P - 6, y: 20 + i * L + L - 3, "text-anchor": "end" }, "layer " + i));
-        r.forEach(function (v, j) {
-          if (h.mask[i][j]) { return; }  // not a candidate of this layer: left blank
-          var key = h.candidates[j];
-          var fillc = v === null ? "#d0d4da" : v === 0 ? "#ffffff" : colour(v, lo, hi);
-          var rect = svg("rect", { x: P + j * C, y: 20 + i * L, width: C - 1, height: L - 1, fill: fillc, "class": v === null ? "cell missing" : "cell" });
-          rect.appendChild(svg("title", {}, "layer " + i + ", " + key + ": " + (v === null ? "not measured yet" : ms(v))));
-          s.appendChild(rect);
-        });
-      });
-      div.appendChild(s);
+      div.appendChild(heatmap(h.matrix.map(function (_, i) { return "layer " + i; }), h.candidates, h.matrix, h.mask, "C(i,j) heatmap"));
       return div;
-    }) : [el("p", { "class": "empty" }, "no space registered yet")]);
+    }) : [el("p", { "class": "empty" }, "no chain space registered yet")]);
+  }
+
+  function drawCellHeatmaps(list) {
+    var box = document.getElementById("cell-heatmap-panels");
+    box.replaceChildren.apply(box, list.length ? list.map(function (h) {
+      var div = el("div", { "class": "panel-row cell-heatmaps", "data-key": h.space + "|" + h.resolution + "|" + h.target });
+      div.appendChild(el("h4", null, h.space + " @ " + h.resolution + " on " + h.target + (h.error ? "" : "  (LUT version " +
+        h.lut_version + ", " + h.coverage.measured + "/" + h.coverage.total + " ops)")));
+      if (h.error) { div.appendChild(el("p", { "class": "err" }, h.error)); return div; }
+      div.appendChild(el("p", { "class": "note ops" }, "ops: " + h.ops.map(function (o, j) { return j + " " + o; }).join(", ")));
+      h.types.forEach(function (t) {
+        var fig = el("figure", { "class": "cell-type", "data-type": t.cell_type, "data-missing": t.missing });
+        fig.appendChild(heatmap(h.edges, h.ops, t.matrix, null, t.cell_type + ": C(edge, op)"));
+        fig.appendChild(el("figcaption", null, t.cell_type + ": C(edge, op) summed over its " + t.cells + " cell(s)" +
+          (t.missing ? "; " + t.missing + (t.missing === 1 ? " entry" : " entries") + " not measured yet" : "")));
+        div.appendChild(fig);
+      });
+      return div;
+    }) : [el("p", { "class": "empty" }, "no cell space registered yet")]);
   }
 
   function drawFleet(list) {
@@ -272,7 +295,7 @@
 
   function load(names) {
     var jobs = names.map(function (n) {
-      var fn = { overview: drawOverview, agents: drawAgents, parked: drawParked, truth: drawTruth, heatmaps: drawHeatmaps, fleet: drawFleet }[n];
+      var fn = { overview: drawOverview, agents: drawAgents, parked: drawParked, truth: drawTruth, heatmaps: drawHeatmaps, "cell-heatmaps": drawCellHeatmaps, fleet: drawFleet }[n];
       return get("dashboard/" + n).then(fn);
     });
     return Promise.all(jobs).then(function () {
@@ -286,7 +309,7 @@
   }
   var fastTimer = null, slowTimer = null;
   function fast() { clearTimeout(fastTimer); load(["overview", "agents", "parked"]).then(function () { fastTimer = setTimeout(fast, FAST_MS); }); }
-  function slow() { clearTimeout(slowTimer); load(["truth", "heatmaps", "fleet"]).then(function () { slowTimer = setTimeout(slow, SLOW_MS); }); }
+  function slow() { clearTimeout(slowTimer); load(["truth", "heatmaps", "cell-heatmaps", "fleet"]).then(function () { slowTimer = setTimeout(slow, SLOW_MS); }); }
   function start() { whoami().catch(function () { setText("whoami", "this server needs a token to read"); }).then(function () { fast(); slow(); }); }
 
   document.getElementById("token-form").addEventListener("submit", function (ev) {

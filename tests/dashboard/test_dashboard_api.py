@@ -99,7 +99,7 @@ def test_dashboard_panels_postgres(live_server_pg):
 
 def test_dashboard_read_rule(start_server):
     srv = start_server(read_token_required=True)
-    for what in ("session", "overview", "agents", "parked", "truth", "heatmaps", "fleet"):
+    for what in ("session", "overview", "agents", "parked", "truth", "heatmaps", "cell-heatmaps", "fleet"):
         assert httpx.get(f"{srv.api}/dashboard/{what}").status_code == 401, what
     page = httpx.get(srv.url + "/")
     assert page.status_code == 401 and 'id="token-form"' in page.text  # the page, to paste a token into
@@ -122,7 +122,7 @@ def test_dashboard_is_self_contained(live_server):
         assert "http://" not in body.replace("http://www.w3.org/2000/svg", "") and "https://" not in body, asset
     assert "http" not in page.text
     spec = httpx.get(live_server.url + "/openapi.json").json()
-    for what in ("overview", "agents", "parked", "truth", "heatmaps", "fleet", "session"):
+    for what in ("overview", "agents", "parked", "truth", "heatmaps", "cell-heatmaps", "fleet", "session"):
         op = spec["paths"][f"/api/v1/dashboard/{what}"]["get"]
         assert "$ref" in str(op["responses"]["200"]["content"]), what  # a response_model each
 
@@ -146,7 +146,7 @@ from fastapi.testclient import TestClient
 from lut_server.app import create_app
 from lut_server.config import Settings
 with TestClient(create_app(Settings(db_url=sys.argv[1]))) as c:
-    for what in ("session", "overview", "agents", "parked", "truth", "heatmaps", "fleet"):
+    for what in ("session", "overview", "agents", "parked", "truth", "heatmaps", "cell-heatmaps", "fleet"):
         assert c.get("/api/v1/dashboard/" + what).status_code == 200, what
     assert c.get("/").status_code == 200
 assert "torch" not in sys.modules, sorted(m for m in sys.modules if "torch" in m)
