@@ -16,15 +16,12 @@ per measurement.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-import numpy as np
 from sqlalchemy import Connection
 
 from lut_server import predicted, spaces
-from lut_server.predictor import Predictor, PredictorError
-from lut_server.predictor.planner import first_batch, opening, riskiest, space_weights
-from lut_server.predictor.primitives import predictable
+from lut_server.predictor import PredictorError
 from lut_server.store import jobs
 from lut_server.store import plans as stored
 from lut_server.store.entries import measured_op_ids
@@ -32,6 +29,9 @@ from lut_server.store.registry import ensure_ops, target_row
 from lut_server.util import BadInput, now
 from lutcore.ops import OpSpec
 from lutcore.spaces import Space
+
+if TYPE_CHECKING:  # the planner (numpy, the model) is imported by the first plan that advances
+    from lut_server.predictor import Predictor
 
 DEFAULT_BOUND = 0.3  # a 90% interval of at most 30% of the value (about +-15%)
 MIN_BATCH, MAX_BATCH = 8, 64  # a batch is a fifth of the budget within these: few refits, still adaptive
@@ -99,8 +99,10 @@ def advance(conn: Connection, plan: Dict[str, Any], sp: Space, max_attempts: int
     unique = _candidates(sp)
     measured = measured_op_ids(conn, plan["target_id"], list(unique))
     todo = [s for k, s in unique.items() if k not in measured]
+    from lut_server.predictor import planner
+
     p = _fit(conn, plan)
-    worst = _worst(p, todo)
+    worst = planner.widest_interval(p, todo)
     left = plan["budget"] - plan["spent"]
     values: Dict[str, Any] = {"worst": worst, "updated_at": t}
     enqueued = 0
@@ -114,7 +116,8 @@ def advance(conn: Connection, plan: Dict[str, Any], sp: Space, max_attempts: int
         ids = ensure_ops(conn, todo)
         busy = stored.chosen(conn, plan["id"]) | jobs.open_op_ids(conn, plan["target_id"], sorted(ids.values()))
         free = [s for s in todo if ids[s.key] not in busy]
-        pick = _choose(p, free, space_weights(sp), plan, left)
+        pick = planner.next_batch(p, free, planner.space_weights(sp), plan["batch"], left,
+                                  (int(plan["id"]), int(plan["batches"])))
         if pick:
             op_ids = [ids[s.key] for s in pick]
             enqueued = jobs.enqueue_ops(conn, plan["target_id"], op_ids, plan["priority"], max_attempts,
@@ -135,27 +138,6 @@ def _fit(conn: Connection, plan: Dict[str, Any]) -> Optional[Predictor]:
         return predicted.fit_target(conn, plan["tid"], plan["target_id"], "median_ms")
     except PredictorError:
         return None  # too few measured entries yet: the opening batch comes first
-
-
-def _worst(p: Optional[Predictor], todo: List[OpSpec]) -> Optional[float]:
-    """The widest relative interval among the unmeasured cells; None while one cannot be predicted."""
-    if not todo:
-        return 0.0
-    if p is None or not all(predictable(s) for s in todo):
-        return None
-    value, lo, hi = p.predict_arrays(todo)
-    return float(np.max((hi - lo) / value))
-
-
-def _choose(p: Optional[Predictor], free: List[OpSpec], weights: Dict[str, float], plan: Dict[str, Any],
-            left: int) -> List[OpSpec]:
-    if p is None:
-        return opening(free, weights, first_batch(left, plan["batch"]))
-    n = min(plan["batch"], left)
-    blind = [s for s in free if not predictable(s)][:n]  # no interval at all: the widest there is
-    rest = [s for s in free if predictable(s)]
-    rng = np.random.default_rng([int(plan["id"]), int(plan["batches"])])
-    return blind + riskiest(p, rest, weights, n - len(blind), rng) if rest else blind
 
 
 def view(plan: Dict[str, Any]) -> Dict[str, Any]:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from sqlalchemy import Connection
 
-from lut_server.predictor import Predictor, PredictorError
-from lut_server.predictor.model import MIN_TRAIN
+from lut_server.predictor import PredictorError
+from lut_server.predictor.errors import MIN_TRAIN
 from lut_server.predictor.primitives import predictable
 from lut_server.store import entries
 from lut_server.store.registry import op_specs, target_row
@@ -28,6 +28,9 @@ from lutcore.errors import LutError
 from lutcore.ops import OpSpec, spec_from_dict
 from lutcore.spaces import Space
 from lutcore.spaces.cells import CellLayout
+
+if TYPE_CHECKING:  # the model (numpy, LightGBM) is imported by the first request that predicts
+    from lut_server.predictor import Predictor
 
 MODES = ("report", "predict")
 MAX_FIT_ENTRIES = 3000  # bounds one fit (eleven LightGBM fits of this many rows: seconds, not minutes)
@@ -93,6 +96,8 @@ def fit_target(conn: Connection, tid: str, target_id: int, metric: str) -> Predi
             pairs.append((spec, v))
     if len(pairs) < MIN_TRAIN:
         raise _too_few(tid, len(pairs))
+    from lut_server.predictor import Predictor
+
     return Predictor().fit(pairs)
 
 

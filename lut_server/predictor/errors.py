@@ -1,4 +1,5 @@
-"""The predictor's one error type, a ``LutError`` so that `lut` prints it as one `lut: error:` line."""
+"""The predictor's one error type, a ``LutError`` so that `lut` prints it as one `lut: error:` line, and the
+fewest measured ops a fit accepts (below it, that error)."""
 
 from __future__ import annotations
 
@@ -7,3 +8,6 @@ from lutcore.errors import LutError
 
 class PredictorError(LutError):
     """The predictor cannot be fitted or used as asked (too few entries, bad values, an unknown op family)."""
+
+
+MIN_TRAIN = 8

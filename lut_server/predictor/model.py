@@ -14,12 +14,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from lut_server.predictor import conformal, features
-from lut_server.predictor.errors import PredictorError
+from lut_server.predictor.errors import MIN_TRAIN, PredictorError
 from lut_server.predictor.prior import LinearPrior
 from lut_server.predictor.residual import ResidualModel
 from lutcore.ops import OpSpec
-
-MIN_TRAIN = 8
 
 
 @dataclasses.dataclass(frozen=True)

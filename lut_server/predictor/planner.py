@@ -10,11 +10,13 @@ Before any model exists it measures the fixed ops and the heaviest candidates by
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from lut_server.predictor.model import MIN_TRAIN, Predictor
+from lut_server.predictor.errors import MIN_TRAIN
+from lut_server.predictor.model import Predictor
+from lut_server.predictor.primitives import predictable
 from lutcore.ops import OpSpec
 
 Measure = Callable[[Sequence[OpSpec]], Sequence[float]]
@@ -55,6 +57,29 @@ def riskiest(p: Predictor, rest: Sequence[OpSpec], weights: Dict[str, float], n:
     others = [i for i in range(len(rest)) if i not in chosen]
     picks = top + [others[int(i)] for i in rng.permutation(len(others))[:n_random]]
     return [rest[i] for i in picks]
+
+
+def widest_interval(p: Optional[Predictor], todo: Sequence[OpSpec]) -> Optional[float]:
+    """The widest relative interval among the unmeasured ops; None while one cannot be predicted."""
+    if not todo:
+        return 0.0
+    if p is None or not all(predictable(s) for s in todo):
+        return None
+    value, lo, hi = p.predict_arrays(list(todo))
+    return float(np.max((hi - lo) / value))
+
+
+def next_batch(p: Optional[Predictor], free: Sequence[OpSpec], weights: Dict[str, float], batch: int, left: int,
+               seed: Sequence[int]) -> List[OpSpec]:
+    """A served plan's next ops: the opening batch before any model, else the ops no model can predict
+    (no interval at all: the widest there is), then the riskiest; ``seed`` makes the random share
+    repeatable for a plan's batch."""
+    if p is None:
+        return opening(free, weights, first_batch(left, batch))
+    n = min(batch, left)
+    blind = [s for s in free if not predictable(s)][:n]
+    rest = [s for s in free if predictable(s)]
+    return blind + riskiest(p, rest, weights, n - len(blind), np.random.default_rng(list(seed))) if rest else blind
 
 
 def first_batch(budget: int, batch: int) -> int:
