@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -46,7 +47,13 @@ def main() -> int:
     for space, res in SPACES:
         if args.space and space not in args.space:
             continue
-        out.append(run_one("pytorch-cpu", {"threads": args.threads}, space, res, run_args))
+        load0 = os.getloadavg()[0]
+        res_one = run_one("pytorch-cpu", {"threads": args.threads}, space, res, run_args)
+        # Under load, 1 ms op samples dodge preemption and 100 ms network samples cannot: the raw error
+        # grows with the load (docs/spaces.md, "What the LUT sum of a cell network misses").
+        res_one["load_avg"] = [load0, os.getloadavg()[0]]
+        print(f"   machine load average (1 min) at start and end: {load0:.2f}, {res_one['load_avg'][1]:.2f}")
+        out.append(res_one)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
         print(f"\nfigures written to {args.json}")
