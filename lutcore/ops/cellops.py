@@ -158,21 +158,17 @@ class NodeAdd(OpSpec):
 @register_family("concat", roles=("cell",), torch=f"{_TORCH}:build_concat")
 @dataclasses.dataclass(frozen=True)
 class Concat(OpSpec):
-    """A cell's output: its ``parts`` intermediate nodes (c_in channels each) concatenated to c_out.
+    """A cell's output: its ``parts`` intermediate nodes (c_in / parts channels each) concatenated.
 
-    Timed as one input of c_out channels cut into ``parts`` and copied back together: the same bytes
-    moved as the cell's concat, with one input tensor (every backend exports one- and two-input ops)."""
+    Timed as one c_in-channel input cut into ``parts`` and copied back together: the bytes the cell's
+    concat moves, with one input tensor (every backend exports one- and two-input ops)."""
 
     parts: int = 2
 
     def validate(self) -> None:
         self._check_int("parts", positive=True)
-        if self.c_out != self.parts * self.c_in or self.stride != 1:
-            self._fail("parts", f"needs c_out = parts * c_in (c_in={self.c_in}) and stride 1")
-
-    @property
-    def input_shapes(self) -> List[Tuple[int, ...]]:
-        return [(self.batch, self.c_out, self.h, self.w)]
+        if self.c_out != self.c_in or self.c_in % self.parts or self.stride != 1:
+            self._fail("parts", f"needs c_out = c_in (c_in={self.c_in}) divisible by parts, and stride 1")
 
     @property
     def out_hw(self) -> Tuple[int, int]:

@@ -259,8 +259,8 @@ def test_cell_glue_is_deployed_and_costed():
     spec = dict(arch.all_ops())["h1.cell2.n2.add"]
     assert (spec.key, spec.macs(), spec.params()) == ("add:x2:c64x4x8->c64:s1", 0, 0)
     cat = dict(arch.all_ops())["h1.cell2.concat"]
-    assert (cat.key, cat.out_shape) == ("concat:n2:c64x4x8->c128:s1", (1, 128, 4, 8))
-    assert {"add:x2:c64x4x8->c64:s1", "concat:n2:c64x4x8->c128:s1"} <= set(sp.unique_ops())
+    assert (cat.key, cat.out_shape) == ("concat:n2:c128x4x8->c128:s1", (1, 128, 4, 8))
+    assert {"add:x2:c64x4x8->c64:s1", "concat:n2:c128x4x8->c128:s1"} <= set(sp.unique_ops())
     lay = sp.layout()
     vals = {k: 1.0 for k in lay.all_keys()}
     vals.update({k: 0.0 for k in lay.identities})

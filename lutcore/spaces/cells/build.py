@@ -53,7 +53,7 @@ def place_cell(
         row = tuple(place_op(op, c, h, w, c, stride, b, where) for op in sdef.ops)
         edges.append(EdgeSlot(i, src, dst, c, h, w, stride, row))
     glue = (FixedOp(f"{name}.add", NodeAdd(c, ho, wo, c, batch=b)),
-            FixedOp(f"{name}.concat", Concat(c, ho, wo, sdef.nodes * c, batch=b, parts=sdef.nodes)))
+            FixedOp(f"{name}.concat", Concat(sdef.nodes * c, ho, wo, sdef.nodes * c, batch=b, parts=sdef.nodes)))
     return CellSlot(name, cell_type, reduction, hyper, position, c, pre0, pre1, tuple(edges), (sdef.nodes * c, ho, wo),
                     *glue)
 
