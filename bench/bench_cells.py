@@ -33,6 +33,8 @@ def main() -> int:
     p.add_argument("--op-time", type=float, default=0.25, help="time budget per op per round (s)")
     p.add_argument("--net-time", type=float, default=0.5, help="time budget per network per round (s)")
     p.add_argument("--no-speed-ref", dest="speed_ref", action="store_false")
+    p.add_argument("--estimator", choices=["fast-half", "min", "median"], default="fast-half",
+                   help="how rounds combine (min resists a loaded machine's one-sided slowdowns)")
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--space", action="append", help="only these spaces")
     p.add_argument("--quick", action="store_true")
@@ -40,7 +42,7 @@ def main() -> int:
     args = p.parse_args()
     if args.quick:
         args.random, args.rounds, args.op_time, args.net_time = 6, 2, 0.2, 0.3
-    run_args = argparse.Namespace(rounds=args.rounds, estimator="fast-half", ci=0.01, op_time=args.op_time,
+    run_args = argparse.Namespace(rounds=args.rounds, estimator=args.estimator, ci=0.01, op_time=args.op_time,
                                   net_time=args.net_time, speed_ref=args.speed_ref, sensitivity=0.5,
                                   seed=args.seed, random=args.random)
     out = []
