@@ -130,7 +130,7 @@ class Pool(OpSpec):
 class NodeAdd(OpSpec):
     """One elementwise add of two c x h x w tensors: an intermediate node with m inputs runs m - 1.
 
-    Glue, but not free: the node sums and the concatenation are ~3% of a DARTS CIFAR network on a
+    Glue, but not free: the node sums and the concatenation are 2-4% of a DARTS CIFAR network on a
     CPU (docs/spaces.md, "What the LUT sum of a cell network misses")."""
 
     def validate(self) -> None:
