@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def main() -> int:
     p.add_argument("--op-time", type=float, default=0.25, help="time budget per op per round (s)")
     p.add_argument("--net-time", type=float, default=0.5, help="time budget per network per round (s)")
     p.add_argument("--no-speed-ref", dest="speed_ref", action="store_false")
+    p.add_argument("--estimator", choices=["fast-half", "min", "median"], default="fast-half",
+                   help="how rounds combine (min resists a loaded machine's one-sided slowdowns)")
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--space", action="append", help="only these spaces")
     p.add_argument("--quick", action="store_true")
@@ -39,14 +42,20 @@ def main() -> int:
     args = p.parse_args()
     if args.quick:
         args.random, args.rounds, args.op_time, args.net_time = 6, 2, 0.2, 0.3
-    run_args = argparse.Namespace(rounds=args.rounds, estimator="fast-half", ci=0.01, op_time=args.op_time,
+    run_args = argparse.Namespace(rounds=args.rounds, estimator=args.estimator, ci=0.01, op_time=args.op_time,
                                   net_time=args.net_time, speed_ref=args.speed_ref, sensitivity=0.5,
                                   seed=args.seed, random=args.random)
     out = []
     for space, res in SPACES:
         if args.space and space not in args.space:
             continue
-        out.append(run_one("pytorch-cpu", {"threads": args.threads}, space, res, run_args))
+        load0 = os.getloadavg()[0]
+        res_one = run_one("pytorch-cpu", {"threads": args.threads}, space, res, run_args)
+        # Under load, 1 ms op samples dodge preemption and 100 ms network samples cannot: the raw error
+        # grows with the load (docs/spaces.md, "What the LUT sum of a cell network misses").
+        res_one["load_avg"] = [load0, os.getloadavg()[0]]
+        print(f"   machine load average (1 min) at start and end: {load0:.2f}, {res_one['load_avg'][1]:.2f}")
+        out.append(res_one)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
         print(f"\nfigures written to {args.json}")

@@ -1,12 +1,14 @@
-"""Torch modules of the cell op families (DARTS's SepConv, DilConv, ReLU-conv-BN, pools)."""
+"""Torch modules of the cell op families (DARTS's SepConv, DilConv, ReLU-conv-BN, pools, node sums, concat)."""
 
 from __future__ import annotations
 
 from typing import List
 
+import torch
 from torch import nn
 
 from lutcore.ops import DilConv, Pool, ReluConvBN, SepConv
+from lutcore.ops.cellops import Concat, NodeAdd
 
 
 def _relu_dw_pw_bn(c_in: int, c_out: int, k: int, stride: int, dilation: int) -> List[nn.Module]:
@@ -47,3 +49,29 @@ def build_pool(s: Pool) -> nn.Module:
     if s.mode == "max":
         return nn.MaxPool2d(s.kernel, s.stride, padding=s.kernel // 2)
     return nn.AvgPool2d(s.kernel, s.stride, padding=s.kernel // 2, count_include_pad=False)
+
+
+class Add(nn.Module):
+    """A node sum's step: what ``cellnet`` runs for every input of a node after the first."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
+
+class CatParts(nn.Module):
+    """A cell's concat of ``parts`` nodes, fed as one tensor cut into the parts (see ``Concat``)."""
+
+    def __init__(self, parts: int) -> None:
+        super().__init__()
+        self.parts = parts
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat(x.chunk(self.parts, dim=1), dim=1)
+
+
+def build_add(s: NodeAdd) -> nn.Module:
+    return Add()
+
+
+def build_concat(s: Concat) -> nn.Module:
+    return CatParts(s.parts)

@@ -32,7 +32,7 @@ def test_validate_a_cell_space_offline():
 
 
 def test_profile_times_every_op_family_of_a_cell_space(tmp_path):
-    """The agent measures a cell space's unique ops as any space's: sep/dil convs, pools, preprocessing."""
+    """The agent measures a cell space's unique ops as any space's: sep/dil convs, pools, preprocessing, glue."""
     from lutcore.spaces import get_space
     from profiler_agent import cli
     from profiler_agent.offline import read_run
@@ -45,5 +45,6 @@ def test_profile_times_every_op_family_of_a_cell_space(tmp_path):
     header, items = read_run(out)
     keys = {m["op"]["key"] for m in items}
     assert keys == set(get_space("darts-cifar10", "16x16").unique_ops())
-    assert {k.split(":")[0] for k in keys} == {"conv", "skip", "pool", "sep_conv", "dil_conv", "pool_fc"}
+    assert {k.split(":")[0] for k in keys} == {"conv", "skip", "pool", "sep_conv", "dil_conv", "pool_fc", "add",
+                                               "concat"}  # a cell's glue: node sums and its concat
     assert all(m["stats"]["median_ms"] > 0 for m in items)

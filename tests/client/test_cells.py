@@ -47,9 +47,10 @@ def test_costs_from_a_lut_file_predict_the_sum_of_deployed_ops(space):
     assert not costs.missing and costs.coverage["fraction"] == 1.0
     assert costs.C.shape == (len(sp.cells), sp.num_edges, len(sp.ops))
     cell = sp.cells[1]
+    add = fake_ms(cell.node_add.spec.key)  # every non-zero op, identities too, carries one node-sum add
     for e, edge in enumerate(cell.edges):
         for j, spec in enumerate(edge.row):
-            want = 0.0 if spec is None or spec.is_identity else fake_ms(spec.key)
+            want = 0.0 if spec is None else add + (0.0 if spec.is_identity else fake_ms(spec.key))
             assert float(costs.C[1, e, j]) == pytest.approx(want)
     for seed in range(4):
         arch = get_arch(f"{space}:random:{seed}", RES[space])

@@ -133,14 +133,14 @@ def test_layout_sum_equals_the_sum_of_deployed_ops():
         arch = get_arch(name, SMALL[name.split(":")[0]] if ":" in name else None)
         lay = arch.space.layout()
         val = {k: (0.0 if k in lay.identities else fake_ms(k)) for k in lay.all_keys()}
-        total = sum(val[k] for _, k in lay.fixed)
-        for c in lay.cells:
+        filled = lay.fill(val)  # what client and server build their tensors from
+        total = filled.fixed_ms
+        for i, c in enumerate(lay.cells):
             if c.hyper >= 0 and c.position > arch.depths[c.hyper]:
                 continue
             ops = arch.choices[c.type_index]
-            total += sum(val[k] for k in c.pre)
-            total += sum(val[c.keys[e][lay.ops.index(op)]] for e, op in enumerate(ops) if op not in ("none", "zero"))
-        total += sum(val[k] for h, d in enumerate(arch.depths) for k in lay.depth[h][d - 1])
+            total += filled.pre[i] + sum(filled.C[i][e][lay.ops.index(op)] for e, op in enumerate(ops))
+        total += sum(filled.depth[h][d - 1] for h, d in enumerate(arch.depths))
         assert total == pytest.approx(sum(fake_ms(s.key) for _, s in arch.all_ops()), rel=1e-12), name
         assert set(arch.space.unique_ops()) == {k for k in lay.all_keys() if k not in lay.identities}
 
@@ -219,7 +219,7 @@ def golden_cell_lines():
     for name, res in [("darts-cifar10", None), ("autortnet", "384x768")]:
         sp = get_space(name, res)
         for c in sp.cells:
-            lines += [f"{name} {f.name} {f.spec.key}" for f in (c.pre0, c.pre1) if f is not None]
+            lines += [f"{name} {f.name} {f.spec.key}" for f in (c.pre0, c.pre1, c.node_add, c.concat) if f is not None]
             lines += [f"{name} {c.name}.e{e.index} {op} {s.key if s else '-'}"
                       for e in c.edges for op, s in zip(sp.ops, e.row)]
         lines += [f"{name} depth h{h}={d + 1} {f.spec.key}"
@@ -242,3 +242,32 @@ def test_layout_round_trips_through_json():
     assert again == lay
     with pytest.raises(SpaceError, match="not a cell layout"):
         CellLayout.from_dict({"space": "x"})
+
+
+def test_cell_glue_is_deployed_and_costed():
+    """Node sums (m - 1 adds for a node of m non-zero inputs, identities included) and the concat are LUT ops."""
+    sp = get_space("autortnet", "64x128")
+    ops = {t: ["conv_3x3", "skip_connect", "zero", "max_pool_3x3", "skip_connect"] for t in sp.cell_types}
+    arch = make_cell_arch(sp, ops, [1, 2, 1])  # node 2 <- e0, e1 (an identity in normal cells); node 3 <- e3, e4
+    names = [n for n, _ in arch.all_ops()]
+    for cell, _ in arch.kept_cells():
+        assert names.count(f"{cell.name}.n2.add") == 1 and names.count(f"{cell.name}.n3.add") == 1
+        assert names.count(f"{cell.name}.concat") == 1
+    single = make_cell_arch(sp, {t: ["conv_3x3", "zero", "zero", "zero", "skip_connect"] for t in sp.cell_types},
+                            [1, 1, 1])
+    assert not any(n.endswith(".add") for n, _ in single.all_ops())  # one input per node: nothing to add
+    spec = dict(arch.all_ops())["h1.cell2.n2.add"]
+    assert (spec.key, spec.macs(), spec.params()) == ("add:x2:c64x4x8->c64:s1", 0, 0)
+    cat = dict(arch.all_ops())["h1.cell2.concat"]
+    assert (cat.key, cat.out_shape) == ("concat:n2:c128x4x8->c128:s1", (1, 128, 4, 8))
+    assert {"add:x2:c64x4x8->c64:s1", "concat:n2:c128x4x8->c128:s1"} <= set(sp.unique_ops())
+    lay = sp.layout()
+    vals = {k: 1.0 for k in lay.all_keys()}
+    vals.update({k: 0.0 for k in lay.identities})
+    filled = lay.fill(vals)
+    i = [c.name for c in lay.cells].index("h1.cell2")
+    j = lay.ops.index("skip_connect")
+    assert filled.C[i][1][j] == 1.0  # an identity costs its add
+    assert filled.pre[i] == 2.0 + 1.0 - 2.0  # two preprocessings + concat - one add per node
+    del vals[lay.cells[i].add]
+    assert lay.fill(vals).pre[i] is None and lay.cells[i].add in lay.fill(vals).missing

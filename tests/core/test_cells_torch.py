@@ -24,7 +24,7 @@ def test_every_edge_op_matches_torch(space_name):
             for s in e.row:
                 if s is not None:
                     specs.setdefault(s.key, s)
-        for f in (cell.pre0, cell.pre1):
+        for f in (cell.pre0, cell.pre1, cell.node_add, cell.concat):
             if f is not None:
                 specs.setdefault(f.spec.key, f.spec)
     for per in sp.depth_ops:
@@ -36,7 +36,7 @@ def test_every_edge_op_matches_torch(space_name):
     for spec in specs.values():
         check_shape_and_costs(spec)  # declared output shape, MACs and params equal torch's
         families.add(spec.family)
-    assert {"skip", "pool"} <= families
+    assert {"skip", "pool", "add", "concat"} <= families
 
 
 @pytest.mark.parametrize(
@@ -69,3 +69,43 @@ def test_darts_v2_imagenet_full_size_counts():
     x = network_input(arch)
     assert counted_macs(net, (x,)) == arch.macs()
     assert n_params(net) == arch.params() == 4_718_752
+
+
+@pytest.mark.parametrize("name", ["darts-cifar10:random:11", "autortnet:random:5"])
+def test_cells_run_the_glue_all_ops_lists(name):
+    """Outside its ops, a cell runs exactly the adds and concats that ``all_ops`` costs."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    arch = get_arch(name, SMALL[name.split(":")[0]])
+    net = build_network(arch)
+    depth = {"cell": 0, "op": 0}
+    counts = {"add": 0, "cat": 0}
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if depth["cell"] and not depth["op"]:
+                base = func.overloadpacket.__name__
+                if base in counts:
+                    counts[base] += 1
+            return func(*args, **(kwargs or {}))
+
+    def enter(key):
+        def pre(m, i):
+            depth[key] += 1
+
+        def post(m, i, o):
+            depth[key] -= 1
+
+        return pre, post
+
+    for cell in (m for m in net.modules() if isinstance(m, Cell)):
+        cell.register_forward_pre_hook(enter("cell")[0])
+        cell.register_forward_hook(enter("cell")[1])
+        for op in [cell.pre0, cell.pre1, *cell.ops]:
+            op.register_forward_pre_hook(enter("op")[0])
+            op.register_forward_hook(enter("op")[1])
+    with torch.no_grad(), Count():
+        net(network_input(arch))
+    families = [s.family for _, s in arch.all_ops()]
+    assert counts == {"add": families.count("add"), "cat": families.count("concat")}
+    assert counts["add"] > 0

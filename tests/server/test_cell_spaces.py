@@ -48,15 +48,18 @@ def test_cell_costs_fill_the_layout_from_the_lut(api):
     lut = cc["fixed_ms"]
     assert lut == pytest.approx(sum(ms[f.spec.key] for f in sp.fixed))
     for i, (cell, pre0) in enumerate(arch.kept_cells()):
-        assert cc["pre"][i] == pytest.approx(ms[pre0.spec.key] + ms[cell.pre1.spec.key])
+        add = ms[cell.node_add.spec.key]  # glue: one add per non-zero input, less one per node, and the concat
+        want_pre = ms[pre0.spec.key] + ms[cell.pre1.spec.key] + ms[cell.concat.spec.key] - cell.nodes * add
+        assert cc["pre"][i] == pytest.approx(want_pre)
         lut += cc["pre"][i]
         for e, op, spec in arch.cell_edge_ops(cell):
-            assert cc["C"][i][e][sp.ops.index(op)] == pytest.approx(0.0 if spec.is_identity else ms[spec.key])
+            want = add + (0.0 if spec.is_identity else ms[spec.key])
+            assert cc["C"][i][e][sp.ops.index(op)] == pytest.approx(want)
             lut += cc["C"][i][e][sp.ops.index(op)]
         assert cc["C"][i][0][none] == 0.0
     assert lut == pytest.approx(sum(ms[s.key] for _, s in arch.all_ops()))  # the deployed network's ops
     normal = next(i for i, c in enumerate(sp.cells) if not c.reduction)
-    assert cc["C"][normal][0][skip] == 0.0  # identity
+    assert cc["C"][normal][0][skip] == pytest.approx(ms[sp.cells[normal].node_add.spec.key])  # identity: its add
     assert any(v is None for row in cc["C"][normal] for v in row)  # ops the arch does not use: unmeasured
     etag = r.headers["etag"]
     again = api.c.post("/api/v1/cell-costs", json=body, headers={**search, "If-None-Match": etag})

@@ -76,8 +76,8 @@ def test_cell_space_report_draws_one_heatmap_per_cell_type(live_server, tmp_path
     cells = sp.cells_of_type("normal")
     for e in range(sp.num_edges):
         for o, op in enumerate(sp.ops):
-            specs = [c.edges[e].row[o] for c in cells]
-            want = sum(0.0 if s is None or s.is_identity else fake_ms(s.key) for s in specs)
+            specs = [(c.edges[e].row[o], fake_ms(c.node_add.spec.key)) for c in cells]  # a non-zero op carries an add
+            want = sum(0.0 if s is None else add + (0.0 if s.is_identity else fake_ms(s.key)) for s, add in specs)
             assert normal["matrix"][e][o] == pytest.approx(want, rel=1e-9), (e, op)
     assert data["cost_matrix"]["layers"] == len(sp.cells) and not data["cost_matrix"]["missing"]
     assert sum(m is not None and m > 0 for row in data["macs"] for m in row) > 100

@@ -2,7 +2,8 @@
 
 Named built-ins: ``darts-v2-cifar10``, ``darts-v2-imagenet`` (the DARTS_V2 genotype); random ones
 ``SPACE:random:SEED``. As deployed: zero edges are removed, cells after a hyper-cell's depth are
-pruned, identity skips cost nothing; the cell's input preprocessing always runs (as in DARTS).
+pruned, identity skips cost nothing (but an identity input of a node still costs its add); the
+cell's input preprocessing, its node sums and its concat always run (as in DARTS).
 """
 
 from __future__ import annotations
@@ -75,12 +76,18 @@ class CellArch:
         return out
 
     def all_ops(self) -> List[Tuple[str, OpSpec]]:
-        """Every op as deployed, in order, with zero edges, pruned cells and identities dropped."""
+        """Every op as deployed, in order, with zero edges, pruned cells and identities dropped; each kept
+        cell's node sums (m - 1 adds for a node of m non-zero inputs) and concat included."""
         sp = self.space
         ops = [(f.name, f.spec) for f in sp.stem]
         for cell, pre0 in self.kept_cells():
             ops += [(pre0.name, pre0.spec), (cell.pre1.name, cell.pre1.spec)]
-            ops += [(f"{cell.name}.e{i}.{op}", s) for i, op, s in self.cell_edge_ops(cell) if not s.is_identity]
+            edge_ops = self.cell_edge_ops(cell)
+            ops += [(f"{cell.name}.e{i}.{op}", s) for i, op, s in edge_ops if not s.is_identity]
+            ops += [(f"{cell.name}.n{dst}.add", cell.node_add.spec)
+                    for dst in sorted({e.dst for e in cell.edges})
+                    for _ in range(sum(cell.edges[i].dst == dst for i, _, _ in edge_ops) - 1)]
+            ops.append((cell.concat.name, cell.concat.spec))
         ops += [(f.name, f.spec) for f in sp.fixed[len(sp.stem):]]
         return ops
 

@@ -2,8 +2,8 @@
 
 Cells follow DARTS's wiring: a cell's two inputs are the outputs of the previous two (kept) cells,
 preprocessed to the cell's width (ReLU-1x1-BN, or factorized reduce when the older input is at twice
-the size); edges from the inputs of a reduction cell have stride 2; a cell outputs the concatenation
-of its intermediate nodes.
+the size); edges from the inputs of a reduction cell have stride 2; a node sums its inputs, and a cell outputs
+the concatenation of its intermediate nodes (both glue ops have LUT keys of their own).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from lutcore.errors import SpaceError
 from lutcore.ops import Conv, PoolFC, conv_out
+from lutcore.ops.cellops import Concat, NodeAdd
 from lutcore.spaces.cells.recipes import place_op, preprocess_spec
 from lutcore.spaces.cells.space import AggEdge, CellSlot, CellSpace, EdgeSlot, Shape
 from lutcore.spaces.placement import decoder_spec, fixed_spec
@@ -51,7 +52,10 @@ def place_cell(
         where = f"{name}.edge[{i}]"
         row = tuple(place_op(op, c, h, w, c, stride, b, where) for op in sdef.ops)
         edges.append(EdgeSlot(i, src, dst, c, h, w, stride, row))
-    return CellSlot(name, cell_type, reduction, hyper, position, c, pre0, pre1, tuple(edges), (sdef.nodes * c, ho, wo))
+    glue = (FixedOp(f"{name}.add", NodeAdd(c, ho, wo, c, batch=b)),
+            FixedOp(f"{name}.concat", Concat(sdef.nodes * c, ho, wo, sdef.nodes * c, batch=b, parts=sdef.nodes)))
+    return CellSlot(name, cell_type, reduction, hyper, position, c, pre0, pre1, tuple(edges), (sdef.nodes * c, ho, wo),
+                    *glue)
 
 
 def _check_divisible(sdef: CellSpaceDef, res: Resolution, step: int) -> None:

@@ -9,6 +9,10 @@ The latency of an architecture is
 
 where a cell of hyper-cell h at position k is kept when d_h >= k, and ``depth_h[d]`` holds the ops
 that exist only at depth d (the next reduction cell's first-input preprocessing).
+
+A cell's glue is in the same formula, exactly and linearly: a node of m non-zero inputs runs m - 1
+adds, so every non-zero op's ``C`` entry carries one add (``CellKeys.add``) and ``pre_i`` carries the
+concat minus one add per node (it may be below the preprocessing alone; the sum over a cell is not).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ if TYPE_CHECKING:
 
 @dataclasses.dataclass(frozen=True)
 class CellKeys:
-    """One cell's keys: its type, where it sits, its preprocessing, and [edge][op] keys (None: zero op)."""
+    """One cell's keys: its type, where it sits, its preprocessing, [edge][op] keys (None: zero op), and
+    its glue (the key of one node-sum add, the concat's key, the number of intermediate nodes)."""
 
     name: str
     type_index: int
@@ -33,12 +38,16 @@ class CellKeys:
     position: int
     pre: Tuple[str, ...]
     keys: Tuple[Tuple[Optional[str], ...], ...]
+    add: str
+    concat: str
+    nodes: int
 
 
 @dataclasses.dataclass(frozen=True)
 class CellValues:
-    """A layout filled with values: ``C`` [cells][edges][ops], ``pre`` [cells], ``depth`` [hyper][depth - 1],
-    ``fixed`` per fixed op; None where an entry (or a sum over one) is unmeasured."""
+    """A layout filled with values: ``C`` [cells][edges][ops] (op + one add), ``pre`` [cells] (preprocessing
+    + concat - nodes * add), ``depth`` [hyper][depth - 1], ``fixed`` per fixed op; None where an entry (or a
+    sum over one) is unmeasured."""
 
     C: List[List[List[Optional[float]]]]
     pre: List[Optional[float]]
@@ -78,7 +87,8 @@ class CellLayout:
             pre = tuple(f.spec.key for f in (c.pre0, c.pre1) if f is not None)
             keys = tuple(tuple(key(s) for s in e.row) for e in c.edges)
             hyper = -1 if c.hyper is None else c.hyper
-            cells.append(CellKeys(c.name, sp.type_index(c.type), hyper, c.position, pre, keys))
+            cells.append(CellKeys(c.name, sp.type_index(c.type), hyper, c.position, pre, keys,
+                                  c.node_add.spec.key, c.concat.spec.key, c.nodes))
         depth = tuple(tuple(tuple(f.spec.key for f in ops) for ops in per) for per in sp.depth_ops)
         fixed = tuple((f.name, f.spec.key) for f in sp.fixed)
         return cls(sp.name, sp.resolution_str, tuple(sp.ops), sp.cell_types, sp.edges, tuple(cells),
@@ -90,7 +100,7 @@ class CellLayout:
         for _, k in self.fixed:
             out.setdefault(k, None)
         for c in self.cells:
-            for k in c.pre:
+            for k in (*c.pre, c.add, c.concat):
                 out.setdefault(k, None)
             for row in c.keys:
                 for cell_key in row:
@@ -120,8 +130,15 @@ class CellLayout:
         def total(keys: Any) -> Optional[float]:
             return sum_or_none(val(k) for k in keys)
 
-        C = [[[val(k) for k in row] for row in c.keys] for c in self.cells]
-        pre = [total(c.pre) for c in self.cells]
+        def edge(key: Optional[str], add: str) -> Optional[float]:
+            return 0.0 if key is None else total((key, add))
+
+        def glue(c: CellKeys) -> Optional[float]:
+            add = val(c.add)
+            return None if add is None else sum_or_none((total(c.pre), val(c.concat), -c.nodes * add))
+
+        C = [[[edge(k, c.add) for k in row] for row in c.keys] for c in self.cells]
+        pre = [glue(c) for c in self.cells]
         depth = [[total(ks) for ks in per] for per in self.depth]
         fixed = [val(k) for _, k in self.fixed]
         n = len([k for k in self.all_keys() if k not in idents])
@@ -136,7 +153,7 @@ class CellLayout:
             types = tuple(d["cell_types"])
             cells = tuple(
                 CellKeys(c["name"], types.index(c["type"]), int(c["hyper"]), int(c["position"]), tuple(c["pre"]),
-                         tuple(tuple(r) for r in c["keys"]))
+                         tuple(tuple(r) for r in c["keys"]), str(c["add"]), str(c["concat"]), int(c["nodes"]))
                 for c in d["cells"]
             )
             return cls(
@@ -156,7 +173,8 @@ class CellLayout:
             "edges": [list(e) for e in self.edges],
             "cells": [
                 {"name": c.name, "type": self.cell_types[c.type_index], "hyper": c.hyper, "position": c.position,
-                 "pre": list(c.pre), "keys": [list(r) for r in c.keys]}
+                 "pre": list(c.pre), "keys": [list(r) for r in c.keys], "add": c.add, "concat": c.concat,
+                 "nodes": c.nodes}
                 for c in self.cells
             ],
             "hyper_sizes": list(self.hyper_sizes),

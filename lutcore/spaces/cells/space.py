@@ -39,7 +39,10 @@ class EdgeSlot:
 
 @dataclasses.dataclass(frozen=True)
 class CellSlot:
-    """One cell of the network. ``pre0`` is None where the first input depends on a hyper-cell's depth."""
+    """One cell of the network. ``pre0`` is None where the first input depends on a hyper-cell's depth.
+
+    ``node_add`` and ``concat`` are its glue: a node with m inputs runs m - 1 adds, the cell one concat.
+    """
 
     name: str
     type: str
@@ -51,6 +54,12 @@ class CellSlot:
     pre1: FixedOp
     edges: Tuple[EdgeSlot, ...]
     out: Shape
+    node_add: FixedOp
+    concat: FixedOp
+
+    @property
+    def nodes(self) -> int:
+        return len({e.dst for e in self.edges})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +148,8 @@ class CellSpace:
         for cell in self.cells:
             add(cell.pre0.spec if cell.pre0 else None)
             add(cell.pre1.spec)
+            add(cell.node_add.spec)
+            add(cell.concat.spec)
             for e in cell.edges:
                 for spec in e.row:
                     add(spec)
@@ -165,6 +176,7 @@ class CellSpace:
                 "name": c.name, "type": c.type, "reduction": c.reduction, "hyper": c.hyper,
                 "position": c.position, "channels": c.c, "out": list(c.out),
                 "pre0": None if c.pre0 is None else c.pre0.spec.key, "pre1": c.pre1.spec.key,
+                "node_add": c.node_add.spec.key, "concat": c.concat.spec.key,
                 "edges": [
                     {"index": e.index, "src": e.src, "dst": e.dst, "input": [e.c, e.h, e.w], "stride": e.stride,
                      "ops": [None if s is None else {"op": n, "key": s.key, "macs": s.macs(), "params": s.params()}
