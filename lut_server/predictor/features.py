@@ -31,7 +31,8 @@ PRIOR_COLUMNS: Tuple[Tuple[Tuple[str, ...], str], ...] = (
     ((ELEMENTWISE,), "bytes"),
     (KINDS, "count"),
     ((ELEMENTWISE,), "exp_elems"),
-    *((KINDS, m) for m in MEASURES[4:]),
+    ((POINTWISE, DENSE), "grouped_macs"),
+    *((KINDS, m) for m in MEASURES[5:]),
 )
 
 

@@ -47,6 +47,7 @@ class Kernel:
     elems_out: int
     weights: int = 0
     act: str = ""  # the activation an element-wise pass computes ("" for none, BN, adds, copies)
+    grouped: bool = False  # a convolution split into groups (not depthwise): runs as several small ones
 
 
 GROUPED_AS_DEPTHWISE = 4  # a kxk conv with this few channels per group runs like a depthwise one
@@ -61,7 +62,7 @@ def conv(c_in: int, c_out: int, hw_in: int, hw_out: int, k: int = 1, groups: int
     else:
         kind = DENSE
     w = c_out * (c_in // groups) * k * k
-    return Kernel(kind, hw_out * w, c_in * hw_in, c_out * hw_out, w)
+    return Kernel(kind, hw_out * w, c_in * hw_in, c_out * hw_out, w, grouped=groups > 1 and kind != DEPTHWISE)
 
 
 def elementwise(elems: int, reads: int = 1) -> Kernel:
@@ -218,7 +219,7 @@ TRANSCENDENTAL = ("swish", "sigmoid")
 # Working sets past which a kernel streams from a slower level of memory: a typical per-core L2 and
 # a share of a shared L3. Bytes beyond them get their own (non-negative) cost per byte in the prior.
 SPILL_BYTES = (1 << 20, 1 << 23)
-MEASURES = ("macs", "bytes", "count", "exp_elems", *(f"bytes_past_{b >> 20}MiB" for b in SPILL_BYTES))
+MEASURES = ("macs", "bytes", "count", "exp_elems", "grouped_macs", *(f"bytes_past_{b >> 20}MiB" for b in SPILL_BYTES))
 
 
 def totals(spec: OpSpec) -> Dict[Tuple[str, str], float]:
@@ -231,6 +232,7 @@ def totals(spec: OpSpec) -> Dict[Tuple[str, str], float]:
         out[(k.kind, "bytes")] += nbytes
         out[(k.kind, "count")] += 1
         out[(k.kind, "exp_elems")] += k.elems_out if k.act in TRANSCENDENTAL else 0
-        for b, m in zip(SPILL_BYTES, MEASURES[4:]):
+        out[(k.kind, "grouped_macs")] += k.macs if k.grouped else 0
+        for b, m in zip(SPILL_BYTES, MEASURES[5:]):
             out[(k.kind, m)] += max(0.0, nbytes - b)
     return out
