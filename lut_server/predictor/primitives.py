@@ -110,7 +110,8 @@ def _skip(s: Skip) -> List[Kernel]:
         return []
     if s.mode == "factorized_reduce":
         half = s.c_out // 2
-        return [elementwise(s.c_in * hw), *_conv_bn_act(s.c_in, half, hw, hwo, act="none"),
+        return [elementwise(s.c_in * hw), elementwise(s.c_in * hw),  # relu, the shifted view made contiguous
+                *_conv_bn_act(s.c_in, half, hw, hwo, act="none"),
                 *_conv_bn_act(s.c_in, s.c_out - half, hw, hwo, act="none"), elementwise(s.c_out * hwo)]
     if s.mode == "relu_conv_bn":
         return [elementwise(s.c_in * hw), *_conv_bn_act(s.c_in, s.c_out, hw, hwo, act="none")]
