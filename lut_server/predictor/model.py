@@ -16,7 +16,7 @@ import numpy as np
 from lut_server.predictor import conformal, features
 from lut_server.predictor.errors import MIN_TRAIN, PredictorError
 from lut_server.predictor.prior import LinearPrior
-from lut_server.predictor.residual import ResidualModel
+from lut_server.predictor.residual import BLEND, ResidualModel
 from lutcore.ops import OpSpec
 
 
@@ -64,7 +64,7 @@ def _power_law(log_prior: np.ndarray, log_y: np.ndarray, lo: float = 0.5, hi: fl
 class Predictor:
     """Fitted per target. ``coverage`` is the intended share of held-out ops inside their interval."""
 
-    def __init__(self, learner: str = "lightgbm", coverage: float = 0.9, folds: int = 10, seed: int = 0) -> None:
+    def __init__(self, learner: str = BLEND, coverage: float = 0.9, folds: int = 10, seed: int = 0) -> None:
         if not 0.0 < coverage < 1.0:
             raise PredictorError(f"coverage {coverage}: must lie strictly between 0 and 1")
         ResidualModel(learner)  # validates the name before any fitting

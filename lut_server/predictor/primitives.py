@@ -47,6 +47,8 @@ class Kernel:
     elems_in: int
     elems_out: int
     weights: int = 0
+    act: str = ""  # the activation an element-wise pass computes ("" for none, BN, adds, copies)
+    grouped: bool = False  # a convolution split into groups (not depthwise): runs as several small ones
 
 
 GROUPED_AS_DEPTHWISE = 4  # a kxk conv with this few channels per group runs like a depthwise one
@@ -61,7 +63,7 @@ def conv(c_in: int, c_out: int, hw_in: int, hw_out: int, k: int = 1, groups: int
     else:
         kind = DENSE
     w = c_out * (c_in // groups) * k * k
-    return Kernel(kind, hw_out * w, c_in * hw_in, c_out * hw_out, w)
+    return Kernel(kind, hw_out * w, c_in * hw_in, c_out * hw_out, w, grouped=groups > 1 and kind != DEPTHWISE)
 
 
 def elementwise(elems: int, reads: int = 1) -> Kernel:
@@ -70,7 +72,7 @@ def elementwise(elems: int, reads: int = 1) -> Kernel:
 
 
 def _act(name: str, elems: int) -> List[Kernel]:
-    return [] if name == "none" else [elementwise(elems)]
+    return [] if name == "none" else [Kernel(ELEMENTWISE, 0, elems, elems, act=name)]
 
 
 def _conv_bn_act(c_in: int, c_out: int, hw_in: int, hw_out: int, k: int = 1, groups: int = 1,
@@ -92,8 +94,10 @@ def _ir(s: InvertedResidual) -> List[Kernel]:
     ks += _conv_bn_act(m, m, hw, hwo, s.kernel, m, s.act)
     if s.se:
         e = s.se_hidden
-        ks += [Kernel(ELEMENTWISE, 0, m * hwo, m), conv(m, e, 1, 1), elementwise(e), conv(e, m, 1, 1),
-               elementwise(m), elementwise(m * hwo, 2)]
+        mbv3 = s.se_style == "mbv3"  # as lutcore.torch: ReLU inside and a hard-sigmoid gate, else act and sigmoid
+        inner = "relu" if mbv3 or s.act == "none" else s.act
+        ks += [Kernel(ELEMENTWISE, 0, m * hwo, m), conv(m, e, 1, 1), *_act(inner, e), conv(e, m, 1, 1),
+               *_act("hsigmoid" if mbv3 else "sigmoid", m), elementwise(m * hwo, 2)]
     ks += _conv_bn_act(m, s.c_out, hwo, hwo, 1, s.groups, "none")
     if s.residual:
         ks.append(elementwise(s.c_out * hwo, 2))
@@ -107,7 +111,8 @@ def _skip(s: Skip) -> List[Kernel]:
         return []
     if s.mode == "factorized_reduce":
         half = s.c_out // 2
-        return [elementwise(s.c_in * hw), *_conv_bn_act(s.c_in, half, hw, hwo, act="none"),
+        return [elementwise(s.c_in * hw), elementwise(s.c_in * hw),  # relu, the shifted view made contiguous
+                *_conv_bn_act(s.c_in, half, hw, hwo, act="none"),
                 *_conv_bn_act(s.c_in, s.c_out - half, hw, hwo, act="none"), elementwise(s.c_out * hwo)]
     if s.mode == "relu_conv_bn":
         return [elementwise(s.c_in * hw), *_conv_bn_act(s.c_in, s.c_out, hw, hwo, act="none")]
@@ -218,11 +223,26 @@ def kernels(spec: OpSpec) -> List[Kernel]:
     return [Kernel(k.kind, k.macs * b, k.elems_in * b, k.elems_out * b, k.weights) for k in ks]
 
 
+# Activations that evaluate an exponential per element (swish = x * sigmoid(x)): several times the
+# arithmetic of a relu, so on a CPU they are not bound by memory like the other element-wise passes.
+TRANSCENDENTAL = ("swish", "sigmoid")
+# Working sets past which a kernel streams from a slower level of memory: a typical per-core L2 and
+# a share of a shared L3. Bytes beyond them get their own (non-negative) cost per byte in the prior.
+SPILL_BYTES = (1 << 20, 1 << 23)
+MEASURES = ("macs", "bytes", "count", "exp_elems", "grouped_macs", *(f"bytes_past_{b >> 20}MiB" for b in SPILL_BYTES))
+
+
 def totals(spec: OpSpec) -> Dict[Tuple[str, str], float]:
-    """(kind, measure) -> sum over the op's kernels; measures: macs, bytes, count."""
-    out: Dict[Tuple[str, str], float] = {(k, m): 0.0 for k in KINDS for m in ("macs", "bytes", "count")}
+    """(kind, measure) -> sum over the op's kernels; measures (``MEASURES``): macs, bytes, count, elements
+    through a transcendental activation, and each kernel's bytes beyond each of ``SPILL_BYTES``."""
+    out: Dict[Tuple[str, str], float] = {(k, m): 0.0 for k in KINDS for m in MEASURES}
     for k in kernels(spec):
+        nbytes = 4.0 * (k.elems_in + k.elems_out + k.weights)
         out[(k.kind, "macs")] += k.macs
-        out[(k.kind, "bytes")] += 4.0 * (k.elems_in + k.elems_out + k.weights)
+        out[(k.kind, "bytes")] += nbytes
         out[(k.kind, "count")] += 1
+        out[(k.kind, "exp_elems")] += k.elems_out if k.act in TRANSCENDENTAL else 0
+        out[(k.kind, "grouped_macs")] += k.macs if k.grouped else 0
+        for b, m in zip(SPILL_BYTES, MEASURES[5:]):
+            out[(k.kind, m)] += max(0.0, nbytes - b)
     return out

@@ -2,36 +2,39 @@
 
 A ratio, not a latency: it stays near zero, varies smoothly with channel counts and map sizes,
 and a tree ensemble over it cannot undo the prior's scale. Learners (``LEARNERS``):
-``lightgbm`` (the default: as accurate as extra trees on the bench's LUTs and several times
-faster, which matters when the planner refits after every batch; docs/predictor.md),
-``extra-trees`` (scikit-learn), ``ridge`` (standardised features) and ``none`` (the prior alone).
+``lightgbm+ridge`` (the default: the mean of the two; trees catch interactions, the ridge line
+extrapolates smoothly, and their errors partly cancel: +1-2 points within +-10% over either
+alone on the bench's LUTs, docs/predictor.md), ``lightgbm`` (several times faster than extra
+trees and as accurate, which matters when the planner refits after every batch), ``extra-trees``
+(scikit-learn), ``ridge`` (standardised features) and ``none`` (the prior alone).
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, List
 
 import numpy as np
 
-LEARNERS = ("lightgbm", "extra-trees", "ridge", "none")
+BLEND = "lightgbm+ridge"
+LEARNERS = (BLEND, "lightgbm", "extra-trees", "ridge", "none")
 
 
 class ResidualModel:
-    def __init__(self, learner: str = "lightgbm", seed: int = 0) -> None:
+    def __init__(self, learner: str = BLEND, seed: int = 0) -> None:
         if learner not in LEARNERS:
             raise ValueError(f"learner {learner!r}: must be one of {', '.join(LEARNERS)}")
         self.learner = learner
         self.seed = seed
-        self._model: Optional[Any] = None
+        self._models: List[Any] = []
         self._mean = 0.0
 
-    def _make(self, n: int) -> Any:
-        if self.learner == "extra-trees":
+    def _make(self, name: str, n: int) -> Any:
+        if name == "extra-trees":
             from sklearn.ensemble import ExtraTreesRegressor
 
             return ExtraTreesRegressor(n_estimators=200, min_samples_leaf=2, max_features=0.5,
                                        random_state=self.seed, n_jobs=1)
-        if self.learner == "lightgbm":
+        if name == "lightgbm":
             import lightgbm
 
             return lightgbm.LGBMRegressor(n_estimators=300, learning_rate=0.03, num_leaves=4,
@@ -46,13 +49,14 @@ class ResidualModel:
 
     def fit(self, x: np.ndarray, log_ratio: np.ndarray) -> ResidualModel:
         self._mean = float(np.mean(log_ratio)) if len(log_ratio) else 0.0
+        self._models = []
         if self.learner == "none" or len(log_ratio) < 4:
-            self._model = None
             return self
-        self._model = self._make(len(log_ratio)).fit(x, log_ratio)
+        names = self.learner.split("+")
+        self._models = [self._make(name, len(log_ratio)).fit(x, log_ratio) for name in names]
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        if self._model is None:
+        if not self._models:
             return np.full(len(x), self._mean if self.learner != "none" else 0.0)
-        return np.asarray(self._model.predict(x), dtype=float)
+        return np.mean([np.asarray(m.predict(x), dtype=float) for m in self._models], axis=0)

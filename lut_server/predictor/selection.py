@@ -15,6 +15,7 @@ import numpy as np
 from lut_server.predictor.errors import PredictorError
 from lut_server.predictor.model import Predictor
 from lut_server.predictor.planner import plan, space_weights
+from lut_server.predictor.residual import BLEND
 from lutcore.ops import OpSpec
 
 CHOICES = ("random", "random+fixed", "planner")
@@ -43,7 +44,7 @@ def random_with(keys: Sequence[str], first: Iterable[str], share: float, seed: i
 
 
 def choose(entries: Sequence[Tuple[OpSpec, float]], how: str, share: float, seed: int, space: Optional[Any] = None,
-           learner: str = "lightgbm") -> List[int]:
+           learner: str = BLEND) -> List[int]:
     """Indices of ``entries`` to train on, chosen ``how`` (``CHOICES``); the planner "measures" by
     looking the value up in ``entries`` (a fully measured LUT), as a bench or an evaluation does."""
     if how not in CHOICES:

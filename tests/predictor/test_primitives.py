@@ -49,3 +49,11 @@ def test_an_unknown_family_is_a_clear_error() -> None:
 
     with pytest.raises(PredictorError, match="mystery"):
         kernels(Mystery(c_in=4, h=4, w=4, c_out=4))
+
+
+def test_factorized_reduce_copies_its_shifted_view() -> None:
+    """torch runs x[:, :, 1:, 1:] through a contiguous copy before the second conv (profiled: aten::copy_)."""
+    s = Skip(c_in=24, h=32, w=32, c_out=32, stride=2, mode="factorized_reduce")
+    ew = [k for k in kernels(s) if k.kind == ELEMENTWISE]
+    assert len(ew) == 5  # relu, the copy, two batch norms, the concatenation
+    assert ew[0].elems_in == ew[1].elems_in == 24 * 32 * 32
