@@ -47,7 +47,8 @@ sys.path.insert(0, str(ROOT))
 from lut_server.predictor.evaluation import evaluate  # noqa: E402
 from lut_server.predictor.lutfile import read_doc, target_entries  # noqa: E402
 from lut_server.predictor.model import Predictor  # noqa: E402
-from lut_server.predictor.selection import CHOICES, choose  # noqa: E402
+from lut_server.predictor.names import CHOICES  # noqa: E402
+from lut_server.predictor.selection import choose  # noqa: E402
 from lut_server.predictor.transfer import HOW, curve  # noqa: E402
 from lutcore.spaces import get_arch, get_space, parse_arch_list  # noqa: E402
 

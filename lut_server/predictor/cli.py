@@ -8,11 +8,8 @@ import sys
 from typing import Any, Dict, List, Optional
 
 from lut_server.predictor.errors import PredictorError
-from lut_server.predictor.evaluation import evaluate
 from lut_server.predictor.lutfile import read_doc, target_entries
-from lut_server.predictor.model import Predictor
-from lut_server.predictor.residual import LEARNERS
-from lut_server.predictor.selection import CHOICES, choose
+from lut_server.predictor.names import CHOICES, LEARNERS
 from lutcore.cli.table import render
 
 MAX_ARCHS = 1000
@@ -76,6 +73,10 @@ def _archs(args: argparse.Namespace) -> Optional[List[Any]]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from lut_server.predictor.evaluation import evaluate
+    from lut_server.predictor.model import Predictor
+    from lut_server.predictor.selection import choose
+
     tid, entries = target_entries(read_doc(args.lut), args.target, args.lut)
     archs = _archs(args)
     space = None

@@ -15,8 +15,9 @@ import numpy as np
 
 from lut_server.predictor import conformal, features
 from lut_server.predictor.errors import MIN_TRAIN, PredictorError
+from lut_server.predictor.names import BLEND
 from lut_server.predictor.prior import LinearPrior
-from lut_server.predictor.residual import BLEND, ResidualModel
+from lut_server.predictor.residual import ResidualModel
 from lutcore.ops import OpSpec
 
 

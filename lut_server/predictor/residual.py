@@ -15,8 +15,7 @@ from typing import Any, List
 
 import numpy as np
 
-BLEND = "lightgbm+ridge"
-LEARNERS = (BLEND, "lightgbm", "extra-trees", "ridge", "none")
+from lut_server.predictor.names import BLEND, LEARNERS
 
 
 class ResidualModel:

@@ -14,11 +14,9 @@ import numpy as np
 
 from lut_server.predictor.errors import PredictorError
 from lut_server.predictor.model import Predictor
+from lut_server.predictor.names import BLEND, CHOICES
 from lut_server.predictor.planner import plan, space_weights
-from lut_server.predictor.residual import BLEND
 from lutcore.ops import OpSpec
-
-CHOICES = ("random", "random+fixed", "planner")
 
 
 def share_count(n: int, share: float) -> int:
