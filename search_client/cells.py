@@ -309,7 +309,9 @@ def predict_cell_latency(
     used: List[str] = [k for _, k in lay.fixed]
     for i, ops in chosen.items():
         c = lay.cells[i]
-        used += list(c.pre) + [k for e, j in enumerate(ops) for k in [c.keys[e][j]] if k is not None]
+        edges = [k for e, j in enumerate(ops) for k in [c.keys[e][j]] if k is not None]
+        # the glue as the layout counts it: the concat, and one add per edge beyond the first of each node
+        used += list(c.pre) + edges + [c.concat] + [c.add] * max(len(edges) - c.nodes, 0)
     used += [k for h, d in enumerate(arch.depths) for k in lay.depth[h][d - 1]]
     cells, lut = _arch_sum(costs, arch, chosen)
     if math.isnan(lut):
