@@ -39,8 +39,9 @@ def test_cell_costs_and_latency_with_predicted_cells(srv):
         assert costs.predicted is not None and costs.lo is not None and costs.hi is not None
         assert set(costs.predictions) == held == set(costs.missing)
         assert costs.coverage["measured"] == len(ops) - len(held) and costs.prediction["predicted"] == len(held)
-        flagged = {costs.layout.cells[i].keys[e][o] for i, e, o in costs.predicted.nonzero().tolist()}
-        assert flagged and flagged <= held
+        cells = costs.layout.cells  # a cell's C holds its op and its node's add (the layout's glue)
+        flagged = [(cells[i].keys[e][o], cells[i].add) for i, e, o in costs.predicted.nonzero().tolist()]
+        assert flagged and all(k in held or add in held for k, add in flagged)
         assert not torch.isnan(costs.C).any() and not torch.isnan(costs.pre).any()
         assert torch.isnan(nan.C[costs.predicted]).all()
         assert torch.equal(costs.C[~costs.predicted], nan.C[~costs.predicted])  # measured: unchanged

@@ -39,7 +39,8 @@ def build(server: Any) -> Set[str]:
 
 
 def expected(drop: Set[str]) -> Dict[str, List[List[Optional[float]]]]:
-    """Per cell type, C(edge, op) summed over its cells, straight from lutcore's space (None: a cell lacks it)."""
+    """Per cell type, C(edge, op) summed over its cells, straight from lutcore's space (None: a cell lacks it):
+    the op's entry plus its node's add (the layout's glue), 0 for a zero edge."""
     sp = get_space(SPACE, RES)
     out = {}
     for t in sp.cell_types:
@@ -47,11 +48,12 @@ def expected(drop: Set[str]) -> Dict[str, List[List[Optional[float]]]]:
         for e in range(sp.num_edges):
             row: List[Optional[float]] = []
             for o in range(len(sp.ops)):
-                specs = [c.edges[e].row[o] for c in sp.cells_of_type(t)]
-                if any(s is not None and s.key in drop for s in specs):
+                pairs = [(c.edges[e].row[o], c.node_add.spec.key) for c in sp.cells_of_type(t)]
+                if any(s is not None and s.key in drop for s, _ in pairs):
                     row.append(None)
-                else:
-                    row.append(sum(0.0 if s is None or s.is_identity else fake_ms(s.key) for s in specs))
+                else:  # a non-zero op carries its node's add (an identity too: its input is still added)
+                    row.append(sum(0.0 if s is None else (0.0 if s.is_identity else fake_ms(s.key)) + fake_ms(add)
+                                   for s, add in pairs))
             rows.append(row)
         out[t] = rows
     return out

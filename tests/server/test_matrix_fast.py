@@ -112,7 +112,7 @@ def test_the_refresher_keeps_checked_bytes_hot_and_drops_moved_ones(api):
         assert c2.post("/api/v1/measurements", json=batch([item(op, 2.5)]), headers=api.agent).status_code == 200
     other.state.db.dispose()
     refresher = MatrixRefresher(cache, api.c.app.state.db)  # type: ignore[attr-defined]
-    assert refresher.check_once() >= 1
+    refresher.check_once()  # the app's own refresher (every FRESH_S) may have dropped it first: either will
     assert cache.recent(alias) is None  # its version moved: the next request renders it again
     again = api.c.post("/api/v1/cost-matrix", json=BODY)
     assert again.headers["etag"] != first.headers["etag"]

@@ -63,25 +63,33 @@ def test_cell_costs_predict_flagged_within_intervals_and_never_silent(srv):
     assert inside >= 0.7 * len(held), f"{inside}/{len(held)} held-out ops inside their intervals"
     assert statistics.median(errors) < 0.15, f"median error {statistics.median(errors):.3f}"
 
+    def val(k: str, f: str = "value_ms") -> float:  # a key's served value (or interval end); identities 0
+        return p["predicted"][k][f] if k in held else 0.0 if by_key.get(k) is None else law_ms(by_key[k])
+
     flagged = set()
     for i, cell in enumerate(p["layout"]["cells"]):
+        add = cell["add"]  # every non-zero edge carries one add of its node (the layout's glue)
         for e, krow in enumerate(cell["keys"]):
             for o, k in enumerate(krow):
                 got, was = p["C"][i][e][o], m["C"][i][e][o]
                 lo, hi = p["lo"]["C"][i][e][o], p["hi"]["C"][i][e][o]
-                if k in held:
+                if k is None:  # a zero edge
+                    assert p["predicted_cells"][i][e][o] is False and got == was == lo == hi == 0.0
+                elif k in held or add in held:
                     flagged.add(k)
                     assert p["predicted_cells"][i][e][o] is True and was is None
-                    assert (got, lo, hi) == tuple(p["predicted"][k][f] for f in ("value_ms", "lo_ms", "hi_ms"))
-                else:  # measured, zero op or identity: unchanged, no width
+                    assert (got, lo, hi) == pytest.approx(tuple(val(k, f) + val(add, f)
+                                                                 for f in ("value_ms", "lo_ms", "hi_ms")))
+                else:  # measured or identity: unchanged, no width
                     assert p["predicted_cells"][i][e][o] is False and got == was == lo == hi is not None
-        # a preprocessing sum holds its measured keys' values and its predicted keys' values
-        pre = cell["pre"]
-        want = sum(p["predicted"][k]["value_ms"] if k in held else law_ms(by_key[k]) for k in pre)
+                    assert got == pytest.approx(val(k) + val(add), rel=1e-9)
+        # preprocessing + concat - one add per node, from measured and predicted values
+        glue = [*cell["pre"], cell["concat"], add]
+        want = sum(val(k) for k in cell["pre"]) + val(cell["concat"]) - cell["nodes"] * val(add)
         assert p["pre"][i] == pytest.approx(want, rel=1e-6)
         assert p["lo"]["pre"][i] <= p["pre"][i] <= p["hi"]["pre"][i]
-        assert (p["lo"]["pre"][i] < p["hi"]["pre"][i]) == any(k in held for k in pre)
-        if not any(k in held for k in pre):
+        assert (p["lo"]["pre"][i] < p["hi"]["pre"][i]) == any(k in held for k in glue)
+        if not any(k in held for k in glue):
             assert m["pre"][i] == pytest.approx(p["pre"][i], rel=1e-9)
     for h, per in enumerate(p["depth"]):
         for d, v in enumerate(per):
