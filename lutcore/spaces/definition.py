@@ -74,8 +74,10 @@ def _layer_fields(raw: Any, path: str) -> Tuple[Tuple[str, Any], ...]:
     return tuple(sorted(raw.items()))
 
 
-def space_from_dict(data: Mapping[str, Any], path: str = "") -> SpaceDef:
-    """Validate a space definition; every error points at the offending field."""
+def space_from_dict(data: Mapping[str, Any], path: str = "", resolve: bool = True) -> SpaceDef:
+    """Validate a space definition; every error points at the offending field. ``resolve`` also builds it
+    at its default resolution, so that shape errors surface at load time (the built-ins skip it: every
+    process would build them all at start, and the suite resolves each one)."""
     if not isinstance(data, Mapping):
         raise SpaceError(path, "a space definition must be a mapping")
     pre = f"{path}." if path else ""
@@ -145,6 +147,8 @@ def space_from_dict(data: Mapping[str, Any], path: str = "") -> SpaceDef:
         decoder = dict(decoder)
     src = json.loads(json.dumps(dict(data)))
     sdef = SpaceDef(name, inp, catalogue, stem, tuple(layers), head, decoder, batch, data.get("description", ""), src)
+    if not resolve:
+        return sdef
     try:  # resolve once at the default resolution so shape errors surface at load time
         sdef.at()
     except SpaceError as e:
@@ -152,8 +156,9 @@ def space_from_dict(data: Mapping[str, Any], path: str = "") -> SpaceDef:
     return sdef
 
 
-def load_space_file(path: Union[str, Path]) -> List[SpaceDef]:
-    """Spaces from a YAML or JSON file holding one definition or a list of them."""
+def load_space_file(path: Union[str, Path], resolve: bool = True) -> List[SpaceDef]:
+    """Spaces from a YAML or JSON file holding one definition or a list of them (``resolve``: see
+    ``space_from_dict``)."""
     p = Path(path)
     try:
         text = p.read_text()
@@ -172,4 +177,5 @@ def load_space_file(path: Union[str, Path]) -> List[SpaceDef]:
         except yaml.YAMLError as e:
             raise SpaceError(str(p), f"not valid YAML: {e}") from None
     items = data if isinstance(data, list) else [data]
-    return [space_from_dict(d, f"{p.name}[{i}]" if isinstance(data, list) else p.name) for i, d in enumerate(items)]
+    return [space_from_dict(d, f"{p.name}[{i}]" if isinstance(data, list) else p.name, resolve)
+            for i, d in enumerate(items)]

@@ -224,7 +224,8 @@ def test_pycuda_runtime_when_torch_has_no_cuda(tmp_path, monkeypatch):
     graph, note = t.prepare_graph(lambda: gpu.submit(h, 3.0, 12.0), s)
     assert note is None and graph is not None
     r = t.time(lambda: gpu.submit(h, 3.0, 12.0), s, FAST, graph)
-    assert r.stats.median_ms == pytest.approx(0.003, rel=0.02) and r.env["runtime"] == "pycuda"
+    # 3 us of GPU per execution, not the 12 us host enqueue (5%: the sample count follows the real clock)
+    assert r.stats.median_ms == pytest.approx(0.003, rel=0.05) and r.env["runtime"] == "pycuda"
     rt.close()
     nocap = make_pycuda_driver(gpu, capture=False)
     monkeypatch.setitem(sys.modules, "pycuda.driver", nocap)

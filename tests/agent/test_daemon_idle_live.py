@@ -16,7 +16,8 @@ def test_exit_when_idle_waits_for_jobs_leased_to_another_agent(live_server, tmp_
     register_space(live_server.url, live_server.admin_token, tid)
     with LutApi(live_server.url, live_server.agent_token("box-2")) as other:
         other.register_device("box-2", "cpu-test", {})
-        held = other.claim(tid, 2, lease_s=2.0)  # then it goes quiet: no heartbeat, no result
+        # then it goes quiet: no heartbeat, no result; the lease outlasts the agent's start on a loaded machine
+        held = other.claim(tid, 2, lease_s=6.0)
     assert len(held) == 2
     code = cli.main(agent_argv(live_server.url, live_server.agent_token(NAME), tmp_path / "spool",
                                "--exit-when-idle", "--log-level", "info"))
