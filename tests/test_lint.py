@@ -20,6 +20,7 @@ def test_ruff_clean():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_mypy_clean_on_the_core_agent_and_client():
     """Type hints are checked, not decoration: lutcore, profiler_agent and search_client (pyproject's [tool.mypy])."""
     pytest.importorskip("mypy", reason="mypy is not installed (pip install -e .[dev])")

@@ -40,6 +40,7 @@ def test_prediction_is_the_sum_of_deployed_ops_and_missing_is_explicit():
         lut.prediction(arch)
 
 
+@pytest.mark.slow
 def test_validate_offline_json_lines(tmp_path):
     r = agent("validate", "--space", "squeezenas-small", "-r", "64x128", "--archs", "published,random:4",
               "--measure-lut", "--calibrate", "--speed-ref", "--json", "-q", *FAST)

@@ -18,6 +18,7 @@ def test_prediction_sums_the_kept_cells_only():
     assert len(arch.kept_cells()) == sum(arch.depths) < len(arch.space.cells)
 
 
+@pytest.mark.slow
 def test_validate_a_cell_space_offline():
     r = agent("validate", "--space", "darts-cifar10", "--archs", "published,random:3", "--measure-lut",
               "--json", "-q", *FAST)

@@ -54,6 +54,7 @@ def test_number_changes_after_an_agent_posts(live_server, browser, tmp_path):
     assert "online" in agent and "ago" in agent
 
 
+@pytest.mark.slow
 def test_every_panel_draws(live_server, browser, tmp_path):
     lab = build(live_server)
     browser.goto(live_server.url + "/")

@@ -62,6 +62,7 @@ def script(session: List[Block], port: int) -> str:
     return "\n".join(lines).replace("8000", str(port)) + "\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("session", sessions(), ids=lambda s: s[0].id)
 def test_doc_block_runs(session: List[Block], tmp_path: Path) -> None:
     for name in LINKED:

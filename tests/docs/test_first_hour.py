@@ -73,6 +73,7 @@ def test_target_errors_are_one_clean_line(tmp_path, live_server):
         assert r.status_code == 422 and reason in r.json()["detail"] and "pydantic" not in r.text
 
 
+@pytest.mark.slow
 def test_search_step_takes_the_quickstart_lut(tmp_path):
     """`examples/search_step.py --lut lut.json` on the quickstart's LUT (squeezenas-small at 128x256)."""
     lut_file = tmp_path / "lut.json"

@@ -109,6 +109,7 @@ def test_a_server_that_is_not_a_lut_server(tmp_path: Path) -> None:
         web.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_token_create_refuses_a_mistyped_database(tmp_path: Path, lut_db: str) -> None:
     typo = tmp_path / "lut-typo.db"
     for argv in (["token", "create", "--device", "xavier-01", "--device-class", "xavier", "--db", f"sqlite:///{typo}"],

@@ -63,6 +63,7 @@ def _lut(*args: str) -> subprocess.CompletedProcess:
                           env=server_env(), cwd=str(REPO), timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_export_import_over_rest_and_db(live_server, tmp_path: Path) -> None:
     import httpx
 

@@ -66,6 +66,7 @@ def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         drop_pg_database(base, url)
 
 
+@pytest.mark.slow
 def test_the_plan_spends_its_budget_batch_by_batch_and_never_more(srv):
     body = {"space": SPACE, "resolution": RES, "target": "xavier/tensorrt/fp16", "budget": 26, "interval_bound": 0.01}
     r = httpx.post(srv.api + "/spaces", json=body, headers=srv.headers(srv.search_token()), timeout=120)

@@ -52,6 +52,7 @@ def test_spearman():
     assert spearman([1, 2], [1, 2]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
 
 
+@pytest.mark.slow
 def test_report_renders_in_chromium(live_server, tmp_path):
     populate(live_server)
     fit(live_server)

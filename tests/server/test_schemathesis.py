@@ -33,6 +33,7 @@ def api_schema(fuzz_app):  # type: ignore[no-untyped-def]
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_no_server_errors(case) -> None:  # type: ignore[no-untyped-def]
