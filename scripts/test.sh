@@ -19,6 +19,6 @@ export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
 PLUGINS=(-p xdist.plugin -p pytest_timeout -p schemathesis.pytest.plugin -p _hypothesis_pytestplugin)
 # Four workers even on two cores: most tests wait on a server or a subprocess, not the CPU
 # (2 cores: 4 workers 10.5 min, 2 workers 11.5 min, 1 worker 16.5 min). LUT_TEST_WORKERS=0 runs serially.
-# `--dist load` hands tests out in collection order, and tests/conftest.py puts those marked slow
-# first, so no long test starts last.
-exec "$PY" -m pytest -q "${PLUGINS[@]}" -n "${LUT_TEST_WORKERS:-4}" --dist load "$@"
+# tests/conftest.py deals the tests marked slow to the heads of the workers' shares, so that no
+# long test starts last.
+exec "$PY" -m pytest -q "${PLUGINS[@]}" -n "${LUT_TEST_WORKERS:-4}" --dist worksteal "$@"
