@@ -125,21 +125,11 @@ class Pool(OpSpec):
         return f"{self.mode}_k{self.kernel}"
 
 
-@register_family("add", roles=("cell",), inputs=2, torch=f"{_TORCH}:build_add")
 @dataclasses.dataclass(frozen=True)
-class NodeAdd(OpSpec):
-    """One elementwise add of two c x h x w tensors: an intermediate node with m inputs runs m - 1.
-
-    Glue, but not free: the node sums and the concatenation are 2-4% of a DARTS CIFAR network on a
-    CPU (docs/spaces.md, "What the LUT sum of a cell network misses")."""
-
-    def validate(self) -> None:
-        if self.c_in != self.c_out or self.stride != 1:
-            self._fail("c_out", "an add keeps its shape (c_out = c_in, stride 1)")
-
-    @property
-    def input_shapes(self) -> List[Tuple[int, ...]]:
-        return [self.in_shape, self.in_shape]
+class _Glue(OpSpec):
+    """A cell's glue: it keeps the map and has no MACs and no parameters, but is not free: the node sums
+    and the concatenation are 2-4% of a DARTS CIFAR network on a CPU (docs/spaces.md, "What the LUT sum
+    of a cell network misses")."""
 
     @property
     def out_hw(self) -> Tuple[int, int]:
@@ -151,13 +141,27 @@ class NodeAdd(OpSpec):
     def params(self) -> int:
         return 0
 
+
+@register_family("add", roles=("cell",), inputs=2, torch=f"{_TORCH}:build_add")
+@dataclasses.dataclass(frozen=True)
+class NodeAdd(_Glue):
+    """One elementwise add of two c x h x w tensors: an intermediate node with m inputs runs m - 1."""
+
+    def validate(self) -> None:
+        if self.c_in != self.c_out or self.stride != 1:
+            self._fail("c_out", "an add keeps its shape (c_out = c_in, stride 1)")
+
+    @property
+    def input_shapes(self) -> List[Tuple[int, ...]]:
+        return [self.in_shape, self.in_shape]
+
     def _tag(self) -> str:
         return "x2"
 
 
 @register_family("concat", roles=("cell",), torch=f"{_TORCH}:build_concat")
 @dataclasses.dataclass(frozen=True)
-class Concat(OpSpec):
+class Concat(_Glue):
     """A cell's output: its ``parts`` intermediate nodes (c_in / parts channels each) concatenated.
 
     Timed as one c_in-channel input cut into ``parts`` and copied back together: the bytes the cell's
@@ -169,16 +173,6 @@ class Concat(OpSpec):
         self._check_int("parts", positive=True)
         if self.c_out != self.c_in or self.c_in % self.parts or self.stride != 1:
             self._fail("parts", f"needs c_out = c_in (c_in={self.c_in}) divisible by parts, and stride 1")
-
-    @property
-    def out_hw(self) -> Tuple[int, int]:
-        return self.h, self.w
-
-    def macs(self) -> int:
-        return 0
-
-    def params(self) -> int:
-        return 0
 
     def _tag(self) -> str:
         return f"n{self.parts}"
