@@ -13,6 +13,8 @@ PY=${PYTHON:-python3}
 # sets it), every `lut serve`, `lut` and agent subprocess of the suite would compile the project again
 # (about 0.5 s of CPU for each server start).
 "$PY" -m compileall -q -j 0 lutcore lut_server profiler_agent search_client tests >/dev/null
+# The same for pytest's assertion rewriting of the test modules: once here, read by every worker.
+"$PY" scripts/prime_assert_rewrite.py tests
 # The plugins the suite uses, named: auto-loading also loads other installed plugins and has pytest
 # rewrite the asserts of every module of each plugin's package (schemathesis: 158) in every worker.
 export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1

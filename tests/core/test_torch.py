@@ -25,8 +25,12 @@ MAX_OPS, SAMPLE = 160, 64
 
 
 def counted_macs(module, inputs) -> int:
-    """torch's count from shapes alone: a meta copy computes nothing (several times faster, same count)."""
-    meta = copy.deepcopy(module).to("meta")
+    """torch's count from shapes alone, as deployed: a meta copy computes nothing, and eval() keeps batch norm off
+    its training decomposition (several times faster; BN counts no MACs either way). A module already on meta
+    (built under ``torch.device("meta")``) is counted as it is."""
+    on_meta = all(p.is_meta for p in module.parameters())
+    meta = module if on_meta else copy.deepcopy(module).to("meta")
+    meta.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as fc:  # inference_mode would count nothing
         meta(*[t.to("meta") for t in inputs])
     return fc.get_total_flops() // 2
@@ -43,7 +47,8 @@ def test_every_op_of_every_space_matches_flop_counter(space_name):
     if len(ops) > MAX_OPS:
         ops = random.Random(space_name).sample(ops, SAMPLE)
     for key, spec in ops:
-        m = build_op(spec)
+        with torch.device("meta"):
+            m = build_op(spec)
         inputs = example_inputs(spec)
         assert counted_macs(m, inputs) == spec.macs(), key
         assert n_params(m) == spec.params(), key
@@ -53,7 +58,8 @@ def test_every_op_of_every_space_matches_flop_counter(space_name):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_network_macs_and_params_equal_sum_of_ops(space_name, seed):
     arch = get_arch(f"{space_name}:random:{seed}", SMALL.get(space_name, "96x128"))
-    net = build_network(arch)
+    with torch.device("meta"):
+        net = build_network(arch)
     x = network_input(arch)
     assert counted_macs(net, (x,)) == arch.macs() == sum(s.macs() for _, s in arch.all_ops())
     assert n_params(net) == arch.params()
@@ -62,7 +68,7 @@ def test_network_macs_and_params_equal_sum_of_ops(space_name, seed):
 @pytest.mark.parametrize("name", ["squeezenas-lat-small", "squeezenas-mac-large", "squeezenas-lat-xlarge"])
 def test_published_networks_at_small_resolution(name):
     arch = get_arch(name, "128x256")
-    net = build_network(arch)
+    net = build_network(arch).eval()  # as deployed; training-mode BN would also compute batch statistics
     x = network_input(arch)
     with torch.no_grad():
         y = net(x)
