@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Dict, List, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lutcore.ops import OpSpec
@@ -59,6 +58,8 @@ class CellNetwork(nn.Module):
         self.agg_wiring = [(a.src, a.dst) for a in sp.aggregation]
         self.agg = nn.ModuleList(build_op(a.op.spec) for a in sp.aggregation)
         self.agg_outputs = sp.agg_outputs
+        self.agg_up = nn.ModuleDict({o: build_op(f.spec) for o in sp.agg_outputs
+                                     for f in [sp.agg_upsample(o)] if f is not None})
         self.decoder = build_op(sp.decoder.spec) if sp.decoder else None
         self.low_state = sp.low_state
         self.eval()
@@ -76,11 +77,9 @@ class CellNetwork(nn.Module):
                 nodes[f"h{self.hyper_last[i]}"] = chain[-1]
         if self.decoder is None:
             return self.head(chain[-1])
-        parts: Dict[str, List[torch.Tensor]] = {}
         for (src, dst), op in zip(self.agg_wiring, self.agg):
-            parts.setdefault(dst, []).append(op(nodes[src]))
-            nodes[dst] = _add(parts[dst])  # an edge reads a node only after all edges into it (data order)
-        size = nodes[self.agg_outputs[0]].shape[-2:]
-        outs = [nodes[o] if nodes[o].shape[-2:] == size else
-                F.interpolate(nodes[o], size=size, mode="bilinear", align_corners=False) for o in self.agg_outputs]
-        return self.decoder(torch.cat(outs, dim=1), stem_out[self.low_state])
+            y = op(nodes[src])  # an edge reads a node only after all edges into it (data order)
+            nodes[dst] = nodes[dst] + y if dst in nodes else y  # m - 1 adds for m edges, as costed
+        outs = [self.agg_up[o](nodes[o]) if o in self.agg_up else nodes[o] for o in self.agg_outputs]
+        x = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
+        return self.decoder(x, stem_out[self.low_state])

@@ -255,7 +255,8 @@ def test_cell_glue_is_deployed_and_costed():
         assert names.count(f"{cell.name}.concat") == 1
     single = make_cell_arch(sp, {t: ["conv_3x3", "zero", "zero", "zero", "skip_connect"] for t in sp.cell_types},
                             [1, 1, 1])
-    assert not any(n.endswith(".add") for n, _ in single.all_ops())  # one input per node: nothing to add
+    # one input per node: no cell adds (the aggregation's stay)
+    assert [n for n, _ in single.all_ops() if n.endswith(".add")] == ["agg.a1.add", "agg.a2.add", "agg.a3.add"]
     spec = dict(arch.all_ops())["h1.cell2.n2.add"]
     assert (spec.key, spec.macs(), spec.params()) == ("add:x2:c64x4x8->c64:s1", 0, 0)
     cat = dict(arch.all_ops())["h1.cell2.concat"]
@@ -271,3 +272,29 @@ def test_cell_glue_is_deployed_and_costed():
     assert filled.pre[i] == 2.0 + 1.0 - 2.0  # two preprocessings + concat - one add per node
     del vals[lay.cells[i].add]
     assert lay.fill(vals).pre[i] is None and lay.cells[i].add in lay.fill(vals).missing
+
+
+def test_aggregation_glue_is_deployed_and_costed():
+    """AutoRTNet's aggregation sums (a1, a2, a3 have two edges each), upsamplings (a1 x2, a2 x4 to a3's 1/8)
+    and concat are LUT ops every architecture runs: fixed keys of the layout, in ``all_ops``."""
+    sp = get_space("autortnet", "64x128")
+    glue = {f.name: f.spec for f in sp.agg_glue}
+    assert {n: s.key for n, s in glue.items()} == {
+        "agg.a1.add": "add:x2:c64x4x8->c64:s1", "agg.a2.add": "add:x2:c64x2x4->c64:s1",
+        "agg.a3.add": "add:x2:c64x8x16->c64:s1",
+        "agg.a1.up": "upsample:bilinear_x2:c64x4x8->c64:s1", "agg.a2.up": "upsample:bilinear_x4:c64x2x4->c64:s1",
+        "agg.concat": "concat:n3:c192x8x16->c192:s1",
+    }
+    assert glue["agg.a2.up"].out_shape == (1, 64, 8, 16) and glue["agg.concat"].out_shape == (1, 192, 8, 16)
+    assert all(s.macs() == 0 and s.params() == 0 for s in glue.values())
+    assert sp.decoder.spec.c_in == glue["agg.concat"].c_out
+    arch = get_arch("autortnet:random:2", "64x128")
+    deployed = [n for n, _ in arch.all_ops()]
+    assert all(deployed.count(n) == 1 for n in glue)
+    lay = sp.layout()
+    assert [n for n, _ in lay.fixed if n in glue] == list(glue)
+    vals = {k: 1.0 for k in lay.all_keys()}
+    with_glue = lay.fill(vals).fixed_ms
+    vals[glue["agg.a2.up"].key] = 3.0
+    assert lay.fill(vals).fixed_ms == with_glue + 2.0
+    assert len(lay.fixed) == len(sp.stem) + len(sp.aggregation) + 6 + 1  # stem, edges, glue, decoder
