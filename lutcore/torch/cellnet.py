@@ -22,17 +22,25 @@ def _add(xs: List[torch.Tensor]) -> torch.Tensor:
 class Cell(nn.Module):
     """Preprocess both inputs, sum each intermediate node's kept edges, concatenate the nodes."""
 
-    def __init__(self, pre0: OpSpec, pre1: OpSpec, nodes: int, edges: List[Tuple[int, int, OpSpec]]) -> None:
+    def __init__(self, pre0: OpSpec, pre1: OpSpec, nodes: int, edges: List[Tuple[int, int, OpSpec]],
+                 node_shape: Tuple[int, ...] = ()) -> None:
         super().__init__()
         self.pre0 = build_op(pre0)
         self.pre1 = build_op(pre1)
         self.nodes = nodes
         self.wiring = [(src, dst) for src, dst, _ in edges]
         self.ops = nn.ModuleList(build_op(s) for _, _, s in edges)
+        # a node whose edges are all zero holds zeros: a constant, so it runs nothing (no op, no add)
+        self.empty = [dst for dst in range(2, 2 + nodes) if all(d != dst for _, d in self.wiring)]
+        if self.empty:
+            self.register_buffer("zeros", torch.zeros(node_shape))
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
         for dst in range(2, 2 + self.nodes):
+            if dst in self.empty:
+                states.append(self.zeros)
+                continue
             states.append(_add([op(states[src]) for (src, d), op in zip(self.wiring, self.ops) if d == dst]))
         return torch.cat(states[2:], dim=1)
 
@@ -50,7 +58,7 @@ class CellNetwork(nn.Module):
         self.hyper_last: Dict[int, int] = {}  # cell index -> hyper-cell whose output it is
         for i, (cell, pre0) in enumerate(arch.kept_cells()):
             edges = [(cell.edges[j].src, cell.edges[j].dst, spec) for j, _, spec in arch.cell_edge_ops(cell)]
-            self.cells.append(Cell(pre0.spec, cell.pre1.spec, sp.definition.nodes, edges))
+            self.cells.append(Cell(pre0.spec, cell.pre1.spec, sp.definition.nodes, edges, cell.node_add.spec.in_shape))
             if cell.hyper is not None:
                 self.hyper_last = {k: v for k, v in self.hyper_last.items() if v != cell.hyper}
                 self.hyper_last[i] = cell.hyper

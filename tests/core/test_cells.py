@@ -127,10 +127,20 @@ def test_pruned_cells_and_zero_edges_leave_the_deployed_ops():
     assert dict(deeper.all_ops())["h1.cell1.pre0"].mode == "relu_conv_bn"
 
 
+def empty_node_arch():
+    """An AutoRTNet architecture whose cells' node 2 has no input (both its edges zero)."""
+    sp = get_space("autortnet", "64x128")
+    ops = {t: ["zero", "zero", "conv_3x3", "max_pool_3x3", "skip_connect"] for t in sp.cell_types}
+    return make_cell_arch(sp, ops, [2, 3, 1], name="empty-node")
+
+
 def test_layout_sum_equals_the_sum_of_deployed_ops():
-    """The torch-free key layout gives every architecture the same sum as its deployed ops."""
-    for name in ["darts-cifar10:random:3", "darts-v2-imagenet", "autortnet:random:4", "autortnet:random:9"]:
-        arch = get_arch(name, SMALL[name.split(":")[0]] if ":" in name else None)
+    """The torch-free key layout gives every architecture the same sum as its deployed ops, one with nodes
+    that get no input included (they run no add; the layout's ``add`` gives back what C and pre charge)."""
+    names = ["darts-cifar10:random:3", "darts-v2-imagenet", "autortnet:random:4", "autortnet:random:9", None]
+    for name in names:
+        res = SMALL[name.split(":")[0]] if name and ":" in name else None
+        arch = empty_node_arch() if name is None else get_arch(name, res)
         lay = arch.space.layout()
         val = {k: (0.0 if k in lay.identities else fake_ms(k)) for k in lay.all_keys()}
         filled = lay.fill(val)  # what client and server build their tensors from
@@ -138,11 +148,18 @@ def test_layout_sum_equals_the_sum_of_deployed_ops():
         for i, c in enumerate(lay.cells):
             if c.hyper >= 0 and c.position > arch.depths[c.hyper]:
                 continue
-            ops = arch.choices[c.type_index]
-            total += filled.pre[i] + sum(filled.C[i][e][lay.ops.index(op)] for e, op in enumerate(ops))
+            ops = [lay.ops.index(op) for op in arch.choices[c.type_index]]
+            total += filled.pre[i] + sum(filled.C[i][e][j] for e, j in enumerate(ops))
+            total += filled.add[i] * lay.empty_nodes(ops)
         total += sum(filled.depth[h][d - 1] for h, d in enumerate(arch.depths))
         assert total == pytest.approx(sum(fake_ms(s.key) for _, s in arch.all_ops()), rel=1e-12), name
         assert set(arch.space.unique_ops()) == {k for k in lay.all_keys() if k not in lay.identities}
+    arch = empty_node_arch()
+    names = [n for n, _ in arch.all_ops()]
+    for cell, _ in arch.kept_cells():  # node 2: nothing runs; node 3 (conv, pool, skip of zeros): two adds
+        assert not any(n.startswith(f"{cell.name}.n2") or n.startswith(f"{cell.name}.e0") for n in names)
+        assert names.count(f"{cell.name}.n3.add") == 2
+    assert arch.space.layout().empty_nodes([0, 0, 3, 2, 1]) == 1 and arch.space.layout().zero_op == 0
 
 
 def test_chain_spaces_are_untouched():

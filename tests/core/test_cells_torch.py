@@ -71,14 +71,19 @@ def test_darts_v2_imagenet_full_size_counts():
     assert n_params(net) == arch.params() == 4_718_752
 
 
-@pytest.mark.parametrize("name", ["darts-cifar10:random:11", "autortnet:random:5"])
+@pytest.mark.parametrize("name", ["darts-cifar10:random:11", "autortnet:random:5", "empty-node"])
 def test_networks_run_the_glue_all_ops_lists(name):
     """Outside its ops, a network runs exactly the adds, concats and upsamplings that ``all_ops`` costs:
-    each cell's node sums and concat, AutoRTNet's aggregation sums, upsamplings and concat."""
+    each cell's node sums and concat, AutoRTNet's aggregation sums, upsamplings and concat. A node whose
+    edges are all zero holds zeros and runs nothing."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    arch = get_arch(name, SMALL[name.split(":")[0]])
+    from tests.core.test_cells import empty_node_arch
+
+    arch = empty_node_arch() if name == "empty-node" else get_arch(name, SMALL[name.split(":")[0]])
     net = build_network(arch)
+    if name == "empty-node":
+        assert counted_macs(net, (network_input(arch),)) == arch.macs() and n_params(net) == arch.params()
     depth = {"op": 0}
     counts = {"add": 0, "cat": 0, "upsample_bilinear2d": 0}
 
