@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]  # this checkout's packages, then bench_lut_truth
 
-from bench_lut_truth import run_one  # noqa: E402
+from bench_lut_truth import add_retime_flags, run_one  # noqa: E402
 
 SPACES = [("autortnet", "384x768"), ("darts-cifar10", "32x32")]
 
@@ -35,6 +35,7 @@ def main() -> int:
     p.add_argument("--no-speed-ref", dest="speed_ref", action="store_false")
     p.add_argument("--estimator", choices=["fast-half", "min", "median"], default="fast-half",
                    help="how rounds combine (min resists a loaded machine's one-sided slowdowns)")
+    add_retime_flags(p)
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--space", action="append", help="only these spaces")
     p.add_argument("--quick", action="store_true")
@@ -44,7 +45,8 @@ def main() -> int:
         args.random, args.rounds, args.op_time, args.net_time = 6, 2, 0.2, 0.3
     run_args = argparse.Namespace(rounds=args.rounds, estimator=args.estimator, ci=0.01, op_time=args.op_time,
                                   net_time=args.net_time, speed_ref=args.speed_ref, sensitivity=0.5,
-                                  seed=args.seed, random=args.random)
+                                  seed=args.seed, random=args.random, spread_tol=args.spread_tol,
+                                  max_extra_rounds=args.max_extra_rounds)
     out = []
     for space, res in SPACES:
         if args.space and space not in args.space:

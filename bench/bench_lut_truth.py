@@ -39,6 +39,13 @@ CONFIGS = [
 SPACES = [("squeezenas-small", "256x512"), ("squeezenas-large", "256x512"), ("tfnas", "224x224")]
 
 
+def add_retime_flags(p: argparse.ArgumentParser) -> None:
+    """Extra rounds for networks whose kept rounds disagree (profiler_agent.validate.retime_disturbed)."""
+    p.add_argument("--spread-tol", type=float, default=0.10,
+                   help="a network whose kept rounds differ by more than this gets an extra round (0.10)")
+    p.add_argument("--max-extra-rounds", type=int, default=2, help="extra rounds at most per network (2)")
+
+
 def pct(x: Any) -> str:
     return "-" if x is None else f"{100 * x:5.2f}%"
 
@@ -57,7 +64,8 @@ def run_one(backend_name: str, opts: Dict[str, Any], space: str, res: str, args:
         session = ProfileSession(backend, op_protocol, canary_every=20, drift_tol=0.05, seed=args.seed)
         lut, results = validate_interleaved(sp.name, res, names, backend, session, net_protocol,
                                             rounds=rounds, seed=args.seed, target=target.id,
-                                            estimator=args.estimator)
+                                            estimator=args.estimator, spread_tol=args.spread_tol,
+                                            max_extra=args.max_extra_rounds)
     t_all = time.monotonic() - t0
     fit, held = split_for_calibration(results, seed=args.seed)
     cal = Calibration.select([r.validation() for r in fit])
@@ -66,11 +74,12 @@ def run_one(backend_name: str, opts: Dict[str, Any], space: str, res: str, args:
     cal_held = summarize([cal.error(r.validation()) for r in held])
     print(f"\n== {target.id}  {sp.name} @ {res}: {len(lut.values)} ops, "
           f"{len(results)} networks x {rounds} rounds ({args.estimator}), {t_all:.0f}s total")
-    print(f"   {'arch':28s} {'kind':9s} {'LUT sum':>9s} {'measured':>9s} {'raw err':>8s} {'cal err':>8s}")
+    print(f"   {'arch':28s} {'kind':9s} {'LUT sum':>9s} {'measured':>9s} {'raw err':>8s} {'cal err':>8s}      "
+          f"{'spread':>7s} extra")
     for r in results:
         tag = "fit" if r in fit else "held"
         print(f"   {r.arch:28s} {r.kind:9s} {r.predicted_ms:9.3f} {r.measured_ms:9.3f} {100 * r.error:+7.2f}% "
-              f"{100 * cal.error(r.validation()):+7.2f}% {tag}")
+              f"{100 * cal.error(r.validation()):+7.2f}% {tag:4s} {100 * (r.spread or 0):6.2f}% {r.extra_rounds:5d}")
     cv = ", ".join(f"{k} {100 * v:.2f}%" for k, v in (cal.cv_error or {}).items())
     print(f"   calibration {cal.model}: a={cal.a:.4f} b={cal.b:.4f} ms (fitted on {len(fit)} random archs; "
           f"leave-one-out RMS error {cv})")
@@ -87,6 +96,8 @@ def run_one(backend_name: str, opts: Dict[str, Any], space: str, res: str, args:
         "calibration": cal.to_dict(), "raw_all": raw_all, "raw_heldout": raw_held, "calibrated_heldout": cal_held,
         "results": [dict(r.to_dict(), fit=r in fit) for r in results],
         "speed_ref": args.speed_ref, "sensitivity": args.sensitivity, "estimator": args.estimator, "rounds": rounds,
+        "spread_tol": args.spread_tol, "max_extra_rounds": args.max_extra_rounds,
+        "extra_rounds": sum(r.extra_rounds for r in results),
     }
 
 
@@ -97,6 +108,7 @@ def main() -> int:
                    help="timing rounds (default 5; 7 for pytorch-cpu with 2 threads)")
     p.add_argument("--estimator", choices=["fast-half", "min", "median"], default="fast-half",
                    help="how rounds combine")
+    add_retime_flags(p)
     p.add_argument("--ci", type=float, default=0.01)
     p.add_argument("--op-time", type=float, default=0.25, help="time budget per op per round (s)")
     p.add_argument("--net-time", type=float, default=0.5, help="time budget per network per round (s)")

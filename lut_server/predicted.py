@@ -179,11 +179,12 @@ def fill_cells(conn: Connection, cache: PredictorCache, sp: Space, tid: str, met
     lo_pre, hi_pre = (layout.fill({**values, **{k: t[b if k in adds else a] for k, t in pred.items()}}).pre
                       for a, b in ((1, 2), (2, 1)))
     return {
-        "C": mid.C, "pre": mid.pre, "depth": mid.depth, "fixed_ms": mid.fixed_ms,
+        "C": mid.C, "pre": mid.pre, "depth": mid.depth, "fixed_ms": mid.fixed_ms, "add": mid.add,
         "fixed": [{"name": n, "key": k, "value_ms": v, "predicted": k in pred, "lo_ms": a, "hi_ms": b}
                   for (n, k), v, a, b in zip(layout.fixed, mid.fixed, lo.fixed, hi.fixed)],
         "fixed_lo_ms": lo.fixed_ms, "fixed_hi_ms": hi.fixed_ms,
-        "lo": {"C": lo.C, "pre": lo_pre, "depth": lo.depth}, "hi": {"C": hi.C, "pre": hi_pre, "depth": hi.depth},
+        "lo": {"C": lo.C, "pre": lo_pre, "depth": lo.depth, "add": lo.add},
+        "hi": {"C": hi.C, "pre": hi_pre, "depth": hi.depth, "add": hi.add},
         "predicted": {k: {"value_ms": v, "lo_ms": a, "hi_ms": b} for k, (v, a, b) in pred.items()},
         "predicted_cells": [[[k is not None and (k in pred or c.add in pred) for k in row] for row in c.keys]
                             for c in layout.cells],

@@ -249,6 +249,7 @@ class CellBound(BaseModel):
     C: List[List[List[Optional[float]]]]
     pre: List[Optional[float]]
     depth: List[List[Optional[float]]]
+    add: Optional[List[Optional[float]]] = None
 
 
 class CellCostsOut(BaseModel):
@@ -267,6 +268,9 @@ class CellCostsOut(BaseModel):
     fixed_ms: Optional[float] = Field(description="stem, head, aggregation, decoder; null while any is missing")
     coverage: Coverage
     missing: List[str] = Field(description="every unmeasured key, predicted or not")
+    add: Optional[List[Optional[float]]] = Field(
+        None, description="ms of one node-sum add per cell: a node whose edges are all zero runs none, and gives "
+        "its cell this back (lutcore CellLayout: the per-edge count charges it -1 add)")
     calibration: Optional[Dict[str, Any]] = None
     predicted: Optional[Dict[str, PredictedValue]] = Field(
         None, description='missing="predict" only: the keys whose value is predicted, with their interval')

@@ -221,7 +221,7 @@ def cell_costs(conn: Connection, space: Union[str, Dict[str, Any], Space], resol
         "lut_version": got[1] if got else 0, "layout": layout.to_dict(),
         "C": filled.C, "pre": filled.pre, "depth": filled.depth,
         "fixed": [{"name": n, "key": k, "value_ms": v} for (n, k), v in zip(layout.fixed, filled.fixed)],
-        "fixed_ms": filled.fixed_ms, "coverage": filled.coverage, "missing": filled.missing,
+        "fixed_ms": filled.fixed_ms, "coverage": filled.coverage, "missing": filled.missing, "add": filled.add,
         "calibration": _calibration(conn, tid, sp, got[0] if got else None, keys),
         **(fill(layout, values) if fill is not None else {}),
     }

@@ -4,8 +4,11 @@ The networks are timed with the same backend and protocol as the ops. On a noisy
 the comparison is only fair if ops and networks see the same conditions, so networks are
 timed in several short rounds in a shuffled order and combined across rounds (by default the
 mean of the faster half of the round medians: bursts of slowdown on a shared machine cover
-whole rounds and only add). With a backend's speed reference on (``--speed-ref``), each sample
-is also divided by the machine's slowdown measured around it.
+whole rounds and only add). A network whose kept rounds still disagree (a disturbance that
+covered several of its rounds) is timed in extra rounds, as the agent does for ops
+(``profiler_agent.rounds.RoundPlan``), and its spread travels with the result. With a backend's
+speed reference on (``--speed-ref``), each sample is also divided by the machine's slowdown
+measured around it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from lutcore.calibration import Calibration, Validation, fit_split, summarize
 from lutcore.errors import LutError
 from lutcore.spaces import Arch, get_arch, get_space, published_names
 from profiler_agent.backends.base import Backend
-from profiler_agent.rounds import combine
+from profiler_agent.rounds import RoundPlan, combine, spread
 from profiler_agent.timing import TimingProtocol
 
 
@@ -80,13 +83,17 @@ def validate_interleaved(
     target: str = "",
     progress: Optional[Callable[[int, int, str], None]] = None,
     estimator: str = "fast-half",
+    spread_tol: float = 0.10,
+    max_extra: int = 2,
 ) -> Tuple[LutValues, List[ArchResult]]:
     """Measure the LUT and the networks in the same rounds (ops, then networks, each round).
 
     A machine whose speed drifts over minutes (a noisy neighbour, thermal limits) then biases
     ops and networks alike; ``estimator`` combines each op's and each network's round medians
-    the same way.
+    the same way. Networks whose kept rounds disagree by more than ``spread_tol`` then get up to
+    ``max_extra`` extra rounds of their own (``retime_disturbed``).
     """
+    plan = RoundPlan(rounds, estimator, spread_tol, max_extra)
     sp = get_space(space, resolution)
     archs = [get_arch(n, sp.resolution) for n in names]
     op_rounds: Dict[str, List[float]] = {}
@@ -104,8 +111,9 @@ def validate_interleaved(
             step = lambda done, _total, name, base=r * len(archs): progress(base + done, total, name)  # noqa: E731
         for name, times in time_networks(archs, backend, net_protocol, 1, seed + r, step).items():
             net_rounds[name] += times
+    retime_disturbed(archs, net_rounds, plan, backend, net_protocol, seed + rounds)
     lut = LutValues({k: combine(v, estimator) for k, v in op_rounds.items()}, target)
-    return lut, _results(sp, archs, {a.name: lut.prediction(a) for a in archs}, net_rounds, estimator)
+    return lut, _results(sp, archs, {a.name: lut.prediction(a) for a in archs}, net_rounds, plan)
 
 
 @dataclasses.dataclass
@@ -120,6 +128,8 @@ class ArchResult:
     kind: str  # "published" or "random" or "named"
     in_context: Optional[Dict[str, float]] = None  # op key -> ms inside this network, where the backend attributes
     env: Optional[Dict[str, Any]] = None  # the backend's provenance of the timing (clocks after it, graphs, ...)
+    spread: Optional[float] = None  # relative range of the kept rounds (profiler_agent.rounds.spread)
+    extra_rounds: int = 0  # rounds added because the kept ones disagreed
 
     @property
     def error(self) -> float:
@@ -160,28 +170,84 @@ def time_networks(
     progress: Optional[Callable[[int, int, str], None]] = None,
     contexts: Optional[Dict[str, Dict[str, float]]] = None,
     envs: Optional[Dict[str, Dict[str, Any]]] = None,
+    plan: Optional[RoundPlan] = None,
 ) -> Dict[str, List[float]]:
     """Median ms per round for every architecture; rounds shuffle the order to spread drift.
+    With a ``plan``, networks whose kept rounds disagree then get extra rounds (``retime_disturbed``).
     ``contexts`` collects each network's in-context op times where the backend attributes them,
     ``envs`` the backend's provenance of its last timing (clocks read right after it)."""
     rng = random.Random(seed)
     out: Dict[str, List[float]] = {a.name: [] for a in archs}
-    total, done = len(archs) * rounds, 0
+    tick = _Ticker(len(archs) * rounds, progress)
     for _ in range(rounds):
         order = list(archs)
         rng.shuffle(order)
-        for a in order:
-            res = backend.time_network(a, protocol)
-            out[a.name].append(res.stats.median_ms)
-            ctx = in_context_values(res.env)
-            if contexts is not None and ctx:
-                contexts[a.name] = ctx
-            if envs is not None and res.env:
-                envs[a.name] = {k: v for k, v in res.env.items() if k != "in_context"}
-            done += 1
-            if progress:
-                progress(done, total, a.name)
+        _time_pass(order, backend, protocol, out, tick, contexts, envs)
+    if plan is not None:
+        retime_disturbed(archs, out, plan, backend, protocol, seed + rounds, tick, contexts, envs)
     return out
+
+
+class _Ticker:
+    """Progress over passes whose total grows when extra rounds are added."""
+
+    def __init__(self, total: int, progress: Optional[Callable[[int, int, str], None]]) -> None:
+        self.total, self.done, self.progress = total, 0, progress
+
+    def __call__(self, name: str) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, self.total, name)
+
+
+def _time_pass(
+    order: Sequence[Arch],
+    backend: Backend,
+    protocol: TimingProtocol,
+    out: Dict[str, List[float]],
+    tick: _Ticker,
+    contexts: Optional[Dict[str, Dict[str, float]]] = None,
+    envs: Optional[Dict[str, Dict[str, Any]]] = None,
+) -> None:
+    for a in order:
+        res = backend.time_network(a, protocol)
+        out[a.name].append(res.stats.median_ms)
+        ctx = in_context_values(res.env)
+        if contexts is not None and ctx:
+            contexts[a.name] = ctx
+        if envs is not None and res.env:
+            envs[a.name] = {k: v for k, v in res.env.items() if k != "in_context"}
+        tick(a.name)
+
+
+def retime_disturbed(
+    archs: Sequence[Arch],
+    times: Dict[str, List[float]],
+    plan: RoundPlan,
+    backend: Backend,
+    protocol: TimingProtocol,
+    seed: int = 0,
+    tick: Optional[_Ticker] = None,
+    contexts: Optional[Dict[str, Dict[str, float]]] = None,
+    envs: Optional[Dict[str, Dict[str, Any]]] = None,
+) -> Dict[str, int]:
+    """Extra shuffled passes over the networks whose kept rounds disagree (``plan.needs_more``, the
+    agent's test for ops), at most ``plan.max_extra`` each; appends to ``times``, returns the extras.
+
+    A network timed while the machine was disturbed for several of its rounds keeps a slow round among
+    the faster half: one more round replaces it, where the combined figure alone would carry it."""
+    rng = random.Random(seed)
+    tick = tick or _Ticker(0, None)
+    extra = {a.name: 0 for a in archs}
+    while True:
+        todo = [a for a in archs if plan.needs_more(times[a.name], extra[a.name])]
+        if not todo:
+            return extra
+        rng.shuffle(todo)
+        tick.total += len(todo)
+        _time_pass(todo, backend, protocol, times, tick, contexts, envs)
+        for a in todo:
+            extra[a.name] += 1
 
 
 def validate(
@@ -195,24 +261,31 @@ def validate(
     seed: int = 0,
     progress: Optional[Callable[[int, int, str], None]] = None,
     estimator: str = "fast-half",
+    spread_tol: float = 0.10,
+    max_extra: int = 2,
 ) -> List[ArchResult]:
+    """Time the networks in ``rounds`` shuffled rounds (plus extra rounds for disturbed ones, see
+    ``retime_disturbed``) and set them beside ``lut``'s sums."""
+    plan = RoundPlan(rounds, estimator, spread_tol, max_extra)
     sp = get_space(space, resolution)
     archs = [get_arch(n, sp.resolution) for n in names]
     predictions = {a.name: lut.prediction(a) for a in archs}  # fail before timing anything
     contexts: Dict[str, Dict[str, float]] = {}
     envs: Dict[str, Dict[str, Any]] = {}
-    times = time_networks(archs, backend, protocol, rounds, seed, progress, contexts, envs)
+    times = time_networks(archs, backend, protocol, rounds, seed, progress, contexts, envs, plan)
     return [dataclasses.replace(r, in_context=contexts.get(r.arch), env=envs.get(r.arch) or None)
-            for r in _results(sp, archs, predictions, times, estimator)]
+            for r in _results(sp, archs, predictions, times, plan)]
 
 
 def _results(
-    sp: Any, archs: Sequence[Arch], predictions: Dict[str, float], rounds: Dict[str, List[float]], estimator: str
+    sp: Any, archs: Sequence[Arch], predictions: Dict[str, float], rounds: Dict[str, List[float]], plan: RoundPlan
 ) -> List[ArchResult]:
+    est = plan.estimator
     return [
         ArchResult(
-            a.name, sp.name, sp.resolution_str, predictions[a.name], combine(rounds[a.name], estimator),
-            len(a.all_ops()), rounds[a.name], _kind(a.name),
+            a.name, sp.name, sp.resolution_str, predictions[a.name], combine(rounds[a.name], est),
+            len(a.all_ops()), rounds[a.name], _kind(a.name), spread=spread(rounds[a.name], est),
+            extra_rounds=len(rounds[a.name]) - plan.rounds,
         )
         for a in archs
     ]
@@ -220,16 +293,26 @@ def _results(
 
 def validation_body(run_id: str, target: str, device_name: str, space: Any, lut_version: Optional[int],
                     results: Sequence[ArchResult], job_id: Optional[int] = None) -> Dict[str, Any]:
-    """The ``POST /validations`` document for these results (``job_id``: the validate job they finish)."""
+    """The ``POST /validations`` document for these results (``job_id``: the validate job they finish).
+
+    The rounds' spread and extra rounds go in ``env["rounds"]``, where an op's measurement keeps its own."""
     body: Dict[str, Any] = {
         "run_id": run_id, "target": target, "device_name": device_name, "space": space.name,
         "resolution": space.resolution_str, "lut_version": lut_version,
-        "results": [{k: d[k] for k in ("arch", "kind", "predicted_ms", "measured_ms", "n_ops", "rounds", "in_context",
-                                       "env") if d.get(k) is not None} for d in (r.to_dict() for r in results)],
+        "results": [_result_body(r) for r in results],
     }
     if job_id is not None:
         body["job_id"] = job_id
     return body
+
+
+def _result_body(r: ArchResult) -> Dict[str, Any]:
+    d = r.to_dict()
+    out = {k: d[k] for k in ("arch", "kind", "predicted_ms", "measured_ms", "n_ops", "rounds", "in_context", "env")
+           if d.get(k) is not None}
+    if r.spread is not None:
+        out["env"] = dict(out.get("env") or {}, rounds={"spread": round(r.spread, 5), "extra": r.extra_rounds})
+    return out
 
 
 def split_for_calibration(results: Sequence[ArchResult], fit_share: float = 0.5, seed: int = 0):

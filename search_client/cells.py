@@ -39,10 +39,12 @@ class CellBound:
     pre: torch.Tensor
     depth: List[torch.Tensor]
     fixed: float
+    add: torch.Tensor  # [cells] what a node without input gives back
 
     def to(self, device: Device = None, dtype: Optional[torch.dtype] = None) -> CellBound:
         return CellBound(self.C.to(device=device, dtype=dtype), self.pre.to(device=device, dtype=dtype),
-                         [d.to(device=device, dtype=dtype) for d in self.depth], self.fixed)
+                         [d.to(device=device, dtype=dtype) for d in self.depth], self.fixed,
+                         self.add.to(device=device, dtype=dtype))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +79,7 @@ class CellCosts:
     lo: Optional[CellBound] = None
     hi: Optional[CellBound] = None
     prediction: Optional[Mapping[str, Any]] = None
+    add: Optional[torch.Tensor] = None  # [cells] one node-sum add: what each node without input gives back
 
     @property
     def space(self) -> str:
@@ -106,7 +109,14 @@ class CellCosts:
             raise ValueError(f"edge weights of shape {tuple(p.shape)}; expected "
                              f"[{len(self.layout.cell_types)} types, {self.C.shape[1]} edges, {self.C.shape[2]} ops]")
         C = self.C.to(p.dtype)
-        return self.pre.to(p.dtype) + (p[self.cell_type] * C).sum(dim=(-2, -1))
+        out = self.pre.to(p.dtype) + (p[self.cell_type] * C).sum(dim=(-2, -1))
+        z = self.layout.zero_op
+        if self.add is None or z is None:
+            return out
+        # a node runs (inputs - 1) adds, none without inputs: give back one add times P(every edge is zero)
+        p0 = p[self.cell_type][:, :, z]
+        empty = torch.stack([p0[:, es].prod(-1) for es in self.layout.node_edges()], -1).sum(-1)
+        return out + self.add.to(p.dtype) * empty
 
     def depth_options(self, p: torch.Tensor) -> List[torch.Tensor]:
         """Per hyper-cell, [N_h]: its expected cost at each depth d under edge weights ``p`` (cells 1..d and
@@ -127,6 +137,7 @@ class CellCosts:
             predicted=None if self.predicted is None else self.predicted.to(device),
             lo=None if self.lo is None else self.lo.to(device, dtype),
             hi=None if self.hi is None else self.hi.to(device, dtype),
+            add=None if self.add is None else self.add.to(device=device, dtype=dtype),
         )
 
 
@@ -170,7 +181,7 @@ def cell_costs_from_response(
                           "this client's lutcore (version skew); upgrade one of them")
     try:
         vals = CellValues(resp["C"], resp["pre"], resp["depth"], [f["value_ms"] for f in resp["fixed"]],
-                          resp["fixed_ms"], list(resp["missing"]), dict(resp["coverage"]))
+                          resp["fixed_ms"], list(resp["missing"]), dict(resp["coverage"]), list(resp.get("add") or []))
     except (KeyError, TypeError) as e:
         raise ClientError(f"the server at {server} sent no cell costs ({e!r})") from None
     costs = _tensors(layout, vals, resp.get("target"), metric, resp.get("lut_version"), resp.get("calibration"),
@@ -195,7 +206,9 @@ def _predicted(costs: CellCosts, resp: Mapping[str, Any], server: Optional[str],
             def t(x: Any) -> torch.Tensor:
                 return torch.tensor(x, dtype=dtype, device=dev)
 
-            return CellBound(t(d["C"]), t(d["pre"]), [t(x) for x in d["depth"]], float(fixed))
+            add = d.get("add")
+            return CellBound(t(d["C"]), t(d["pre"]), [t(x) for x in d["depth"]], float(fixed),
+                             t(add) if add else costs.add if costs.add is not None else t([0.0] * len(d["pre"])))
 
         return dataclasses.replace(
             costs, predicted=torch.tensor(resp["predicted_cells"], dtype=torch.bool, device=dev), predictions=preds,
@@ -227,6 +240,8 @@ def _tensors(
         position=torch.tensor([c.position for c in layout.cells], dtype=torch.long, device=device),
         depth=[torch.tensor([_nan(v) for v in per], dtype=dtype, device=device) for per in vals.depth],
         fixed=_nan(vals.fixed_ms),
+        # an older server sends no adds: then a node without input is counted as the layout once did (-1 add)
+        add=torch.tensor([_nan(v) for v in vals.add], dtype=dtype, device=device) if vals.add else None,
         layout=layout,
         missing=list(vals.missing),
         coverage=dict(vals.coverage),
@@ -310,8 +325,9 @@ def predict_cell_latency(
     for i, ops in chosen.items():
         c = lay.cells[i]
         edges = [k for e, j in enumerate(ops) for k in [c.keys[e][j]] if k is not None]
-        # the glue as the layout counts it: the concat, and one add per edge beyond the first of each node
-        used += list(c.pre) + edges + [c.concat] + [c.add] * max(len(edges) - c.nodes, 0)
+        # the glue as the network runs it: the concat, and one add per edge beyond the first of each node
+        adds = len(edges) - c.nodes + lay.empty_nodes(ops)
+        used += list(c.pre) + edges + [c.concat] + [c.add] * adds
     used += [k for h, d in enumerate(arch.depths) for k in lay.depth[h][d - 1]]
     cells, lut = _arch_sum(costs, arch, chosen)
     if math.isnan(lut):
@@ -335,6 +351,9 @@ def _arch_sum(costs: Union[CellCosts, CellBound], arch: CellArch,
     fixed ops and the chosen depths)."""
     C = costs.C.detach().to("cpu", torch.float64)
     pre = costs.pre.detach().to("cpu", torch.float64)
-    cells = [float(pre[i]) + sum(float(C[i, e, j]) for e, j in enumerate(ops)) for i, ops in chosen.items()]
+    lay = arch.space.layout() if isinstance(costs, CellBound) else costs.layout
+    add = [0.0] * len(pre) if costs.add is None else costs.add.detach().to("cpu", torch.float64).tolist()
+    cells = [float(pre[i]) + sum(float(C[i, e, j]) for e, j in enumerate(ops)) + add[i] * lay.empty_nodes(ops)
+             for i, ops in chosen.items()]
     depth = [float(costs.depth[h][d - 1]) for h, d in enumerate(arch.depths)]
     return cells, costs.fixed + sum(cells) + sum(depth)

@@ -28,7 +28,7 @@ from lutcore.ops import (
     SepConv,
     Skip,
 )
-from lutcore.ops.cellops import Concat, NodeAdd
+from lutcore.ops.cellops import Concat, NodeAdd, Upsample
 
 # The kinds a kernel can be; ``features.KIND_COLUMNS`` turns them into model columns.
 POINTWISE = "pointwise"  # 1x1 convolution (grouped or not) and linear layers
@@ -198,10 +198,15 @@ def _concat(s: Concat) -> List[Kernel]:
     return [elementwise(s.c_out * s.h * s.w)]
 
 
+def _upsample(s: Upsample) -> List[Kernel]:
+    ho, wo = s.out_hw
+    return [Kernel(ELEMENTWISE, 0, s.c_in * s.h * s.w, s.c_out * ho * wo)]
+
+
 _BY_FAMILY: Dict[str, Callable[..., List[Kernel]]] = {
     "ir": _ir, "skip": _skip, "conv": _conv, "pool_fc": _pool_fc, "lr_aspp": _lr_aspp, "aspp_dw": _aspp_dw,
     "sep_conv": _sep_conv, "dil_conv": _dil_conv, "rcb": _rcb, "pool": _pool,
-    "gap": _gap, "add": _add, "concat": _concat,
+    "gap": _gap, "add": _add, "concat": _concat, "upsample": _upsample,
 }
 
 

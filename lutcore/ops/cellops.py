@@ -14,6 +14,7 @@ from lutcore.ops.registry import register_family
 
 CELL_DILATIONS = (1, 2, 3, 4, 8)
 POOL_MODES = ("max", "avg")
+UPSAMPLE_FACTORS = (2, 4, 8)
 _TORCH = "lutcore.torch.cellmodules"
 
 
@@ -127,9 +128,9 @@ class Pool(OpSpec):
 
 @dataclasses.dataclass(frozen=True)
 class _Glue(OpSpec):
-    """A cell's glue: it keeps the map and has no MACs and no parameters, but is not free: the node sums
-    and the concatenation are 2-4% of a DARTS CIFAR network on a CPU (docs/spaces.md, "What the LUT sum
-    of a cell network misses")."""
+    """A cell's glue: it keeps the map (unless it resizes it) and has no MACs and no parameters, but is not
+    free: the node sums and the concatenation are 2-4% of a DARTS CIFAR network on a CPU (docs/spaces.md,
+    "What the LUT sum of a cell network misses")."""
 
     @property
     def out_hw(self) -> Tuple[int, int]:
@@ -176,3 +177,24 @@ class Concat(_Glue):
 
     def _tag(self) -> str:
         return f"n{self.parts}"
+
+
+@register_family("upsample", roles=("cell",), torch=f"{_TORCH}:build_upsample")
+@dataclasses.dataclass(frozen=True)
+class Upsample(_Glue):
+    """Bilinear resize by an integer ``factor`` (align_corners=False): AutoRTNet's aggregation cell brings
+    its coarser outputs to the finest one's size before the concat. FLOP counters count no MACs for it."""
+
+    factor: int = 2
+
+    def validate(self) -> None:
+        self._check_choice("factor", UPSAMPLE_FACTORS)
+        if self.c_in != self.c_out or self.stride != 1:
+            self._fail("c_out", "an upsampling keeps its channels (c_out = c_in, stride 1)")
+
+    @property
+    def out_hw(self) -> Tuple[int, int]:
+        return self.h * self.factor, self.w * self.factor
+
+    def _tag(self) -> str:
+        return f"bilinear_x{self.factor}"

@@ -1,14 +1,16 @@
-"""Torch modules of the cell op families (DARTS's SepConv, DilConv, ReLU-conv-BN, pools, node sums, concat)."""
+"""Torch modules of the cell op families (DARTS's SepConv, DilConv, ReLU-conv-BN, pools, node sums, concat,
+upsampling)."""
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lutcore.ops import DilConv, Pool, ReluConvBN, SepConv
-from lutcore.ops.cellops import Concat, NodeAdd
+from lutcore.ops.cellops import Concat, NodeAdd, Upsample
 
 
 def _relu_dw_pw_bn(c_in: int, c_out: int, k: int, stride: int, dilation: int) -> List[nn.Module]:
@@ -75,3 +77,18 @@ def build_add(s: NodeAdd) -> nn.Module:
 
 def build_concat(s: Concat) -> nn.Module:
     return CatParts(s.parts)
+
+
+class Resize(nn.Module):
+    """Bilinear resize to a fixed size: what ``cellnet`` runs on an aggregation output coarser than the first."""
+
+    def __init__(self, size: Tuple[int, int]) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+
+
+def build_upsample(s: Upsample) -> nn.Module:
+    return Resize(s.out_hw)

@@ -134,6 +134,10 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     va.add_argument("--estimator", choices=["fast-half", "min", "median"], default="fast-half",
                     help="how rounds combine: the mean of the faster half of the round medians (default; robust "
                          "to bursts of load), the fastest one, or their median")
+    va.add_argument("--spread-tol", dest="net_spread_tol", type=float, default=0.10,
+                    help="a network whose kept rounds differ by more than this (relative) gets an extra round (0.10)")
+    va.add_argument("--max-extra-rounds", dest="net_max_extra", type=int, default=2,
+                    help="extra rounds at most per network (default 2)")
     va.add_argument("--calibrate", action="store_true",
                     help="fit a calibration (identity, scale or affine, chosen by leave-one-out) on half the "
                          "random archs and score it on the rest")

@@ -30,7 +30,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     space = components.load_space(args.space, args.resolution)
     try:
         plan = wf.ValidationPlan.make(space, args.archs, seed=args.seed, rounds=args.rounds,
-                                      max_time_per_net=args.max_time_per_net, estimator=args.estimator)
+                                      max_time_per_net=args.max_time_per_net, estimator=args.estimator,
+                                      spread_tol=args.net_spread_tol, max_extra=args.net_max_extra)
     except ValueError as e:
         raise UsageError(str(e)) from None
     api = components.api_client(args) if not (args.lut or args.measure_lut) else None
@@ -75,13 +76,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
             api.close()
 
 
+def _spread(r: Any) -> str:
+    """The kept rounds' spread, and the extra rounds it cost (``+N``)."""
+    if r.spread is None:
+        return "-"
+    return f"{100 * r.spread:.1f}%" + (f" (+{r.extra_rounds})" if r.extra_rounds else "")
+
+
 def text_report(results: List[Any], summary: Dict[str, Any]) -> List[str]:
     """The table of architectures, then one line per error summary and calibration."""
     from profiler_agent.workflows.validation import describe_server_calibration
 
-    rows = [[r.arch, r.kind, round(r.predicted_ms, 3), round(r.measured_ms, 3), f"{100 * r.error:+.1f}%"]
-            for r in results]
-    lines = [render(["arch", "kind", "LUT sum ms", "measured ms", "error"], rows)]
+    rows = [[r.arch, r.kind, round(r.predicted_ms, 3), round(r.measured_ms, 3), f"{100 * r.error:+.1f}%",
+             _spread(r)] for r in results]
+    lines = [render(["arch", "kind", "LUT sum ms", "measured ms", "error", "round spread"], rows)]
     parts: List[Tuple[str, Optional[Dict[str, Any]]]] = [("raw", summary["raw"])]
     if "calibrated" in summary:
         described = Calibration.from_dict(summary["calibration"]).describe()

@@ -32,18 +32,21 @@ class ValidationPlan:
     seed: int = 0
     max_time_per_net: float = 0.5
     estimator: str = "fast-half"
+    spread_tol: float = 0.10  # a network whose kept rounds differ by more gets an extra round
+    max_extra: int = 2  # ... at most this many
 
     @classmethod
     def make(cls, space: Any, archs: str, seed: int = 0, rounds: int = 5, max_time_per_net: float = 0.5,
-             estimator: str = "fast-half") -> ValidationPlan:
+             estimator: str = "fast-half", spread_tol: float = 0.10, max_extra: int = 2) -> ValidationPlan:
         """``archs`` as the CLI and the job payload give it (``published,random:20``); ValueError if bad."""
         from lutcore.spaces import parse_arch_list
+        from profiler_agent.rounds import RoundPlan
 
-        if rounds < 1:
-            raise ValueError(f"rounds={rounds} must be at least 1")
+        RoundPlan(rounds, estimator, spread_tol, max_extra)  # checks the round knobs
         if max_time_per_net <= 0:
             raise ValueError(f"max_time_per_net={max_time_per_net} must be positive")
-        return cls(space, list(parse_arch_list(archs, space.name, seed)), rounds, seed, max_time_per_net, estimator)
+        return cls(space, list(parse_arch_list(archs, space.name, seed)), rounds, seed, max_time_per_net, estimator,
+                   spread_tol, max_extra)
 
     def net_protocol(self, protocol: TimingProtocol) -> TimingProtocol:
         return dataclasses.replace(protocol, max_time_s=self.max_time_per_net)
@@ -53,7 +56,8 @@ def time_against(plan: ValidationPlan, backend: Backend, protocol: TimingProtoco
                  progress: Progress = None) -> List[ArchResult]:
     """Time the plan's networks and set them beside ``lut``'s sums (fails before timing if ops are missing)."""
     return validate(plan.space.name, plan.space.resolution_str, plan.names, backend, plan.net_protocol(protocol), lut,
-                    rounds=plan.rounds, seed=plan.seed, progress=progress, estimator=plan.estimator)
+                    rounds=plan.rounds, seed=plan.seed, progress=progress, estimator=plan.estimator,
+                    spread_tol=plan.spread_tol, max_extra=plan.max_extra)
 
 
 def time_against_server(api: Any, target_id: str, plan: ValidationPlan, backend: Backend, protocol: TimingProtocol,
@@ -67,7 +71,8 @@ def time_with_measured_lut(plan: ValidationPlan, backend: Backend, session: Any,
     """Ops and networks timed here in the same rounds, so drift hits both alike (no server, no file)."""
     return validate_interleaved(plan.space.name, plan.space.resolution_str, plan.names, backend, session,
                                 plan.net_protocol(protocol), rounds=plan.rounds, seed=plan.seed, target=target_id,
-                                progress=progress, estimator=plan.estimator)
+                                progress=progress, estimator=plan.estimator, spread_tol=plan.spread_tol,
+                                max_extra=plan.max_extra)
 
 
 def fit_calibration(results: Sequence[ArchResult], fit_share: float, seed: int

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lutcore.ops import LRASPP, Conv, DepthwiseASPP, GlobalAvgPool, InvertedResidual, PoolFC, Skip, families
-from lutcore.ops.cellops import Concat, DilConv, NodeAdd, Pool, ReluConvBN, SepConv
+from lutcore.ops.cellops import Concat, DilConv, NodeAdd, Pool, ReluConvBN, SepConv, Upsample
 from lutcore.torch import build_op, example_inputs
 from profiler_agent.backends.onnx_export import OPSET, export_module, export_op
 
@@ -42,6 +42,7 @@ SPECS = {
     "pool-avg-s2": Pool(c_in=8, h=8, w=8, c_out=8, stride=2, mode="avg"),
     "node-add": NodeAdd(c_in=8, h=8, w=8, c_out=8),
     "concat-3": Concat(c_in=12, h=8, w=8, c_out=12, parts=3),
+    "upsample-x4": Upsample(c_in=8, h=3, w=5, c_out=8, factor=4),
     "aspp-dw": DepthwiseASPP(c_in=16, h=4, w=4, c_out=5, c_low=8, h_low=16, w_low=16, mid=8, rates=(1, 2), upsample=2),
 }
 

@@ -107,4 +107,5 @@ def test_in_context_times_a_backend_attributes_travel_with_the_results():
     assert r.in_context == pytest.approx({k: 0.1 * n for k, n in counts.items()})
     [sent] = validation_body("run-00000001", "t", "box", sp, 1, [r])["results"]
     assert sent["in_context"] == r.in_context and sent["predicted_ms"] == pytest.approx(0.2 * len(arch.all_ops()))
-    assert sent["env"] == {"clocks_after": {"sm_mhz": 1980}}  # provenance without the attribution
+    # provenance without the attribution, and the rounds' spread (both rounds alike here)
+    assert sent["env"] == {"clocks_after": {"sm_mhz": 1980}, "rounds": {"spread": 0.0, "extra": 0}}

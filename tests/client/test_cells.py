@@ -11,6 +11,7 @@ import torch
 
 from lutcore.records import Target
 from lutcore.spaces import get_arch, get_space
+from lutcore.spaces.cells import make_cell_arch
 from search_client import (
     CellLatencyLoss,
     ClientError,
@@ -64,6 +65,31 @@ def test_costs_from_a_lut_file_predict_the_sum_of_deployed_ops(space):
     pred = LUTClient.from_export(doc).predict_latency(space, f"{space}:random:1", resolution=RES[space])
     arch = get_arch(f"{space}:random:1", RES[space])
     assert pred.ms == pytest.approx(2 * lut_sum(arch) + 1) and pred.lut_ms == pytest.approx(lut_sum(arch))
+
+
+EMPTY_NODE = {t: ["zero", "zero", "conv_3x3", "max_pool_3x3", "skip_connect"]  # node 2 has no input
+              for t in ("h0.reduce", "h0.normal", "h1.reduce", "h1.normal", "h2.reduce", "h2.normal")}
+
+
+def test_a_node_without_input_costs_what_the_network_runs():
+    """A node whose edges are all zero runs no add (the network holds zeros there): the discrete sum and the
+    loss at one-hot weights are the deployed ops' sum, not one add below it; soft weights move smoothly."""
+    sp = get_space("autortnet", RES["autortnet"])
+    costs = LUTClient.from_export(export_doc(sp)).cell_costs(sp, dtype=torch.float64)
+    arch = make_cell_arch(sp, EMPTY_NODE, [2, 3, 1], name="empty-node")
+    pred = predict_cell_latency(costs, arch)
+    assert pred.lut_ms == pytest.approx(lut_sum(arch), rel=1e-12)
+    p, betas = one_hot(arch, costs)
+    loss = CellLatencyLoss(costs)
+    assert float(loss(p, betas)) == pytest.approx(lut_sum(arch), rel=1e-12)
+    assert bool((costs.add > 0).all())
+    # half the zero weight on one of node 2's edges: half the give-back (the product of the zero weights)
+    j, z = costs.ops.index("conv_3x3"), costs.layout.zero_op
+    q = p.clone()
+    q[:, 0, z], q[:, 0, j] = 0.5, 0.5
+    cells = costs.cell_costs(q) - costs.cell_costs(p)
+    want = 0.5 * (costs.C[:, 0, j] - costs.add)  # half a conv (with its add), half the add given back
+    assert torch.allclose(cells, want)
 
 
 def test_darts_edge_costs_sum_the_cells_of_a_type():
@@ -145,10 +171,14 @@ def test_costs_from_a_live_servers_lookups(live_server):
         costs = client.cell_costs(space, target, resolution=RES[space], dtype=torch.float64)
         offline = LUTClient.from_export(export_doc(sp, target=TARGET)).cell_costs(sp, dtype=torch.float64)
         assert torch.allclose(costs.C, offline.C) and costs.fixed == pytest.approx(offline.fixed)
+        assert torch.allclose(costs.add, offline.add)  # what a node without input gives back, from the server too
         assert costs.lut_version
         arch = get_arch("autortnet:random:6", RES[space])
         assert client.predict_latency(space, arch, target, resolution=RES[space]).lut_ms == pytest.approx(
             lut_sum(arch), rel=1e-9)
+        empty = make_cell_arch(sp, EMPTY_NODE, [2, 3, 1], name="empty-node")
+        assert client.predict_latency(space, empty, target, resolution=RES[space]).lut_ms == pytest.approx(
+            lut_sum(empty), rel=1e-9)
         n = client.round_trips
         assert client.cell_costs(space, target, resolution=RES[space], dtype=torch.float64) is costs
         assert client.round_trips == n

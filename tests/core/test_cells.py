@@ -127,10 +127,20 @@ def test_pruned_cells_and_zero_edges_leave_the_deployed_ops():
     assert dict(deeper.all_ops())["h1.cell1.pre0"].mode == "relu_conv_bn"
 
 
+def empty_node_arch():
+    """An AutoRTNet architecture whose cells' node 2 has no input (both its edges zero)."""
+    sp = get_space("autortnet", "64x128")
+    ops = {t: ["zero", "zero", "conv_3x3", "max_pool_3x3", "skip_connect"] for t in sp.cell_types}
+    return make_cell_arch(sp, ops, [2, 3, 1], name="empty-node")
+
+
 def test_layout_sum_equals_the_sum_of_deployed_ops():
-    """The torch-free key layout gives every architecture the same sum as its deployed ops."""
-    for name in ["darts-cifar10:random:3", "darts-v2-imagenet", "autortnet:random:4", "autortnet:random:9"]:
-        arch = get_arch(name, SMALL[name.split(":")[0]] if ":" in name else None)
+    """The torch-free key layout gives every architecture the same sum as its deployed ops, one with nodes
+    that get no input included (they run no add; the layout's ``add`` gives back what C and pre charge)."""
+    names = ["darts-cifar10:random:3", "darts-v2-imagenet", "autortnet:random:4", "autortnet:random:9", None]
+    for name in names:
+        res = SMALL[name.split(":")[0]] if name and ":" in name else None
+        arch = empty_node_arch() if name is None else get_arch(name, res)
         lay = arch.space.layout()
         val = {k: (0.0 if k in lay.identities else fake_ms(k)) for k in lay.all_keys()}
         filled = lay.fill(val)  # what client and server build their tensors from
@@ -138,11 +148,18 @@ def test_layout_sum_equals_the_sum_of_deployed_ops():
         for i, c in enumerate(lay.cells):
             if c.hyper >= 0 and c.position > arch.depths[c.hyper]:
                 continue
-            ops = arch.choices[c.type_index]
-            total += filled.pre[i] + sum(filled.C[i][e][lay.ops.index(op)] for e, op in enumerate(ops))
+            ops = [lay.ops.index(op) for op in arch.choices[c.type_index]]
+            total += filled.pre[i] + sum(filled.C[i][e][j] for e, j in enumerate(ops))
+            total += filled.add[i] * lay.empty_nodes(ops)
         total += sum(filled.depth[h][d - 1] for h, d in enumerate(arch.depths))
         assert total == pytest.approx(sum(fake_ms(s.key) for _, s in arch.all_ops()), rel=1e-12), name
         assert set(arch.space.unique_ops()) == {k for k in lay.all_keys() if k not in lay.identities}
+    arch = empty_node_arch()
+    names = [n for n, _ in arch.all_ops()]
+    for cell, _ in arch.kept_cells():  # node 2: nothing runs; node 3 (conv, pool, skip of zeros): two adds
+        assert not any(n.startswith(f"{cell.name}.n2") or n.startswith(f"{cell.name}.e0") for n in names)
+        assert names.count(f"{cell.name}.n3.add") == 2
+    assert arch.space.layout().empty_nodes([0, 0, 3, 2, 1]) == 1 and arch.space.layout().zero_op == 0
 
 
 def test_chain_spaces_are_untouched():
@@ -255,7 +272,8 @@ def test_cell_glue_is_deployed_and_costed():
         assert names.count(f"{cell.name}.concat") == 1
     single = make_cell_arch(sp, {t: ["conv_3x3", "zero", "zero", "zero", "skip_connect"] for t in sp.cell_types},
                             [1, 1, 1])
-    assert not any(n.endswith(".add") for n, _ in single.all_ops())  # one input per node: nothing to add
+    # one input per node: no cell adds (the aggregation's stay)
+    assert [n for n, _ in single.all_ops() if n.endswith(".add")] == ["agg.a1.add", "agg.a2.add", "agg.a3.add"]
     spec = dict(arch.all_ops())["h1.cell2.n2.add"]
     assert (spec.key, spec.macs(), spec.params()) == ("add:x2:c64x4x8->c64:s1", 0, 0)
     cat = dict(arch.all_ops())["h1.cell2.concat"]
@@ -271,3 +289,29 @@ def test_cell_glue_is_deployed_and_costed():
     assert filled.pre[i] == 2.0 + 1.0 - 2.0  # two preprocessings + concat - one add per node
     del vals[lay.cells[i].add]
     assert lay.fill(vals).pre[i] is None and lay.cells[i].add in lay.fill(vals).missing
+
+
+def test_aggregation_glue_is_deployed_and_costed():
+    """AutoRTNet's aggregation sums (a1, a2, a3 have two edges each), upsamplings (a1 x2, a2 x4 to a3's 1/8)
+    and concat are LUT ops every architecture runs: fixed keys of the layout, in ``all_ops``."""
+    sp = get_space("autortnet", "64x128")
+    glue = {f.name: f.spec for f in sp.agg_glue}
+    assert {n: s.key for n, s in glue.items()} == {
+        "agg.a1.add": "add:x2:c64x4x8->c64:s1", "agg.a2.add": "add:x2:c64x2x4->c64:s1",
+        "agg.a3.add": "add:x2:c64x8x16->c64:s1",
+        "agg.a1.up": "upsample:bilinear_x2:c64x4x8->c64:s1", "agg.a2.up": "upsample:bilinear_x4:c64x2x4->c64:s1",
+        "agg.concat": "concat:n3:c192x8x16->c192:s1",
+    }
+    assert glue["agg.a2.up"].out_shape == (1, 64, 8, 16) and glue["agg.concat"].out_shape == (1, 192, 8, 16)
+    assert all(s.macs() == 0 and s.params() == 0 for s in glue.values())
+    assert sp.decoder.spec.c_in == glue["agg.concat"].c_out
+    arch = get_arch("autortnet:random:2", "64x128")
+    deployed = [n for n, _ in arch.all_ops()]
+    assert all(deployed.count(n) == 1 for n in glue)
+    lay = sp.layout()
+    assert [n for n, _ in lay.fixed if n in glue] == list(glue)
+    vals = {k: 1.0 for k in lay.all_keys()}
+    with_glue = lay.fill(vals).fixed_ms
+    vals[glue["agg.a2.up"].key] = 3.0
+    assert lay.fill(vals).fixed_ms == with_glue + 2.0
+    assert len(lay.fixed) == len(sp.stem) + len(sp.aggregation) + 6 + 1  # stem, edges, glue, decoder

@@ -36,7 +36,7 @@ def test_every_edge_op_matches_torch(space_name):
     for spec in specs.values():
         check_shape_and_costs(spec)  # declared output shape, MACs and params equal torch's
         families.add(spec.family)
-    assert {"skip", "pool", "add", "concat"} <= families
+    assert {"skip", "pool", "add", "concat"} | ({"upsample"} if sp.decoder else set()) <= families
 
 
 @pytest.mark.parametrize(
@@ -71,41 +71,46 @@ def test_darts_v2_imagenet_full_size_counts():
     assert n_params(net) == arch.params() == 4_718_752
 
 
-@pytest.mark.parametrize("name", ["darts-cifar10:random:11", "autortnet:random:5"])
-def test_cells_run_the_glue_all_ops_lists(name):
-    """Outside its ops, a cell runs exactly the adds and concats that ``all_ops`` costs."""
+@pytest.mark.parametrize("name", ["darts-cifar10:random:11", "autortnet:random:5", "empty-node"])
+def test_networks_run_the_glue_all_ops_lists(name):
+    """Outside its ops, a network runs exactly the adds, concats and upsamplings that ``all_ops`` costs:
+    each cell's node sums and concat, AutoRTNet's aggregation sums, upsamplings and concat. A node whose
+    edges are all zero holds zeros and runs nothing."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    arch = get_arch(name, SMALL[name.split(":")[0]])
+    from tests.core.test_cells import empty_node_arch
+
+    arch = empty_node_arch() if name == "empty-node" else get_arch(name, SMALL[name.split(":")[0]])
     net = build_network(arch)
-    depth = {"cell": 0, "op": 0}
-    counts = {"add": 0, "cat": 0}
+    if name == "empty-node":
+        assert counted_macs(net, (network_input(arch),)) == arch.macs() and n_params(net) == arch.params()
+    depth = {"op": 0}
+    counts = {"add": 0, "cat": 0, "upsample_bilinear2d": 0}
 
     class Count(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if depth["cell"] and not depth["op"]:
-                base = func.overloadpacket.__name__
-                if base in counts:
-                    counts[base] += 1
+            base = func.overloadpacket.__name__
+            if not depth["op"] and base in counts:
+                counts[base] += 1
             return func(*args, **(kwargs or {}))
 
-    def enter(key):
-        def pre(m, i):
-            depth[key] += 1
+    def pre(m, i):
+        depth["op"] += 1
 
-        def post(m, i, o):
-            depth[key] -= 1
+    def post(m, i, o):
+        depth["op"] -= 1
 
-        return pre, post
-
-    for cell in (m for m in net.modules() if isinstance(m, Cell)):
-        cell.register_forward_pre_hook(enter("cell")[0])
-        cell.register_forward_hook(enter("cell")[1])
-        for op in [cell.pre0, cell.pre1, *cell.ops]:
-            op.register_forward_pre_hook(enter("op")[0])
-            op.register_forward_hook(enter("op")[1])
+    cells = [m for m in net.modules() if isinstance(m, Cell)]
+    ops = [*net.stem, *net.agg, net.head, *([net.decoder] if net.decoder is not None else [])]
+    for op in ops + [m for c in cells for m in (c.pre0, c.pre1, *c.ops)]:
+        op.register_forward_pre_hook(pre)
+        op.register_forward_hook(post)
     with torch.no_grad(), Count():
         net(network_input(arch))
     families = [s.family for _, s in arch.all_ops()]
-    assert counts == {"add": families.count("add"), "cat": families.count("concat")}
+    assert counts == {"add": families.count("add"), "cat": families.count("concat"),
+                      "upsample_bilinear2d": families.count("upsample")}
     assert counts["add"] > 0
+    if arch.space.decoder is not None:  # the aggregation's: 3 sums, 2 upsamplings, 1 concat
+        glue = [f.name for f in arch.space.agg_glue]
+        assert counts["upsample_bilinear2d"] == 2 and len(glue) == 6 and "agg.concat" in glue

@@ -3,16 +3,17 @@
 Cells follow DARTS's wiring: a cell's two inputs are the outputs of the previous two (kept) cells,
 preprocessed to the cell's width (ReLU-1x1-BN, or factorized reduce when the older input is at twice
 the size); edges from the inputs of a reduction cell have stride 2; a node sums its inputs, and a cell outputs
-the concatenation of its intermediate nodes (both glue ops have LUT keys of their own).
+the concatenation of its intermediate nodes (both glue ops have LUT keys of their own, as have
+AutoRTNet's aggregation sums, upsamplings and concat).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
-from lutcore.errors import SpaceError
+from lutcore.errors import SpaceError, SpecError
 from lutcore.ops import Conv, PoolFC, conv_out
-from lutcore.ops.cellops import Concat, NodeAdd
+from lutcore.ops.cellops import Concat, NodeAdd, Upsample
 from lutcore.spaces.cells.recipes import place_op, preprocess_spec
 from lutcore.spaces.cells.space import AggEdge, CellSlot, CellSpace, EdgeSlot, Shape
 from lutcore.spaces.placement import decoder_spec, fixed_spec
@@ -130,19 +131,19 @@ def build_autortnet(sdef: CellSpaceDef, res: Resolution) -> CellSpace:
             cells.append(place_cell(sdef, f"h{hc}.cell{k}", nt, s0, red.out, cw, False, hc, k))
         outs.append(red.out)
     depth_ops.append(tuple(() for _ in range(sizes[-1])))
-    agg, agg_outs, deep = _aggregation(sdef, outs[2:], b)
+    agg, agg_outs, glue, deep = _aggregation(sdef, outs[2:], b)
     low = shape[1]
     dec = FixedOp("decoder", decoder_spec(d["head"], deep, low, b))
     return CellSpace(
         sdef, res, dag_edges(sdef.nodes), tuple(types), tuple(stem), (0, 1), tuple(cells), sizes,
-        tuple(depth_ops), agg, agg_outs, (), dec, 1,
+        tuple(depth_ops), agg, agg_outs, (), dec, 1, glue,
     )
 
 
 def _aggregation(
     sdef: CellSpaceDef, hyper_outs: List[Shape], b: int
-) -> Tuple[Tuple[AggEdge, ...], Tuple[str, ...], Shape]:
-    """AutoRTNet's aggregation cell with its fixed ops; returns the edges, output nodes, and the output shape."""
+) -> Tuple[Tuple[AggEdge, ...], Tuple[str, ...], Tuple[FixedOp, ...], Shape]:
+    """AutoRTNet's aggregation cell with its fixed ops; returns the edges, output nodes, glue and output shape."""
     a = sdef.source["aggregation"]
     shapes: Dict[str, Shape] = {f"h{i}": s for i, s in enumerate(hyper_outs)}
     edges: List[AggEdge] = []
@@ -160,7 +161,36 @@ def _aggregation(
         edges.append(AggEdge(e["src"], e["dst"], FixedOp(f"agg.{i}.{e['op']}", spec)))
     outs = tuple(a["outputs"])
     _, h0, w0 = shapes[outs[0]]
-    return tuple(edges), outs, (sum(shapes[o][0] for o in outs), h0, w0)
+    return tuple(edges), outs, _aggregation_glue(edges, outs, shapes, b), (sum(shapes[o][0] for o in outs), h0, w0)
+
+
+def _aggregation_glue(edges: List[AggEdge], outs: Tuple[str, ...], shapes: Dict[str, Shape], b: int
+                      ) -> Tuple[FixedOp, ...]:
+    """What the aggregation runs outside its edges' ops: m - 1 adds for a node of m edges, a bilinear
+    upsampling of each output coarser than the first, and the concat of the outputs."""
+    glue: List[FixedOp] = []
+    for dst in dict.fromkeys(e.dst for e in edges):
+        c, h, w = shapes[dst]
+        glue += [FixedOp(f"agg.{dst}.add", NodeAdd(c, h, w, c, batch=b))] * (sum(e.dst == dst for e in edges) - 1)
+    c0, h0, w0 = shapes[outs[0]]
+    for o in outs:
+        c, h, w = shapes[o]
+        where = f"{o} and {outs[0]}"
+        if c != c0:
+            raise SpaceError("aggregation.outputs", f"{where}: {c} and {c0} channels, the concat needs equal parts")
+        if (h, w) == (h0, w0):
+            continue
+        f = h0 // h
+        if (h * f, w * f) != (h0, w0):
+            raise SpaceError("aggregation.outputs", f"{where}: {h}x{w} is no integer factor below {h0}x{w0}")
+        try:
+            glue.append(FixedOp(f"agg.{o}.up", Upsample(c, h, w, c, batch=b, factor=f)))
+        except SpecError as e:
+            raise SpaceError("aggregation.outputs", f"{where}: {e}") from None
+    if len(outs) > 1:
+        n = len(outs)
+        glue.append(FixedOp("agg.concat", Concat(n * c0, h0, w0, n * c0, batch=b, parts=n)))
+    return tuple(glue)
 
 
 _BUILDERS = {"darts": build_darts, "autortnet": build_autortnet}

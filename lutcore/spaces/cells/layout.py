@@ -10,15 +10,18 @@ The latency of an architecture is
 where a cell of hyper-cell h at position k is kept when d_h >= k, and ``depth_h[d]`` holds the ops
 that exist only at depth d (the next reduction cell's first-input preprocessing).
 
-A cell's glue is in the same formula, exactly and linearly: a node of m non-zero inputs runs m - 1
-adds, so every non-zero op's ``C`` entry carries one add (``CellKeys.add``) and ``pre_i`` carries the
-concat minus one add per node (it may be below the preprocessing alone; the sum over a cell is not).
+A cell's glue is in the same formula: a node of m non-zero inputs runs m - 1 adds, so every non-zero
+op's ``C`` entry carries one add (``CellKeys.add``) and ``pre_i`` carries the concat minus one add per
+node (it may be below the preprocessing alone; the sum over a cell is not). A node whose edges are all
+zero runs no add (the deployed network holds zeros there), where that count gives it -1: each such node
+gives one add back, ``add_i`` (``CellValues.add``) times ``empty_nodes`` -- under edge weights p, the sum
+over nodes of the product of their edges' zero-op weights, which is exact for one-hot weights.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from lutcore.errors import SpaceError
 from lutcore.netsum import sum_or_none
@@ -46,8 +49,8 @@ class CellKeys:
 @dataclasses.dataclass(frozen=True)
 class CellValues:
     """A layout filled with values: ``C`` [cells][edges][ops] (op + one add), ``pre`` [cells] (preprocessing
-    + concat - nodes * add), ``depth`` [hyper][depth - 1], ``fixed`` per fixed op; None where an entry (or a
-    sum over one) is unmeasured."""
+    + concat - nodes * add), ``depth`` [hyper][depth - 1], ``fixed`` per fixed op, ``add`` [cells] (what each
+    node without input gives back); None where an entry (or a sum over one) is unmeasured."""
 
     C: List[List[List[Optional[float]]]]
     pre: List[Optional[float]]
@@ -56,6 +59,7 @@ class CellValues:
     fixed_ms: Optional[float]
     missing: List[str]
     coverage: Dict[str, Any]
+    add: List[Optional[float]] = dataclasses.field(default_factory=list)  # [cells] one add: an empty node's due
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +97,24 @@ class CellLayout:
         fixed = tuple((f.name, f.spec.key) for f in sp.fixed)
         return cls(sp.name, sp.resolution_str, tuple(sp.ops), sp.cell_types, sp.edges, tuple(cells),
                    sp.hyper_sizes, depth, fixed, tuple(sorted(idents)))
+
+    @property
+    def zero_op(self) -> Optional[int]:
+        """The index of the zero op (no key on any edge of any cell), None if the space has none."""
+        return next((j for j in range(len(self.ops))
+                     if all(row[j] is None for c in self.cells for row in c.keys)), None)
+
+    def node_edges(self) -> List[List[int]]:
+        """Per intermediate node, in order, the indices of the edges into it."""
+        nodes: Dict[int, List[int]] = {}
+        for e, (_, dst) in enumerate(self.edges):
+            nodes.setdefault(dst, []).append(e)
+        return [nodes[d] for d in sorted(nodes)]
+
+    def empty_nodes(self, ops: Sequence[int]) -> int:
+        """How many nodes get no input from one op index per edge (each gives its cell one add back)."""
+        z = self.zero_op
+        return sum(all(ops[e] == z for e in es) for es in self.node_edges()) if z is not None else 0
 
     def all_keys(self) -> List[str]:
         """Every key the costs need, identities included, each once, in a stable order."""
@@ -144,7 +166,8 @@ class CellLayout:
         n = len([k for k in self.all_keys() if k not in idents])
         miss = list(absent)
         cov = {"measured": n - len(miss), "total": n, "fraction": (n - len(miss)) / n if n else 1.0}
-        return CellValues(C, pre, depth, fixed, total(k for _, k in self.fixed), miss, cov)
+        add = [val(c.add) for c in self.cells]
+        return CellValues(C, pre, depth, fixed, total(k for _, k in self.fixed), miss, cov, add)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CellLayout:

@@ -89,6 +89,7 @@ class CellSpace:
     head: Tuple[FixedOp, ...] = ()
     decoder: Optional[FixedOp] = None
     low_state: int = 0  # the stem op whose output is the decoder's low-level input
+    agg_glue: Tuple[FixedOp, ...] = ()  # the aggregation's node sums, upsamplings (agg.NODE.up) and concat
 
     is_cell_space = True
 
@@ -122,9 +123,13 @@ class CellSpace:
 
     @property
     def fixed(self) -> List[FixedOp]:
-        """Ops every architecture runs: stem, aggregation, head, decoder."""
-        out = list(self.stem) + [a.op for a in self.aggregation] + list(self.head)
+        """Ops every architecture runs: stem, aggregation (edges, then its glue), head, decoder."""
+        out = list(self.stem) + [a.op for a in self.aggregation] + list(self.agg_glue) + list(self.head)
         return out + ([self.decoder] if self.decoder else [])
+
+    def agg_upsample(self, node: str) -> Optional[FixedOp]:
+        """The upsampling that brings aggregation output ``node`` to the first output's size, if it needs one."""
+        return next((f for f in self.agg_glue if f.name == f"agg.{node}.up"), None)
 
     def cells_of_type(self, cell_type: str) -> List[CellSlot]:
         return [c for c in self.cells if c.type == cell_type]
