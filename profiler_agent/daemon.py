@@ -324,6 +324,8 @@ class Agent:
             if done:
                 self.spool.add(make_batch(self.run_id, self.target, self.cfg.name, self.fingerprint, done))
                 self.stats.measured += len(done)
+            # posting the results completes these jobs: a heartbeat racing the post would call them lost
+            self.leases.untrack(ids)
             self._flush()
         finally:
             self.leases.untrack(ids)

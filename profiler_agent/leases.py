@@ -59,7 +59,8 @@ class LeaseKeeper:
             log.warning("heartbeat for %d job(s) failed: %s", len(ids), e)
             return
         self.beats += 1
-        lost = set(out.get("lost", []))
+        # only jobs still tracked: one whose results were posted while this beat was in flight is done, not lost
+        lost = set(out.get("lost", [])) & set(self.tracked)
         new = lost - self.lost
         if new:
             log.warning("lease lost for job(s) %s (expired or taken over); their results are still posted", sorted(new))
