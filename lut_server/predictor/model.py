@@ -92,6 +92,10 @@ class _Fit:
         w = n / (n + RARE) if RARE > 0 else np.ones(len(n))
         return w * learned + (1.0 - w) * physical
 
+    def rare(self, fams: np.ndarray) -> np.ndarray:
+        """Per op: whether its family had fewer than ``RARE`` members here (mostly the physical prior's)."""
+        return np.array([self.members.get(f, 0) < RARE for f in fams], dtype=bool)
+
 
 def _power_law(log_prior: np.ndarray, log_y: np.ndarray, lo: float = 0.5, hi: float = 2.0) -> Tuple[float, float]:
     """(slope, offset) of a least-squares line in log-log, the slope kept in [lo, hi] (monotone, sane)."""
@@ -110,7 +114,7 @@ class Predictor:
         ResidualModel(learner)  # validates the name before any fitting
         self.learner, self.coverage, self.folds, self.seed = learner, coverage, folds, seed
         self._fit: Optional[_Fit] = None
-        self._bounds: Tuple[float, float] = (-math.inf, math.inf)
+        self._bounds: Dict[bool, Tuple[float, float]] = {False: (-math.inf, math.inf), True: (-math.inf, math.inf)}
         self.n_train = 0
         self._folds: List[_Fit] = []
 
@@ -121,14 +125,15 @@ class Predictor:
             raise PredictorError(f"{len(specs)} measured op(s): the predictor needs at least {MIN_TRAIN}")
         inp = _Inputs.of(specs)
         self._fit = _Fit(self.learner, self.seed, inp, y)
-        oof = np.empty(len(y))
+        oof, rare = np.empty(len(y)), np.zeros(len(y), dtype=bool)
         self._folds = []
         for test in conformal.folds(len(y), self.folds, self.seed):
             train = np.setdiff1d(np.arange(len(y)), test)
             f = _Fit(self.learner, self.seed, inp.take(train), y[train])
             oof[test] = f.log_predict(inp.take(test))
+            rare[test] = f.rare(inp.fams[test])
             self._folds.append(f)
-        self._bounds = conformal.bounds(np.log(y) - oof, self.coverage)
+        self._bounds = _bounds_by_regime(np.log(y) - oof, rare, self.coverage)
         self.n_train = len(y)
         return self
 
@@ -156,10 +161,26 @@ class Predictor:
             return empty, empty, empty
         log_v = self._fit.log_predict(_Inputs.of(specs))
         value = np.exp(log_v)
-        lo, hi = value * math.exp(self._bounds[0]), value * math.exp(self._bounds[1])
+        rare = self._fit.rare(np.array([features.family_of(s) for s in specs], dtype=object))
+        lo_b, hi_b = (np.where(rare, self._bounds[True][i], self._bounds[False][i]) for i in (0, 1))
+        lo, hi = value * np.exp(lo_b), value * np.exp(hi_b)
         zero = np.array([s.is_identity for s in specs])
         value[zero] = lo[zero] = hi[zero] = 0.0
         return value, lo, hi
+
+
+def _bounds_by_regime(log_errors: np.ndarray, rare: np.ndarray, coverage: float) -> Dict[bool, Tuple[float, float]]:
+    """Conformal bounds apart for ops of well-measured families and of rare ones, each from the
+    cross-validated errors of ops predicted the same way: a rare family's op (mostly the physical
+    prior) errs far more than a common one's, and pooled, the few rare errors would widen every
+    interval (or, rare at predict time but not in the folds, be under-covered). A regime with no
+    cross-validated op gets the pooled bounds widened by half, as past the data in ``conformal``."""
+    pooled = conformal.bounds(log_errors, coverage)
+    out = {}
+    for regime in (False, True):
+        e = log_errors[rare == regime]
+        out[regime] = conformal.bounds(e, coverage) if len(e) else (1.5 * pooled[0], 1.5 * pooled[1])
+    return out
 
 
 def _dedupe(entries: Sequence[Tuple[OpSpec, float]]) -> Tuple[List[OpSpec], np.ndarray]:
