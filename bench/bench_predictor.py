@@ -10,9 +10,11 @@ ops, predict the others, and score
   network's interval (lut_server.predictor.sums: bounds added linearly, or in quadrature) holds it.
 
 Choices: ``random`` (the issue's protocol), ``random+fixed`` (the space's fixed ops, which sit in
-every network, always measured; the rest random) and ``planner`` (lut_server.predictor.planner:
-batches of 8 chosen by weighted uncertainty, refitting after each). The planner's goal is the random
-choice's network error at 25% with at most 60% of its measurements: compare its 0.15 row.
+every network, always measured; the rest random), ``random+family`` (stratified: one random op of
+each family measured, the rest random; not the issue's plain random, reported beside it) and
+``planner`` (lut_server.predictor.planner: batches of 8 chosen by weighted uncertainty, refitting
+after each). The planner's goal is the random choice's network error at 25% with at most 60% of its
+measurements: compare its 0.15 row.
 Each LUT's *repeatability* is printed beside: the median |difference| between the fast-half
 estimates of an op's odd and even rounds, two independent half-measurements of the same op.
 Against noisy values no predictor scores better than the values agree with themselves
@@ -184,7 +186,7 @@ def main(argv: List[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--learners", default="lightgbm+ridge,lightgbm,extra-trees,ridge,none",
                    help="residual learners; choices other than random use the first only")
-    p.add_argument("--choices", default="random,random+fixed,planner")
+    p.add_argument("--choices", default="random,random+fixed,random+family,planner")
     p.add_argument("--random-archs", type=int, default=50)
     p.add_argument("--out", help="write OUT.json and OUT.txt")
     p.add_argument("--transfer", action="store_true", help="only the transfer curve (--source to --new)")
