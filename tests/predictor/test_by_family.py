@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
 from lut_server.predictor import Predictor
@@ -12,16 +9,11 @@ from lut_server.predictor.evaluation import evaluate
 from lut_server.predictor.selection import random_share
 from lutcore.spaces import get_arch, get_space, parse_arch_list
 from tests.predictor import synthetic
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.predictor.benchmod import bench_predictor as load_bench
 
 
 def test_family_contributions_sum_to_the_network_error() -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import bench_predictor
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    bench_predictor = load_bench()
     lut = synthetic.entries("squeezenas-small", "64x128", noise=0.02)
     archs = [get_arch(n, "64x128") for n in parse_arch_list("random:6", "squeezenas-small")]
     rows = bench_predictor.by_family(lut, get_space("squeezenas-small", "64x128"), archs, "ridge", "random", 0.25, 1)
