@@ -10,15 +10,23 @@ ops, predict the others, and score
   network's interval (lut_server.predictor.sums: bounds added linearly, or in quadrature) holds it.
 
 Choices: ``random`` (the issue's protocol), ``random+fixed`` (the space's fixed ops, which sit in
-every network, always measured; the rest random) and ``planner`` (lut_server.predictor.planner:
-batches of 8 chosen by weighted uncertainty, refitting after each). The planner's goal is the random
-choice's network error at 25% with at most 60% of its measurements: compare its 0.15 row.
+every network, always measured; the rest random), ``random+family`` (stratified: one random op of
+each family measured, the rest random; not the issue's plain random, reported beside it) and
+``planner`` (lut_server.predictor.planner: batches of 8 chosen by weighted uncertainty, refitting
+after each). The planner's goal is the random choice's network error at 25% with at most 60% of its
+measurements: compare its 0.15 row.
 Each LUT's *repeatability* is printed beside: the median |difference| between the fast-half
 estimates of an op's odd and even rounds, two independent half-measurements of the same op.
 Against noisy values no predictor scores better than the values agree with themselves
 (see bench/results/lut_cpu_measured.txt).
 
     OMP_NUM_THREADS=1 python bench/bench_predictor.py --out bench/results/predictor_cpu
+
+``--by-family`` also prints, per LUT, which families' unmeasured ops make the network error (the
+first learner, random 25%); quick, one row per LUT:
+
+    nice -n 19 python bench/bench_predictor.py --by-family --seeds 5 --learners lightgbm+ridge \
+        --choices random --shares 0.25
 
 ``--transfer`` (a new board from a few measurements): a predictor fitted on every entry of
 ``--source`` (one target's LUT), adapted with 10, 20, 30, 50 measured ops of ``--new`` (another
@@ -124,6 +132,42 @@ def noise_oracle(doc: Dict[str, Any], target: str, draws: int = 2000, seed: int 
             "oracle_within_10pct": float(np.mean(e <= 0.10))}
 
 
+def by_family(entries: List[Tuple[Any, float]], space: Any, archs: List[Any], learner: str, how: str, share: float,
+              seeds: int) -> List[Dict[str, Any]]:
+    """Per op family (a skip's mode its own): how many ops, how often held out, the held-out ops' median
+    |error| and mean signed error, and their mean contribution to the networks' relative error (the
+    predicted-minus-measured ms of the family's ops in a network over its measured sum): which
+    unmeasured ops make the network error."""
+    from lut_server.predictor.features import family_of
+
+    fam = {s.key: family_of(s) for s, _ in entries}
+    truth = {s.key: v for s, v in entries}
+    errs: Dict[str, List[float]] = {f: [] for f in fam.values()}
+    contrib: Dict[str, List[float]] = {f: [] for f in fam.values()}
+    for seed in range(seeds):
+        chosen = set(choose(entries, how, share, seed, space, learner))
+        test = [entries[i][0] for i in range(len(entries)) if i not in chosen]
+        value = Predictor(learner, seed=seed).fit([entries[i] for i in sorted(chosen)]).predict_arrays(test)[0]
+        pred = {s.key: float(v) for s, v in zip(test, value)}
+        for s in test:
+            errs[fam[s.key]].append(pred[s.key] / truth[s.key] - 1.0)
+        for a in archs:
+            keys = [s.key for _, s in a.all_ops()]
+            total = sum(truth[k] for k in keys)
+            diff = {f: 0.0 for f in contrib}
+            for k in keys:
+                if k in pred:
+                    diff[fam[k]] += (pred[k] - truth[k]) / total
+            for f, d in diff.items():
+                contrib[f].append(d)
+    rows = [{"family": f, "ops": sum(1 for v in fam.values() if v == f), "held_out": len(errs[f]),
+             "median_abs_error": float(np.median(np.abs(errs[f]))) if errs[f] else None,
+             "mean_error": float(np.mean(errs[f])) if errs[f] else None,
+             "network_contribution": float(np.mean(contrib[f])),
+             "network_abs_contribution": float(np.mean(np.abs(contrib[f])))} for f in contrib]
+    return sorted(rows, key=lambda r: -r["network_abs_contribution"])
+
+
 def run_one(entries: List[Tuple[Any, float]], space: Any, archs: List[Any], learner: str, how: str, share: float,
             seeds: int) -> Dict[str, Any]:
     rows = []
@@ -184,7 +228,7 @@ def main(argv: List[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--learners", default="lightgbm+ridge,lightgbm,extra-trees,ridge,none",
                    help="residual learners; choices other than random use the first only")
-    p.add_argument("--choices", default="random,random+fixed,planner")
+    p.add_argument("--choices", default="random,random+fixed,random+family,planner")
     p.add_argument("--random-archs", type=int, default=50)
     p.add_argument("--out", help="write OUT.json and OUT.txt")
     p.add_argument("--transfer", action="store_true", help="only the transfer curve (--source to --new)")
@@ -193,6 +237,8 @@ def main(argv: List[str] | None = None) -> int:
     p.add_argument("--new", help="--transfer: the new target's LUT (every op measured: the truth)")
     p.add_argument("--new-target", help="--transfer: its target id (default: the file's only one)")
     p.add_argument("--counts", default="10,20,30,50", help="--transfer: ops measured on the new target")
+    p.add_argument("--by-family", action="store_true", help="also, per LUT, the first learner's random choice at 25%%: "
+                                                            "which families' unmeasured ops make the network error")
     args = p.parse_args(argv)
     if args.transfer:
         return transfer(args)
@@ -223,6 +269,17 @@ def main(argv: List[str] | None = None) -> int:
             f"{'cover':>6s} {'width':>6s}  {'net med':>7s} {'net w10':>7s} {'net max':>7s} {'cov lin':>7s} "
             f"{'cov rss':>7s}  time")
         learners = args.learners.split(",")
+        if args.by_family:
+            fams = by_family(entries, sp, archs, learners[0], "random", 0.25, args.seeds)
+            results.append({"lut": Path(path).name, "space": space, "by_family": fams, "learner": learners[0],
+                            "choice": "random", "share": 0.25})
+            say(f"   by family ({learners[0]}, random 25%): ops, held out (all seeds), held-out median |error|, "
+                f"mean error, mean (and mean |.|) contribution to the networks' relative error")
+            for r in fams:
+                med = "-" if r["median_abs_error"] is None else f"{r['median_abs_error']:.1%}"
+                mean = "-" if r["mean_error"] is None else f"{r['mean_error']:+.1%}"
+                say(f"     {r['family']:24s} {r['ops']:4d} {r['held_out']:5d} {med:>7s} {mean:>7s} "
+                    f"{r['network_contribution']:+7.2%} {r['network_abs_contribution']:6.2%}")
         for learner in learners:
             for choice in CHOICES:
                 if choice not in args.choices.split(",") or (choice != "random" and learner != learners[0]):

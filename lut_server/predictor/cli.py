@@ -36,8 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--archs", help="published, random:N and/or architecture names, comma-separated")
     e.add_argument("--choose", default="random", choices=CHOICES,
                    help="how the training share is chosen: random (default), random+fixed (the space's fixed ops "
-                        "first) or planner (by weighted uncertainty, lut_server.predictor.planner); the last two "
-                        "need --space")
+                        "first), random+family (one op of each family first) or planner (by weighted uncertainty, "
+                        "lut_server.predictor.planner); random+fixed and planner need --space")
     e.add_argument("--learner", default=LEARNERS[0], choices=LEARNERS, help=f"residual model (default {LEARNERS[0]})")
     e.add_argument("--coverage", type=_share, default=0.9, help="intended coverage of the intervals (default 0.9)")
     e.add_argument("--json", action="store_true", help="print one JSON object (with per-network rows)")

@@ -36,6 +36,23 @@ PRIOR_COLUMNS: Tuple[Tuple[Tuple[str, ...], str], ...] = (
 )
 
 
+# The physical prior's columns: every byte costs the same whichever kernel moves it (one bandwidth), so
+# work unlike the measured ops' (a decoder's resizes and concatenations) is priced by what moving it
+# costs. Fitted on the same ops, it is the model for an op whose family has few measured members.
+PHYSICAL_COLUMNS: Tuple[Tuple[Tuple[str, ...], str], ...] = (
+    ((POINTWISE, DENSE), "macs"),
+    ((DEPTHWISE,), "macs"),
+    (KINDS, "bytes"),
+    *PRIOR_COLUMNS[4:],
+)
+
+
+def family_of(spec: OpSpec) -> str:
+    """An op's family for counting measured members: a skip's mode is a different op."""
+    mode = getattr(spec, "mode", None)
+    return f"{spec.family}:{mode}" if isinstance(mode, str) else spec.family
+
+
 def _num(spec: OpSpec, name: str, default: float = 0.0) -> float:
     v = getattr(spec, name, default)
     return float(v) if isinstance(v, (int, float)) else default
@@ -101,10 +118,13 @@ def matrix(specs: Sequence[OpSpec]) -> np.ndarray:
     return np.array([[r[n] for n in names] for r in rows], dtype=float).reshape(len(specs), len(names))
 
 
-def prior_columns(specs: Sequence[OpSpec]) -> np.ndarray:
-    """Raw (not logged) work per column of ``PRIOR_COLUMNS`` for the linear prior, one row per op."""
+Columns = Sequence[Tuple[Tuple[str, ...], str]]
+
+
+def prior_columns(specs: Sequence[OpSpec], columns: Columns = PRIOR_COLUMNS) -> np.ndarray:
+    """Raw (not logged) work per column of ``columns`` for a linear prior, one row per op."""
     rows = []
     for s in specs:
         t = totals(s)
-        rows.append([sum(t[(k, m)] for k in kinds) for kinds, m in PRIOR_COLUMNS])
-    return np.array(rows, dtype=float).reshape(len(specs), len(PRIOR_COLUMNS))
+        rows.append([sum(t[(k, m)] for k in kinds) for kinds, m in columns])
+    return np.array(rows, dtype=float).reshape(len(specs), len(columns))

@@ -6,4 +6,4 @@ Apart from the modules that implement them (numpy, LightGBM): every `lut` start 
 
 BLEND = "lightgbm+ridge"
 LEARNERS = (BLEND, "lightgbm", "extra-trees", "ridge", "none")
-CHOICES = ("random", "random+fixed", "planner")
+CHOICES = ("random", "random+fixed", "random+family", "planner")

@@ -71,6 +71,11 @@ def elementwise(elems: int, reads: int = 1) -> Kernel:
     return Kernel(ELEMENTWISE, 0, reads * elems, elems)
 
 
+def bilinear(channels: int, hw_in: int, hw_out: int) -> Kernel:
+    """A bilinear resize: each output element reads its 4 nearest inputs (a copy reads one)."""
+    return Kernel(ELEMENTWISE, 0, 4 * channels * hw_out, channels * hw_out)
+
+
 def _act(name: str, elems: int) -> List[Kernel]:
     return [] if name == "none" else [Kernel(ELEMENTWISE, 0, elems, elems, act=name)]
 
@@ -138,9 +143,9 @@ def _lr_aspp(s: LRASPP) -> List[Kernel]:
     ph, pw = s.pooled_hw
     oh, ow = s.out_hw
     return [*_conv_bn_act(s.c_in, s.mid, hw, hw), Kernel(ELEMENTWISE, 0, s.c_in * hw, s.c_in * ph * pw),
-            conv(s.c_in, s.mid, ph * pw, ph * pw), elementwise(s.mid * ph * pw), elementwise(s.mid * hw),
-            elementwise(s.mid * hw, 2), elementwise(s.mid * low), conv(s.mid, s.c_out, low, low),
-            conv(s.c_low, s.c_out, low, low), elementwise(s.c_out * low, 2), elementwise(s.c_out * oh * ow)]
+            conv(s.c_in, s.mid, ph * pw, ph * pw), elementwise(s.mid * ph * pw), bilinear(s.mid, ph * pw, hw),
+            elementwise(s.mid * hw, 2), bilinear(s.mid, hw, low), conv(s.mid, s.c_out, low, low),
+            conv(s.c_low, s.c_out, low, low), elementwise(s.c_out * low, 2), bilinear(s.c_out, low, oh * ow)]
 
 
 def _aspp_dw(s: DepthwiseASPP) -> List[Kernel]:
@@ -150,9 +155,9 @@ def _aspp_dw(s: DepthwiseASPP) -> List[Kernel]:
     ks = [Kernel(ELEMENTWISE, 0, s.c_in * hw, s.c_in), elementwise(s.c_in * hw), *_conv_bn_act(s.c_in, m, hw, hw)]
     for _ in s.rates:  # grouped by mid: c_in/mid channels per group
         ks += _conv_bn_act(s.c_in, m, hw, hw, 3, m)
-    ks += [elementwise(s.cat_channels * hw), *_conv_bn_act(s.cat_channels, m, hw, hw), elementwise(m * low),
+    ks += [elementwise(s.cat_channels * hw), *_conv_bn_act(s.cat_channels, m, hw, hw), bilinear(m, hw, low),
            conv(s.c_low, s.c_low, low, low), elementwise(c * low), *_conv_bn_act(c, c, low, low, 3, c),
-           conv(c, s.c_out, low, low), elementwise(s.c_out * oh * ow)]
+           conv(c, s.c_out, low, low), bilinear(s.c_out, low, oh * ow)]
     return ks
 
 

@@ -3,7 +3,9 @@
 A space's fixed ops (stem, head, decoder) sit in every network, and are often the only op of
 their family (a segmentation decoder): predicted, one op's error moves every network's sum.
 Measuring them costs one to four jobs, so ``random_with`` takes them first and fills the rest
-of the share at random.
+of the share at random. ``random+family`` is the same idea without the space: a random share
+stratified so that every op family (a skip's mode its own) has at least one measured member, as
+no model can price a family's kernels from measurements of none of them.
 """
 
 from __future__ import annotations
@@ -41,6 +43,16 @@ def random_with(keys: Sequence[str], first: Iterable[str], share: float, seed: i
     return sorted(chosen + rest[:want - len(chosen)])
 
 
+def one_per_family(specs: Sequence[OpSpec], seed: int) -> List[str]:
+    """One seeded random key per op family (``features.family_of``), in the order families first appear."""
+    from lut_server.predictor.features import family_of
+
+    picked: dict = {}
+    for i in np.random.default_rng(seed).permutation(len(specs)).tolist():
+        picked.setdefault(family_of(specs[i]), specs[i].key)
+    return list(picked.values())
+
+
 def choose(entries: Sequence[Tuple[OpSpec, float]], how: str, share: float, seed: int, space: Optional[Any] = None,
            learner: str = BLEND) -> List[int]:
     """Indices of ``entries`` to train on, chosen ``how`` (``CHOICES``); the planner "measures" by
@@ -49,6 +61,9 @@ def choose(entries: Sequence[Tuple[OpSpec, float]], how: str, share: float, seed
         raise PredictorError(f"choice {how!r}: must be one of {', '.join(CHOICES)}")
     if how == "random":
         return random_share(len(entries), share, seed)
+    if how == "random+family":
+        specs = [s for s, _ in entries]
+        return random_with([s.key for s in specs], one_per_family(specs, seed + 1), share, seed)
     if space is None:
         raise PredictorError(f"choosing by {how} needs the space (its fixed ops, its networks)")
     keys = [s.key for s, _ in entries]

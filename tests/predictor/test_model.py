@@ -36,11 +36,16 @@ def test_beats_the_prior_alone_and_holds_its_coverage(lut: list, learner: str) -
 
 
 def test_network_sums_from_a_partly_predicted_lut(lut: list) -> None:
+    """Over three splits: one split leaves the decoder (the only op of its family) unmeasured and once
+    put a network median at 33% (the flexible prior alone); the physical prior for rare families keeps
+    the mean under 5%."""
     archs = [get_arch(n, "128x256") for n in parse_arch_list("published,random:10", "squeezenas-small")]
-    train = random_share(len(lut), 0.5, 0)
-    out = evaluate(lut, train, Predictor("ridge"), archs)
+    meds = []
+    for seed in range(3):
+        out = evaluate(lut, random_share(len(lut), 0.5, seed), Predictor("ridge"), archs)
+        meds.append(out["network_median_abs_error"])
     assert out["networks"] == 12 and len(out["network_rows"]) == 12
-    assert out["network_median_abs_error"] < 0.05
+    assert float(np.mean(meds)) < 0.05, meds
     row = out["network_rows"][0]
     assert 0 < row["predicted_ops"] <= row["ops"] and row["measured_ms"] > 0
     assert row["lo_ms_linear"] <= row["lo_ms_rss"] <= row["filled_ms"] <= row["hi_ms_rss"] <= row["hi_ms_linear"]

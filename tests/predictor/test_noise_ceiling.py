@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any, Dict, List
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _bench() -> Any:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import bench_predictor
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    return bench_predictor
+from tests.predictor.benchmod import bench_predictor as _bench
 
 
 def _doc(rounds: List[List[float]]) -> Dict[str, Any]:

@@ -7,6 +7,7 @@ import pytest
 
 from lut_server.predictor import Predictor, PredictorError
 from lut_server.predictor.evaluation import evaluate
+from lut_server.predictor.features import family_of
 from lut_server.predictor.planner import plan, space_weights
 from lut_server.predictor.selection import choose, random_share, random_with, share_count
 from lutcore.spaces import get_arch, get_space, parse_arch_list
@@ -75,5 +76,9 @@ def test_choose_dispatches_and_refuses_unknown_choices() -> None:
     assert choose(pairs, "random", 0.25, 4) == random_share(len(pairs), 0.25, 4)
     fixed = choose(pairs, "random+fixed", 0.25, 4, sp)
     assert {f.spec.key for f in sp.fixed} <= {pairs[i][0].key for i in fixed}
+    for seed in range(3):  # stratified: every family (a skip's mode its own) measured, the share kept
+        strat = choose(pairs, "random+family", 0.1, seed)
+        assert len(strat) == len(random_share(len(pairs), 0.1, seed))
+        assert {family_of(s) for s, _ in pairs} == {family_of(pairs[i][0]) for i in strat}
     with pytest.raises(PredictorError, match="must be one of"):
         choose(pairs, "oracle", 0.25, 0, sp)

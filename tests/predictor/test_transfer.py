@@ -41,7 +41,10 @@ def test_ten_measured_ops_adapt_the_old_predictor_better_than_fitting_them_alone
             for r in curve(source, NEW, (10, 30), how, seeds=2)}
     affine, scratch, scale = rows[("affine", 10)], rows[("scratch", 10)], rows[("scale", 10)]
     assert affine["median_abs_error"] < 0.04 and affine["within_10pct"] >= 0.9, affine
-    assert affine["median_abs_error"] < 0.75 * scratch["median_abs_error"], (affine, scratch)
+    # scratch from 10 ops got much better once rare families take the physical prior (this law's bytes
+    # have one cost): median 5.0% -> 2.9%, within 10% 78% -> 91%; the adaptation still wins on both
+    assert affine["median_abs_error"] < scratch["median_abs_error"], (affine, scratch)
+    assert affine["within_10pct"] >= scratch["within_10pct"] + 0.03, (affine, scratch)
     assert affine["median_abs_error"] < 0.5 * scale["median_abs_error"]  # a factor cannot keep the launch constant
     assert rows[("affine", 30)]["median_abs_error"] <= affine["median_abs_error"] + 0.01
     assert 0.7 <= rows[("affine", 30)]["interval_coverage"] <= 1.0
