@@ -47,7 +47,7 @@ def test_every_edge_op_matches_torch(space_name):
 def test_deployed_network_equals_the_sum_of_its_ops(name):
     space = name.split(":")[0] if ":" in name else "darts-cifar10"
     arch = get_arch(name, SMALL[space])
-    net = build_network(arch)
+    net = build_network(arch).eval()  # as deployed
     x = network_input(arch)
     assert counted_macs(net, (x,)) == arch.macs() == sum(s.macs() for _, s in arch.all_ops())
     assert n_params(net) == arch.params()
@@ -81,7 +81,7 @@ def test_networks_run_the_glue_all_ops_lists(name):
     from tests.core.test_cells import empty_node_arch
 
     arch = empty_node_arch() if name == "empty-node" else get_arch(name, SMALL[name.split(":")[0]])
-    net = build_network(arch)
+    net = build_network(arch).eval()  # as deployed (and BN without batch statistics: a quicker dispatch)
     if name == "empty-node":
         assert counted_macs(net, (network_input(arch),)) == arch.macs() and n_params(net) == arch.params()
     depth = {"op": 0}
