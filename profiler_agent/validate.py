@@ -111,7 +111,9 @@ def validate_interleaved(
             step = lambda done, _total, name, base=r * len(archs): progress(base + done, total, name)  # noqa: E731
         for name, times in time_networks(archs, backend, net_protocol, 1, seed + r, step).items():
             net_rounds[name] += times
-    retime_disturbed(archs, net_rounds, plan, backend, net_protocol, seed + rounds)
+    tick = _Ticker(total, progress)
+    tick.done = total  # the rounds above reported their own progress; extra rounds count on from there
+    retime_disturbed(archs, net_rounds, plan, backend, net_protocol, seed + rounds, tick)
     lut = LutValues({k: combine(v, estimator) for k, v in op_rounds.items()}, target)
     return lut, _results(sp, archs, {a.name: lut.prediction(a) for a in archs}, net_rounds, plan)
 

@@ -82,8 +82,11 @@ def test_interleaved_validation_retimes_disturbed_networks_too():
     from profiler_agent.session import ProfileSession
 
     session = ProfileSession(backend, P, canary_every=0)
-    _, results = validate_interleaved("squeezenas-small", RES, NAMES, backend, session, P, rounds=3)
+    calls: List[tuple] = []
+    _, results = validate_interleaved("squeezenas-small", RES, NAMES, backend, session, P, rounds=3,
+                                      progress=lambda done, total, name: calls.append((done, total, name)))
     by = {r.arch: r for r in results}
     assert backend.net_calls.count(bad) == 4 and by[bad].extra_rounds == 1
+    assert [c[:2] for c in calls] == [(i, 9) for i in range(1, 10)] + [(10, 10)] and calls[-1][2] == bad
     assert by[bad].measured_ms == pytest.approx(DisturbedNetworks.true_ms(get_arch(bad, RES)), rel=1e-6)
     assert all(backend.net_calls.count(n) == 3 and by[n].extra_rounds == 0 for n in NAMES if n != bad)
