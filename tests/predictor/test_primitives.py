@@ -57,3 +57,17 @@ def test_factorized_reduce_copies_its_shifted_view() -> None:
     ew = [k for k in kernels(s) if k.kind == ELEMENTWISE]
     assert len(ew) == 5  # relu, the copy, two batch norms, the concatenation
     assert ew[0].elems_in == ew[1].elems_in == 24 * 32 * 32
+
+
+def test_a_thin_grouped_conv_runs_as_im2col_and_gemm_a_depthwise_one_directly() -> None:
+    """A 3x3 conv with 2 input channels per group (the ASPP decoder's branches) is no depthwise conv:
+    it copies k*k*c_in elements per output pixel out first, then multiplies them as a grouped GEMM."""
+    from lut_server.predictor.primitives import DENSE, conv_kernels
+
+    im2col, gemm = conv_kernels(320, 160, 16 * 32, 16 * 32, k=3, groups=160)
+    assert im2col.kind == ELEMENTWISE and im2col.elems_out == 320 * 9 * 16 * 32
+    assert gemm.kind == DENSE and gemm.macs == 160 * 2 * 9 * 16 * 32
+    assert not gemm.grouped  # not priced with the 2-group 1x1 convs of inverted residuals
+    assert gemm.elems_in == im2col.elems_out
+    (dw,) = conv_kernels(320, 320, 16 * 32, 16 * 32, k=3, groups=320)
+    assert dw.kind == DEPTHWISE and dw.elems_in == 320 * 16 * 32
