@@ -102,17 +102,13 @@ def validate_interleaved(
     for a in archs:
         for _, spec in a.all_ops():
             specs.setdefault(spec.key, spec)
-    total = rounds * len(archs)
+    tick = _Ticker(rounds * len(archs), progress)  # extra rounds count on from the rounds' total
     for r in range(rounds):
         for m in session.run(list(specs.values())):
             op_rounds.setdefault(m.op.key, []).append(m.stats.median_ms)
-        step = None
-        if progress:
-            step = lambda done, _total, name, base=r * len(archs): progress(base + done, total, name)  # noqa: E731
-        for name, times in time_networks(archs, backend, net_protocol, 1, seed + r, step).items():
-            net_rounds[name] += times
-    tick = _Ticker(total, progress)
-    tick.done = total  # the rounds above reported their own progress; extra rounds count on from there
+        order = list(archs)
+        random.Random(seed + r).shuffle(order)  # each round its own order, as time_networks(seed + r) draws it
+        _time_pass(order, backend, net_protocol, net_rounds, tick)
     retime_disturbed(archs, net_rounds, plan, backend, net_protocol, seed + rounds, tick)
     lut = LutValues({k: combine(v, estimator) for k, v in op_rounds.items()}, target)
     return lut, _results(sp, archs, {a.name: lut.prediction(a) for a in archs}, net_rounds, plan)

@@ -115,7 +115,7 @@ class CellCosts:
             return out
         # a node runs (inputs - 1) adds, none without inputs: give back one add times P(every edge is zero)
         p0 = p[self.cell_type][:, :, z]
-        empty = torch.stack([p0[:, es].prod(-1) for es in self.layout.node_edges()], -1).sum(-1)
+        empty = torch.stack([p0[:, es].prod(-1) for es in self.layout.node_edges], -1).sum(-1)
         return out + self.add.to(p.dtype) * empty
 
     def depth_options(self, p: torch.Tensor) -> List[torch.Tensor]:
@@ -321,21 +321,22 @@ def predict_cell_latency(
     op_idx = [[lay.ops.index(o) for o in ops] for ops in arch.choices]
     chosen = {i: op_idx[c.type_index] for i, c in enumerate(lay.cells)
               if c.hyper < 0 or c.position <= arch.depths[c.hyper]}
+    empty = {i: lay.empty_nodes(ops) for i, ops in chosen.items()}
     used: List[str] = [k for _, k in lay.fixed]
     for i, ops in chosen.items():
         c = lay.cells[i]
         edges = [k for e, j in enumerate(ops) for k in [c.keys[e][j]] if k is not None]
         # the glue as the network runs it: the concat, and one add per edge beyond the first of each node
-        adds = len(edges) - c.nodes + lay.empty_nodes(ops)
+        adds = len(edges) - c.nodes + empty[i]
         used += list(c.pre) + edges + [c.concat] + [c.add] * adds
     used += [k for h, d in enumerate(arch.depths) for k in lay.depth[h][d - 1]]
-    cells, lut = _arch_sum(costs, arch, chosen)
+    cells, lut = _arch_sum(costs, arch, chosen, empty)
     if math.isnan(lut):
         miss = sorted({k for k in used if k in set(costs.missing)})
         raise MissingEntriesError(miss, lay.space, lay.resolution, str(costs.target), server)
     cal = parse_calibration(costs.calibration if calibration == "auto" else calibration, lay.space, lay.resolution)
     n_ops = len(arch.all_ops())  # as the LUT-truth validation counts them
-    ends = [_arch_sum(b, arch, chosen)[1] if b is not None else lut for b in (costs.lo, costs.hi)]
+    ends = [_arch_sum(b, arch, chosen, empty)[1] if b is not None else lut for b in (costs.lo, costs.hi)]
     lo, hi = sorted(cal.apply(v, n_ops) if cal else v for v in ends)  # a < 0 swaps them
     pred = [costs.predictions[k][0] for k in used if k in costs.predictions]
     return LatencyPrediction(
@@ -345,15 +346,14 @@ def predict_cell_latency(
     )
 
 
-def _arch_sum(costs: Union[CellCosts, CellBound], arch: CellArch,
-              chosen: Dict[int, List[int]]) -> Tuple[List[float], float]:
-    """Per kept cell ``i`` (preprocessing and the ops ``chosen[i]`` of its edges) and in all (with the
-    fixed ops and the chosen depths)."""
+def _arch_sum(costs: Union[CellCosts, CellBound], arch: CellArch, chosen: Dict[int, List[int]],
+              empty: Dict[int, int]) -> Tuple[List[float], float]:
+    """Per kept cell ``i`` (preprocessing, the ops ``chosen[i]`` of its edges, and one add back for each of
+    its ``empty[i]`` nodes without input) and in all (with the fixed ops and the chosen depths)."""
     C = costs.C.detach().to("cpu", torch.float64)
     pre = costs.pre.detach().to("cpu", torch.float64)
-    lay = arch.space.layout() if isinstance(costs, CellBound) else costs.layout
     add = [0.0] * len(pre) if costs.add is None else costs.add.detach().to("cpu", torch.float64).tolist()
-    cells = [float(pre[i]) + sum(float(C[i, e, j]) for e, j in enumerate(ops)) + add[i] * lay.empty_nodes(ops)
+    cells = [float(pre[i]) + sum(float(C[i, e, j]) for e, j in enumerate(ops)) + add[i] * empty[i]
              for i, ops in chosen.items()]
     depth = [float(costs.depth[h][d - 1]) for h, d in enumerate(arch.depths)]
     return cells, costs.fixed + sum(cells) + sum(depth)

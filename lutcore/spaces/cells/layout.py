@@ -21,6 +21,7 @@ over nodes of the product of their edges' zero-op weights, which is exact for on
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from lutcore.errors import SpaceError
@@ -98,14 +99,16 @@ class CellLayout:
         return cls(sp.name, sp.resolution_str, tuple(sp.ops), sp.cell_types, sp.edges, tuple(cells),
                    sp.hyper_sizes, depth, fixed, tuple(sorted(idents)))
 
-    @property
+    @functools.cached_property
     def zero_op(self) -> Optional[int]:
-        """The index of the zero op (no key on any edge of any cell), None if the space has none."""
+        """The index of the zero op (no key on any edge of any cell), None if the space has none; kept, as the
+        latency loss reads it on every step."""
         return next((j for j in range(len(self.ops))
                      if all(row[j] is None for c in self.cells for row in c.keys)), None)
 
+    @functools.cached_property
     def node_edges(self) -> List[List[int]]:
-        """Per intermediate node, in order, the indices of the edges into it."""
+        """Per intermediate node, in order, the indices of the edges into it (read-only)."""
         nodes: Dict[int, List[int]] = {}
         for e, (_, dst) in enumerate(self.edges):
             nodes.setdefault(dst, []).append(e)
@@ -114,7 +117,7 @@ class CellLayout:
     def empty_nodes(self, ops: Sequence[int]) -> int:
         """How many nodes get no input from one op index per edge (each gives its cell one add back)."""
         z = self.zero_op
-        return sum(all(ops[e] == z for e in es) for es in self.node_edges()) if z is not None else 0
+        return sum(all(ops[e] == z for e in es) for es in self.node_edges) if z is not None else 0
 
     def all_keys(self) -> List[str]:
         """Every key the costs need, identities included, each once, in a stable order."""
