@@ -165,9 +165,9 @@ class Predictor:
         if not specs:
             empty = np.zeros(0)
             return empty, empty, empty
-        log_v = self._fit.log_predict(_Inputs.of(specs))
-        value = np.exp(log_v)
-        rare = self._fit.rare(np.array([features.family_of(s) for s in specs], dtype=object))
+        inp = _Inputs.of(specs)
+        value = np.exp(self._fit.log_predict(inp))
+        rare = self._fit.rare(inp.fams)
         lo_b, hi_b = (np.where(rare, self._bounds[True][i], self._bounds[False][i]) for i in (0, 1))
         lo, hi = value * np.exp(lo_b), value * np.exp(hi_b)
         zero = np.array([s.is_identity for s in specs])

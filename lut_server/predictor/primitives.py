@@ -216,7 +216,7 @@ def _concat(s: Concat) -> List[Kernel]:
 
 def _upsample(s: Upsample) -> List[Kernel]:
     ho, wo = s.out_hw
-    return [Kernel(ELEMENTWISE, 0, s.c_in * s.h * s.w, s.c_out * ho * wo)]
+    return [bilinear(s.c_out, s.h * s.w, ho * wo)]
 
 
 _BY_FAMILY: Dict[str, Callable[..., List[Kernel]]] = {

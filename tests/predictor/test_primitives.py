@@ -71,3 +71,13 @@ def test_a_thin_grouped_conv_runs_as_im2col_and_gemm_a_depthwise_one_directly() 
     assert gemm.elems_in == im2col.elems_out
     (dw,) = conv_kernels(320, 320, 16 * 32, 16 * 32, k=3, groups=320)
     assert dw.kind == DEPTHWISE and dw.elems_in == 320 * 16 * 32
+
+
+def test_a_cell_upsampling_is_priced_as_the_decoders_bilinear_resizes() -> None:
+    from lut_server.predictor.primitives import bilinear
+    from lutcore.ops.cellops import Upsample
+
+    s = Upsample(16, 12, 24, 16, factor=4)
+    (k,) = kernels(s)
+    assert k == bilinear(16, 12 * 24, 48 * 96)
+    assert k.kind == ELEMENTWISE and k.elems_in == 4 * k.elems_out == 4 * 16 * 48 * 96
