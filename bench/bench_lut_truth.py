@@ -24,6 +24,7 @@ from typing import Any, Dict, List
 from lutcore.calibration import Calibration, summarize
 from lutcore.spaces import get_space, parse_arch_list
 from profiler_agent.backends import get_backend
+from profiler_agent.rounds import RoundPlan
 from profiler_agent.session import ProfileSession
 from profiler_agent.timing import TimingProtocol
 from profiler_agent.validate import split_for_calibration, validate_interleaved
@@ -41,9 +42,11 @@ SPACES = [("squeezenas-small", "256x512"), ("squeezenas-large", "256x512"), ("tf
 
 def add_retime_flags(p: argparse.ArgumentParser) -> None:
     """Extra rounds for networks whose kept rounds disagree (profiler_agent.validate.retime_disturbed)."""
-    p.add_argument("--spread-tol", type=float, default=0.10,
-                   help="a network whose kept rounds differ by more than this gets an extra round (0.10)")
-    p.add_argument("--max-extra-rounds", type=int, default=2, help="extra rounds at most per network (2)")
+    p.add_argument("--spread-tol", type=float, default=RoundPlan.spread_tol,
+                   help="a network whose kept rounds differ by more than this gets an extra round "
+                        f"({RoundPlan.spread_tol})")
+    p.add_argument("--max-extra-rounds", type=int, default=RoundPlan.max_extra,
+                   help=f"extra rounds at most per network ({RoundPlan.max_extra})")
 
 
 def pct(x: Any) -> str:

@@ -83,8 +83,8 @@ def validate_interleaved(
     target: str = "",
     progress: Optional[Callable[[int, int, str], None]] = None,
     estimator: str = "fast-half",
-    spread_tol: float = 0.10,
-    max_extra: int = 2,
+    spread_tol: float = RoundPlan.spread_tol,
+    max_extra: int = RoundPlan.max_extra,
 ) -> Tuple[LutValues, List[ArchResult]]:
     """Measure the LUT and the networks in the same rounds (ops, then networks, each round).
 
@@ -259,8 +259,8 @@ def validate(
     seed: int = 0,
     progress: Optional[Callable[[int, int, str], None]] = None,
     estimator: str = "fast-half",
-    spread_tol: float = 0.10,
-    max_extra: int = 2,
+    spread_tol: float = RoundPlan.spread_tol,
+    max_extra: int = RoundPlan.max_extra,
 ) -> List[ArchResult]:
     """Time the networks in ``rounds`` shuffled rounds (plus extra rounds for disturbed ones, see
     ``retime_disturbed``) and set them beside ``lut``'s sums."""

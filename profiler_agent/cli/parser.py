@@ -8,7 +8,7 @@ from typing import List
 from profiler_agent.cli.backend_flags import add_backend_flags
 from profiler_agent.cli.machine import env
 from profiler_agent.exit_codes import EPILOG
-from profiler_agent.rounds import ESTIMATORS
+from profiler_agent.rounds import ESTIMATORS, RoundPlan
 
 COMMANDS = ("run", "profile", "sync", "flush", "probe", "backends", "validate")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -134,10 +134,11 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     va.add_argument("--estimator", choices=["fast-half", "min", "median"], default="fast-half",
                     help="how rounds combine: the mean of the faster half of the round medians (default; robust "
                          "to bursts of load), the fastest one, or their median")
-    va.add_argument("--spread-tol", dest="net_spread_tol", type=float, default=0.10,
-                    help="a network whose kept rounds differ by more than this (relative) gets an extra round (0.10)")
-    va.add_argument("--max-extra-rounds", dest="net_max_extra", type=int, default=2,
-                    help="extra rounds at most per network (default 2)")
+    va.add_argument("--spread-tol", dest="net_spread_tol", type=float, default=RoundPlan.spread_tol,
+                    help="a network whose kept rounds differ by more than this (relative) gets an extra round "
+                         f"({RoundPlan.spread_tol})")
+    va.add_argument("--max-extra-rounds", dest="net_max_extra", type=int, default=RoundPlan.max_extra,
+                    help=f"extra rounds at most per network (default {RoundPlan.max_extra})")
     va.add_argument("--calibrate", action="store_true",
                     help="fit a calibration (identity, scale or affine, chosen by leave-one-out) on half the "
                          "random archs and score it on the rest")
