@@ -64,6 +64,7 @@ RESULTS = ROOT / "bench" / "results"
 DEFAULT_LUTS = [
     f"{RESULTS / 'lut_cpu_squeezenas-xlarge_256x512.json'}:squeezenas-xlarge:256x512",
     f"{RESULTS / 'lut_cpu_tfnas_224x224.json'}:tfnas:224x224",
+    f"{RESULTS / 'lut_cpu_tfnas-elastic_224x224.json'}:tfnas-elastic:224x224",
 ]
 GOALS = {  # issue 20, acceptance
     "median_abs_error": ("<=", 0.06, (0.25,)),
@@ -222,7 +223,7 @@ def write_out(out: Optional[str], payload: Dict[str, Any], lines: List[str]) -> 
 
 def main(argv: List[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--lut", action="append", help="FILE:SPACE:RESOLUTION (repeatable; default the two LUTs measured "
+    p.add_argument("--lut", action="append", help="FILE:SPACE:RESOLUTION (repeatable; default the three LUTs measured "
                                                   "for this bench under bench/results)")
     p.add_argument("--shares", default="0.15,0.25,0.5", help="0.15: 60%% of 25%%, the planner's goal")
     p.add_argument("--seeds", type=int, default=10)
