@@ -29,8 +29,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--random", type=int, default=20, help="random architectures per space (default 20)")
     p.add_argument("--rounds", type=int, default=9,
-                   help="rounds per op and network (9: fast-half keeps 5; with 5 it kept 3, and DARTS's held-out "
-                        "median met 3%% in 2 of 4 runs; docs/spaces.md)")
+                   help="rounds per op and network (9: fast-half keeps 5, and three consecutive runs met the goal; "
+                        "with 5, DARTS met it in 2 of 4 runs at other hours; docs/spaces.md)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--op-time", type=float, default=0.25, help="time budget per op per round (s)")
     p.add_argument("--net-time", type=float, default=0.5, help="time budget per network per round (s)")

@@ -115,11 +115,12 @@ def one(server: Server, backend: str, threads: int, space: str, res: str, args: 
                           "--max-time-per-op", str(args.op_time), "--rounds", str(args.op_rounds), *measuring],
                          server, workdir)
     _, t_sync = agent(["sync", str(run_file), "-q"], server, workdir)
+    net_rounds = ["--rounds", str(args.net_rounds)]
     fit_out, t_cal = agent(["validate", "--space", space, "-r", res, "--archs", f"random:{args.fit}",
                             "--seed", str(args.seed), "--calibrate", "--fit-share", str(args.fit_share),
-                            "--json", *measuring], server, workdir)
+                            "--json", *net_rounds, *measuring], server, workdir)
     held_out, t_held = agent(["validate", "--space", space, "-r", res, "--archs", f"random:{args.held}",
-                              "--seed", str(args.seed + 1), "--json", *measuring], server, workdir)
+                              "--seed", str(args.seed + 1), "--json", *net_rounds, *measuring], server, workdir)
     fit_summary = json.loads(fit_out.strip().splitlines()[-1])
     measured = [json.loads(line) for line in held_out.strip().splitlines()[:-1]]
     target = json.loads(held_out.strip().splitlines()[-1])["target"]
@@ -166,6 +167,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=5000)
     p.add_argument("--op-time", type=float, default=2.0, help="profile --max-time-per-op (the agent's default, 2)")
     p.add_argument("--op-rounds", type=int, default=5, help="profile --rounds (the agent's default, 5)")
+    p.add_argument("--net-rounds", type=int, default=5, help="validate --rounds per network (its default, 5)")
     p.add_argument("--no-speed-ref", dest="speed_ref", action="store_false")
     p.add_argument("--quick", action="store_true", help="pytorch-cpu:1 on squeezenas-small at 128x256, 6+4 archs")
     p.add_argument("--json", help="write every figure to this file")
