@@ -78,11 +78,21 @@ def test_backends_lists_every_backend_with_a_reason(capsys: pytest.CaptureFixtur
         assert row["usable"] == (row["reason"] is None), name
 
 
+def _without_times(fingerprint: dict) -> dict:
+    """The two probes run a moment apart; only their clock stamps may differ."""
+    out = dict(fingerprint, probed_at=None)
+    out["clocks"] = dict(out["clocks"], read_at=None)
+    return out
+
+
 def test_probe_json_is_the_fingerprint(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     from profiler_agent.probe import probe
 
     assert cli.main(["probe", "--root", str(tmp_path), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(probe(root=str(tmp_path)), default=str))
+    printed = json.loads(capsys.readouterr().out)
+    direct = json.loads(json.dumps(probe(root=str(tmp_path)), default=str))
+    assert _without_times(printed) == _without_times(direct)
+    assert printed["probed_at"] and printed["clocks"]["read_at"]
     assert cli.main(["probe", "--root", str(tmp_path)]) == 0
     assert capsys.readouterr().out.startswith("fingerprint ")
 
