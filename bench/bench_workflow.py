@@ -14,14 +14,22 @@ SQLite, the embedded default) shared by the whole run, exactly what a user does:
 Figures: raw (LUT sum) and calibrated |error| per held-out architecture, median and max, and
 wall time per step. ``--runs 3`` repeats the whole matrix on a fresh server each time.
 
+Each run records the code it measured (commit and a digest of the product packages, ``code_state``)
+and the machine's load average; ``--json`` is rewritten after every configuration, so an
+interrupted run keeps what it measured. A full run takes about an hour on a 2-core host, so three
+may not fit one sitting: ``--append`` adds runs to the file's, refusing when the product code
+differs from theirs, and the verdict counts the consecutive runs of the same code that met the goal.
+
     python bench/bench_workflow.py                        # 3 configs x 3 spaces, one run
     python bench/bench_workflow.py --runs 3 --json bench/results/workflow_cpu.json
+    python bench/bench_workflow.py --runs 2 --json bench/results/workflow_cpu.json --append
     python bench/bench_workflow.py --quick                # a smoke run (~3 min)
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import secrets
@@ -44,6 +52,42 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = [("pytorch-cpu", 1), ("pytorch-cpu", 2), ("onnxruntime", 1)]
 SPACES = [("squeezenas-small", "256x512"), ("squeezenas-large", "256x512"), ("tfnas", "224x224")]
 DEVICE_CLASS = "cpu-bench"
+PRODUCT = ("lutcore", "profiler_agent", "lut_server", "search_client")
+# The settings that make two runs comparable (``--append`` refuses a file made with others).
+COMPARABLE = ("config", "space", "fit", "held", "fit_share", "seed", "op_time", "op_rounds", "net_rounds", "speed_ref",
+              "quick")
+GOAL_MEDIAN, GOAL_MAX = 0.03, 0.10  # issue 12: calibrated median |error| and every held-out architecture
+
+
+def code_state() -> Dict[str, Any]:
+    """The commit, a digest of the product packages' tracked files (blob ids, so a commit that only
+    adds results or docs keeps it) and whether they hold uncommitted changes: which code a run measured."""
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=str(REPO), capture_output=True, text=True, check=True).stdout
+
+    try:
+        listing = git("ls-files", "-s", "--", *PRODUCT)
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", *PRODUCT).strip())
+        commit = git("rev-parse", "HEAD").strip()
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "product_digest": None, "dirty": None}
+    return {"commit": commit, "product_digest": hashlib.sha256(listing.encode()).hexdigest()[:16], "dirty": dirty}
+
+
+def goal_met(r: Dict[str, Any]) -> bool:
+    return bool(r["cal_median"] <= GOAL_MEDIAN and r["cal_max"] <= GOAL_MAX)
+
+
+def consecutive_met(runs: List[Dict[str, Any]]) -> int:
+    """How many of the last runs, back to the first that missed, or ran other code, met the goal in
+    every configuration."""
+    n, digest = 0, None
+    for run in reversed(runs):
+        d = (run.get("code") or {}).get("product_digest")
+        if not run.get("complete", True) or not run.get("goal_met") or d is None or digest not in (None, d):
+            break
+        digest, n = d, n + 1
+    return n
 
 
 def _free_port() -> int:
@@ -170,34 +214,67 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--net-rounds", type=int, default=5, help="validate --rounds per network (its default, 5)")
     p.add_argument("--no-speed-ref", dest="speed_ref", action="store_false")
     p.add_argument("--quick", action="store_true", help="pytorch-cpu:1 on squeezenas-small at 128x256, 6+4 archs")
-    p.add_argument("--json", help="write every figure to this file")
+    p.add_argument("--json", help="write every figure to this file (rewritten after each configuration)")
+    p.add_argument("--append", action="store_true",
+                   help="add these runs to those already in --json (same product code only)")
     args = p.parse_args(argv)
     configs = [(b, t) for b, t in CONFIGS if not args.config or f"{b}:{t}" in args.config]
     spaces = [(s, r) for s, r in SPACES if not args.space or s in args.space]
     if args.quick:
         configs, spaces = configs[:1], [("squeezenas-small", "128x256")]
         args.fit, args.held, args.op_time = 6, 4, 0.5
+    code = code_state()
     runs: List[Dict[str, Any]] = []
-    for run in range(1, args.runs + 1):
+    if args.append:
+        if not args.json or not Path(args.json).exists():
+            p.error("--append needs an existing --json file to add to")
+        doc = json.loads(Path(args.json).read_text())
+        runs = list(doc.get("runs", []))
+        differ = [k for k in COMPARABLE if (doc.get("args") or {}).get(k) != vars(args).get(k)]
+        if differ:
+            p.error(f"{args.json} holds runs made with other settings ({', '.join(differ)}): start a new file")
+        theirs = {(r.get("code") or {}).get("product_digest") for r in runs}
+        if theirs and theirs != {code["product_digest"]}:
+            p.error(f"{args.json} holds runs of other product code ({', '.join(sorted(map(str, theirs)))}; "
+                    f"this checkout is {code['product_digest']}): start a new file")
+    if code["dirty"]:
+        print("   note: the product packages have uncommitted changes; these runs measure them", flush=True)
+
+    def save() -> None:
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1, default=str))
+
+    first = len(runs) + 1
+    for run in range(first, first + args.runs):
         t0 = time.monotonic()
-        print(f"== run {run}/{args.runs}", flush=True)
+        print(f"== run {run} ({run - first + 1} of {args.runs} now)", flush=True)
+        record: Dict[str, Any] = {"run": run, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                  "code": code, "load_avg_start": list(os.getloadavg()), "complete": False,
+                                  "results": []}
+        runs.append(record)
         with tempfile.TemporaryDirectory(prefix="lut-workflow-") as tmp:
             server = Server(Path(tmp))
             try:
-                results = [one(server, b, t, s, r, args, Path(tmp)) for b, t in configs for s, r in spaces]
+                for b, t in configs:
+                    for s, r in spaces:
+                        record["results"].append(one(server, b, t, s, r, args, Path(tmp)))
+                        save()
             finally:
                 server.stop()
         wall = time.monotonic() - t0
-        ok = all(r["cal_median"] <= 0.03 and r["cal_max"] <= 0.10 for r in results)
-        met = sum(r["cal_median"] <= 0.03 and r["cal_max"] <= 0.10 for r in results)
-        print(f"   run {run}: {wall / 60:.1f} min; goal (calibrated median <= 3%, every held-out arch within 10%) "
+        results = record["results"]
+        met = sum(goal_met(r) for r in results)
+        record.update(wall_s=round(wall, 1), goal_met=met == len(results), complete=True,
+                      load_avg_end=list(os.getloadavg()))
+        save()
+        print(f"   run {run}: {wall / 60:.1f} min, load average {record['load_avg_start'][0]:.2f} -> "
+              f"{record['load_avg_end'][0]:.2f}; goal (calibrated median <= 3%, every held-out arch within 10%) "
               f"met in {met} of {len(results)}", flush=True)
-        runs.append({"run": run, "wall_s": round(wall, 1), "goal_met": ok, "results": results})
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1, default=str))
+        print(f"== consecutive runs of this code meeting the goal in every configuration: {consecutive_met(runs)} "
+              f"(of {len(runs)} in {args.json})", flush=True)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
