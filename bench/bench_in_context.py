@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     sp = get_space(args.space, args.resolution)
     fit_archs = [get_arch(n, sp.resolution) for n in parse_arch_list(f"random:{args.fit}", sp.name, args.seed)]
     held_archs = [get_arch(n, sp.resolution) for n in parse_arch_list(f"random:{args.held}", sp.name,
-                                                                        args.seed + 1)]
+                                                                        args.seed + args.fit)]  # disjoint
     every = fit_archs + held_archs
     specs = {s.key: s for a in every for _, s in a.all_ops()}
     op_protocol = TimingProtocol(max_time_s=args.op_time)

@@ -7,7 +7,8 @@ SQLite, the embedded default) shared by the whole run, exactly what a user does:
    has are skipped) then ``profiler-agent sync``;
 2. calibrate: ``profiler-agent validate --archs random:N --seed A --calibrate --server URL``
    (the server fits and stores the calibration);
-3. time other architectures: ``profiler-agent validate --archs random:M --seed B --server URL``;
+3. time other architectures: ``profiler-agent validate --archs random:M --seed B --server URL``
+   (``random:N --seed A`` names seeds A..A+N-1, so B = A + N: no held-out architecture was fitted on);
 4. predict those architectures through ``search_client.LUTClient.predict_latency`` (the server's
    calibration applied) and compare with their measured latency.
 
@@ -56,6 +57,8 @@ PRODUCT = ("lutcore", "profiler_agent", "lut_server", "search_client")
 # The settings that make two runs comparable (``--append`` refuses a file made with others).
 COMPARABLE = ("config", "space", "fit", "held", "fit_share", "seed", "op_time", "op_rounds", "net_rounds", "speed_ref",
               "quick")
+# Bumped when the bench's own protocol changes (2: held-out seeds start after the fitted ones).
+PROTOCOL = 2
 GOAL_MEDIAN, GOAL_MAX = 0.03, 0.10  # issue 12: calibrated median |error| and every held-out architecture
 
 
@@ -72,6 +75,11 @@ def code_state() -> Dict[str, Any]:
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "product_digest": None, "dirty": None}
     return {"commit": commit, "product_digest": hashlib.sha256(listing.encode()).hexdigest()[:16], "dirty": dirty}
+
+
+def held_out_seed(args: argparse.Namespace) -> int:
+    """``random:N --seed A`` names seeds A..A+N-1: the held-out architectures start after them."""
+    return int(args.seed + args.fit)
 
 
 def goal_met(r: Dict[str, Any]) -> bool:
@@ -164,7 +172,7 @@ def one(server: Server, backend: str, threads: int, space: str, res: str, args: 
                             "--seed", str(args.seed), "--calibrate", "--fit-share", str(args.fit_share),
                             "--json", *net_rounds, *measuring], server, workdir)
     held_out, t_held = agent(["validate", "--space", space, "-r", res, "--archs", f"random:{args.held}",
-                              "--seed", str(args.seed + 1), "--json", *net_rounds, *measuring], server, workdir)
+                              "--seed", str(held_out_seed(args)), "--json", *net_rounds, *measuring], server, workdir)
     fit_summary = json.loads(fit_out.strip().splitlines()[-1])
     measured = [json.loads(line) for line in held_out.strip().splitlines()[:-1]]
     target = json.loads(held_out.strip().splitlines()[-1])["target"]
@@ -231,6 +239,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         doc = json.loads(Path(args.json).read_text())
         runs = list(doc.get("runs", []))
         differ = [k for k in COMPARABLE if (doc.get("args") or {}).get(k) != vars(args).get(k)]
+        differ += ["the bench's protocol"] if doc.get("protocol") != PROTOCOL else []
         if differ:
             p.error(f"{args.json} holds runs made with other settings ({', '.join(differ)}): start a new file")
         theirs = {(r.get("code") or {}).get("product_digest") for r in runs}
@@ -243,7 +252,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     def save() -> None:
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1, default=str))
+            Path(args.json).write_text(json.dumps({"protocol": PROTOCOL, "args": vars(args), "runs": runs}, indent=1,
+                                                  default=str))
 
     first = len(runs) + 1
     for run in range(first, first + args.runs):

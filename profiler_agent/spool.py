@@ -35,13 +35,18 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
-def default_spool_dir() -> Path:
-    """``$LUT_SPOOL``, else ``$XDG_CACHE_HOME/profiler-agent/spool`` (``~/.cache/...``)."""
-    env = os.environ.get("LUT_SPOOL")
+def cache_path(env_var: str, name: str) -> Path:
+    """``$ENV_VAR``, else ``$XDG_CACHE_HOME/profiler-agent/NAME`` (``~/.cache/...``): the agent's own state."""
+    env = os.environ.get(env_var)
     if env:
         return Path(env).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "profiler-agent" / "spool"
+    return Path(cache) / "profiler-agent" / name
+
+
+def default_spool_dir() -> Path:
+    """``$LUT_SPOOL``, else ``$XDG_CACHE_HOME/profiler-agent/spool`` (``~/.cache/...``)."""
+    return cache_path("LUT_SPOOL", "spool")
 
 
 def atomic_write_text(path: Path, text: str) -> None:

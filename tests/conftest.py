@@ -3,7 +3,10 @@ PostgreSQL databases) live in tests/live_server.py and are shared by every appli
 """
 
 import importlib.util
+from pathlib import Path
 from typing import Any, List
+
+import pytest
 
 pytest_plugins = ["tests.live_server", "tests.clocked_server"] if importlib.util.find_spec("tests.live_server") else []
 
@@ -28,3 +31,9 @@ def pytest_collection_modifyitems(config: Any, items: List[Any]) -> None:
         left -= size
     ordered += list(rest)
     items[:] = ordered
+
+
+@pytest.fixture(autouse=True)
+def _own_speed_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test (and the agent processes it starts) keeps its speed base in its own file, not ~/.cache."""
+    monkeypatch.setenv("LUT_SPEED_BASE", str(tmp_path / "speed-base.json"))

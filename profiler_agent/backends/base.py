@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, Dict, Optional
+import json
+import socket
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 from lutcore.ops import OpSpec
 from lutcore.ops.layers import Conv
 from lutcore.records import Target
 from profiler_agent.timing import SpeedReference, TimingProtocol, TimingResult
+
+if TYPE_CHECKING:
+    from profiler_agent.speed_base import SpeedBases
 
 # The speed reference: small enough to stay in L2 (about 140 kB), long enough to time (~7 MMACs).
 REFERENCE_OP = Conv(c_in=32, h=28, w=28, c_out=32)
@@ -64,16 +69,28 @@ class Backend(abc.ABC):
         """One forward pass of ``REFERENCE_OP`` on this runtime (CPU backends only)."""
         raise BackendUnavailable(f"backend {self.name!r} has no speed reference (it is for CPU backends)")
 
-    def use_speed_reference(self, seconds: float = 3.0, sensitivity: float = 0.5) -> SpeedReference:
+    def use_speed_reference(self, seconds: float = 3.0, sensitivity: float = 0.5,
+                            bases: Optional[SpeedBases] = None) -> SpeedReference:
         """Divide every later sample by the machine's slowdown around it (see ``SpeedReference``).
 
         For shared machines whose speed wanders; a dedicated board does not need it. The target
-        records ``speed=ref`` so corrected and uncorrected numbers never mix in one LUT.
+        records ``speed=ref`` so corrected and uncorrected numbers never mix in one LUT. With
+        ``bases``, the base this machine first calibrated for this backend and settings replaces
+        the process's own (``profiler_agent.speed_base``): times of different processes compare.
         """
         ref = SpeedReference(self.reference_workload(), sensitivity=sensitivity, name=REFERENCE_OP.key)
         ref.calibrate(seconds)
+        own = ref.base_per_call_s
+        if bases is not None and own:
+            ref.adopt_base(bases.keep(self.speed_base_key(), own))
         self.reference = ref
         return ref
+
+    def speed_base_key(self) -> str:
+        """What a kept speed base belongs to: host, backend, settings, reference op, library versions."""
+        parts = [socket.gethostname(), self.name, json.dumps(self.settings(), sort_keys=True), REFERENCE_OP.key,
+                 json.dumps(self.versions(), sort_keys=True)]
+        return "|".join(parts)
 
     # -- timing ------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -63,12 +63,16 @@ def backend(args: argparse.Namespace) -> Any:
         if not 0 <= args.speed_sensitivity <= 2:
             b.close()
             raise UsageError(f"--speed-sensitivity {args.speed_sensitivity} must be between 0 and 2")
+        from profiler_agent.speed_base import SpeedBases
+
+        bases = None if args.speed_ref_fresh else SpeedBases()
         try:
-            ref = b.use_speed_reference(sensitivity=args.speed_sensitivity)
+            ref = b.use_speed_reference(sensitivity=args.speed_sensitivity, bases=bases)
         except BackendUnavailable as e:
             b.close()
             raise UsageError(f"--speed-ref: {e}") from None
-        log.info("speed reference %s: %.3f ms per sample", ref.name, 1e3 * (ref.base_s or 0.0))
+        kept = f" (the base kept in {bases.path})" if bases is not None else " (this process's own base)"
+        log.info("speed reference %s: %.4f ms per call%s", ref.name, 1e3 * (ref.base_per_call_s or 0.0), kept)
     return b
 
 

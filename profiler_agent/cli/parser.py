@@ -59,6 +59,9 @@ def _add_measuring(p: argparse.ArgumentParser) -> None:
                         "out the machine's slowdown (the target records speed=ref)")
     g.add_argument("--speed-sensitivity", type=float, default=0.5,
                    help="with --speed-ref: share of the reference's slowdown that ops feel (default 0.5)")
+    g.add_argument("--speed-ref-fresh", action="store_true",
+                   help="with --speed-ref: use this process's own reference base, not the one this machine "
+                        "kept for the backend ($LUT_SPEED_BASE, else ~/.cache/profiler-agent/speed-base.json)")
     g.add_argument("--root", default="/", help="filesystem root to probe (fixtures in tests)")
     add_backend_flags(p)
 

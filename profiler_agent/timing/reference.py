@@ -77,6 +77,18 @@ class SpeedReference:
         self.base_s = min(medians)
         return self.base_s
 
+    @property
+    def base_per_call_s(self) -> Optional[float]:
+        """One undisturbed reference call: what ``adopt_base`` takes (a block's length varies by process)."""
+        return None if self.base_s is None or not self.iters else self.base_s / self.iters
+
+    def adopt_base(self, per_call_s: float) -> None:
+        """Use a base found elsewhere (another process, ``profiler_agent.speed_base``) instead of this
+        process's own, so that corrected times of both are comparable; after ``calibrate``."""
+        if not self.iters:
+            raise ValueError("calibrate() the reference before adopting a base: it sizes the block")
+        self.base_s = per_call_s * self.iters
+
     def factor(self, before_s: float, after_s: float) -> float:
         """The reference's slowdown between two of its samples (1.0 = as fast as calibrated)."""
         assert self.base_s is not None, "calibrate() the reference first"

@@ -102,3 +102,14 @@ def test_code_state_names_the_checkout(wf: Any) -> None:
     state = wf.code_state()
     assert len(state["commit"]) == 40 and len(state["product_digest"]) == 16
     assert state == wf.code_state() and isinstance(state["dirty"], bool)
+
+
+def test_held_out_architectures_were_not_fitted_on(wf: Any) -> None:
+    from argparse import Namespace
+
+    from lutcore.spaces import parse_arch_list
+
+    args = Namespace(seed=5000, fit=20, held=12)
+    fitted = set(parse_arch_list(f"random:{args.fit}", "squeezenas-small", args.seed))
+    held = set(parse_arch_list(f"random:{args.held}", "squeezenas-small", wf.held_out_seed(args)))
+    assert len(fitted) == 20 and len(held) == 12 and not fitted & held
