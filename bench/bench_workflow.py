@@ -146,7 +146,9 @@ class Server:
 
 def agent(args: List[str], server: Server, cwd: Path) -> Tuple[str, float]:
     """Run ``profiler-agent ARGS`` as a user would; its stdout and wall seconds."""
-    env = dict(os.environ, LUT_SERVER=server.url, LUT_TOKEN=server.token, PYTHONPATH=str(REPO))
+    # Each run is a fresh machine: its first agent process calibrates the speed base the rest keep.
+    env = dict(os.environ, LUT_SERVER=server.url, LUT_TOKEN=server.token, PYTHONPATH=str(REPO),
+               LUT_SPEED_BASE=str(cwd / "speed-base.json"))
     t0 = time.monotonic()
     p = subprocess.run([sys.executable, "-m", "profiler_agent", *args], cwd=str(cwd), env=env,
                        capture_output=True, text=True)
@@ -272,6 +274,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         save()
             finally:
                 server.stop()
+                kept = Path(tmp) / "speed-base.json"
+                record["speed_bases"] = json.loads(kept.read_text()) if kept.exists() else None
         wall = time.monotonic() - t0
         results = record["results"]
         met = sum(goal_met(r) for r in results)
