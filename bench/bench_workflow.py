@@ -56,7 +56,7 @@ DEVICE_CLASS = "cpu-bench"
 PRODUCT = ("lutcore", "profiler_agent", "lut_server", "search_client")
 # The settings that make two runs comparable (``--append`` refuses a file made with others).
 COMPARABLE = ("config", "space", "fit", "held", "fit_share", "seed", "op_time", "op_rounds", "net_rounds", "speed_ref",
-              "quick")
+              "fresh_speed_base", "quick")
 # Bumped when the bench's own protocol changes (2: held-out seeds start after the fitted ones).
 PROTOCOL = 2
 GOAL_MEDIAN, GOAL_MAX = 0.03, 0.10  # issue 12: calibrated median |error| and every held-out architecture
@@ -163,7 +163,7 @@ def one(server: Server, backend: str, threads: int, space: str, res: str, args: 
     measuring = ["--device", DEVICE_CLASS, "--name", "bench-board", "--backend", backend, "--threads", str(threads),
                  "-q"]
     if args.speed_ref:
-        measuring.append("--speed-ref")
+        measuring += ["--speed-ref", "--speed-ref-fresh"] if args.fresh_speed_base else ["--speed-ref"]
     run_file = workdir / f"{backend}-{threads}-{space}-{res}.jsonl"
     _, t_profile = agent(["profile", "--space", space, "-r", res, "-o", str(run_file), "--server", server.url,
                           "--max-time-per-op", str(args.op_time), "--rounds", str(args.op_rounds), *measuring],
@@ -223,6 +223,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--op-rounds", type=int, default=5, help="profile --rounds (the agent's default, 5)")
     p.add_argument("--net-rounds", type=int, default=5, help="validate --rounds per network (its default, 5)")
     p.add_argument("--no-speed-ref", dest="speed_ref", action="store_false")
+    p.add_argument("--fresh-speed-base", action="store_true",
+                   help="each agent process calibrates its own speed base (--speed-ref-fresh), none is kept")
     p.add_argument("--quick", action="store_true", help="pytorch-cpu:1 on squeezenas-small at 128x256, 6+4 archs")
     p.add_argument("--json", help="write every figure to this file (rewritten after each configuration)")
     p.add_argument("--append", action="store_true",
