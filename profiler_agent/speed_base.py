@@ -18,18 +18,12 @@ settings, reference op and library versions, so another runtime or thread count 
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 from pathlib import Path
-from typing import Dict, Iterator, Optional
+from typing import Dict, Optional
 
-from profiler_agent.spool import atomic_write_text, cache_path
-
-try:  # POSIX: two agents starting at once must not both keep a base
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from profiler_agent.spool import atomic_write_text, cache_path, file_lock
 
 
 def default_path() -> Path:
@@ -46,24 +40,21 @@ class SpeedBases:
     def read(self) -> Dict[str, Dict[str, object]]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except ValueError:  # a damaged file: calibrate anew rather than fail the run
+        except (FileNotFoundError, ValueError):  # none yet, or damaged: calibrate anew rather than fail the run
             return {}
         return data if isinstance(data, dict) else {}
 
     def get(self, key: str) -> Optional[float]:
-        entry = self.read().get(key)
-        value = entry.get("per_call_s") if isinstance(entry, dict) else None
-        return float(value) if isinstance(value, (int, float)) and value > 0 else None
+        return _base_of(self.read().get(key))
 
     def keep(self, key: str, per_call_s: float) -> float:
         """The base to use for ``key``: the kept one, or ``per_call_s`` (then kept) when there is none."""
         if not per_call_s > 0:
             raise ValueError(f"a speed base must be positive, got {per_call_s!r}")
-        with self._locked():
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with file_lock(Path(str(self.path) + ".lock")):  # two agents starting at once keep one base
             data = self.read()
-            kept = self.get(key)
+            kept = _base_of(data.get(key))
             if kept is not None:
                 return kept
             at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -71,15 +62,7 @@ class SpeedBases:
             atomic_write_text(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
             return per_call_s
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if fcntl is None:  # pragma: no cover
-            yield
-            return
-        with open(str(self.path) + ".lock", "a") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+def _base_of(entry: object) -> Optional[float]:
+    value = entry.get("per_call_s") if isinstance(entry, dict) else None
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None

@@ -49,6 +49,20 @@ def default_spool_dir() -> Path:
     return cache_path("LUT_SPOOL", "spool")
 
 
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) against other processes (POSIX flock)."""
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    with open(str(path), "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` so that ``path`` holds either the old content or all of the new, never a torn file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,15 +161,8 @@ class Spool:
     # -- sending -----------------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        if fcntl is None:  # pragma: no cover
+        with file_lock(self.root / ".lock"):
             yield
-            return
-        with open(str(self.root / ".lock"), "a") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
     def flush(self, api: LutApi) -> FlushResult:
         """Post every pending batch, oldest first; stop at the first outage and keep the rest.

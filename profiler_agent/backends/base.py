@@ -79,10 +79,15 @@ class Backend(abc.ABC):
         the process's own (``profiler_agent.speed_base``): times of different processes compare.
         """
         ref = SpeedReference(self.reference_workload(), sensitivity=sensitivity, name=REFERENCE_OP.key)
-        ref.calibrate(seconds)
-        own = ref.base_per_call_s
-        if bases is not None and own:
-            ref.adopt_base(bases.keep(self.speed_base_key(), own))
+        kept = bases.get(self.speed_base_key()) if bases is not None else None
+        if kept is not None:  # only the block is sized here: the seconds of calibration would be discarded
+            ref.size_block()
+            ref.adopt_base(kept)
+        else:
+            ref.calibrate(seconds)
+            own = ref.base_per_call_s
+            if bases is not None and own:  # two first processes at once: the one kept first wins
+                ref.adopt_base(bases.keep(self.speed_base_key(), own))
         self.reference = ref
         return ref
 

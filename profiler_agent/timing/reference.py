@@ -63,13 +63,18 @@ class SpeedReference:
             self.fn()
         return self.clock() - t0
 
-    def calibrate(self, seconds: float = 3.0, window: int = 25) -> float:
-        """Size the block to ``sample_s``, then set ``base_s`` to the fastest window median."""
+    def size_block(self) -> int:
+        """Warm up the runtime and size the timed block to ``sample_s``; ``iters`` calls per block."""
         self.iters, per = 1, 0.0
         t_end = self.clock() + 0.2
-        while self.clock() < t_end:  # warm up the runtime, then size the block
+        while self.clock() < t_end:
             per = self.sample() / self.iters
             self.iters = max(1, int(math.ceil(self.sample_s / per))) if per > 0 else 1000
+        return self.iters
+
+    def calibrate(self, seconds: float = 3.0, window: int = 25) -> float:
+        """Size the block to ``sample_s``, then set ``base_s`` to the fastest window median."""
+        self.size_block()
         medians: List[float] = []
         t_end = self.clock() + seconds
         while self.clock() < t_end or not medians:
@@ -84,9 +89,9 @@ class SpeedReference:
 
     def adopt_base(self, per_call_s: float) -> None:
         """Use a base found elsewhere (another process, ``profiler_agent.speed_base``) instead of this
-        process's own, so that corrected times of both are comparable; after ``calibrate``."""
+        process's own, so that corrected times of both are comparable; after ``size_block``."""
         if not self.iters:
-            raise ValueError("calibrate() the reference before adopting a base: it sizes the block")
+            raise ValueError("size_block() the reference before adopting a base")
         self.base_s = per_call_s * self.iters
 
     def factor(self, before_s: float, after_s: float) -> float:

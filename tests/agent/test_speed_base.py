@@ -69,7 +69,7 @@ def test_default_path_follows_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_adopting_a_base_rescales_the_block_it_times() -> None:
     ref = SpeedReference(lambda: None)
     with pytest.raises(ValueError):
-        ref.adopt_base(1e-4)  # before calibrate: no block size yet
+        ref.adopt_base(1e-4)  # before size_block: no block size yet
     ref.iters, ref.base_s = 4, 8e-4
     assert ref.base_per_call_s == pytest.approx(2e-4)
     ref.adopt_base(3e-4)
