@@ -130,6 +130,28 @@ def analyse(data: Dict[str, List[Dict[str, Any]]]) -> List[Dict[str, Any]]:
     return out
 
 
+def process_fit(data: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
+    """The sensitivity the long-lived process's own timings ask for (the agent's per-session fit,
+    ``--speed-sensitivity auto``), and how well it aligns the fresh processes beside the best share."""
+    from profiler_agent.timing.sensitivity import DEFAULT_SENSITIVITY, GRID, fit_sensitivity
+
+    fit = fit_sensitivity([[(r["raw_ms"], r["slowdown"]) for r in data["long_lived"]]], applied=0.0, min_items=1)
+    shared = statistics.median(r["base_us"] for r in data["fresh"] + data["long_lived"])
+
+    def fresh_cv(s: float) -> float:
+        return spread(by_proc(data["fresh"], corrected(data["fresh"], s, shared)))["cv"]
+
+    best = min(GRID, key=fresh_cv)
+    return {"fitted_s": fit.s, "fitted": fit.fitted, "reason": fit.reason, "fresh_cv_at_fit": fresh_cv(fit.s),
+            "best_s": best, "fresh_cv_at_best": fresh_cv(best), "fresh_cv_at_default": fresh_cv(DEFAULT_SENSITIVITY)}
+
+
+def print_fit(threads: int, f: Dict[str, Any]) -> None:
+    print(f"   fitted in the long-lived process: s = {f['fitted_s']:.2f} ({f['reason']}); fresh processes, shared "
+          f"base: cv {100 * f['fresh_cv_at_fit']:.1f}% at it, {100 * f['fresh_cv_at_default']:.1f}% at the default, "
+          f"{100 * f['fresh_cv_at_best']:.1f}% at the best share ({f['best_s']:.2f})", flush=True)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -138,11 +160,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--arch", default="squeezenas-small:random:5001")
     p.add_argument("-r", "--res", default="256x512")
     p.add_argument("--json")
+    p.add_argument("--reanalyse", nargs="+", metavar="JSON", help="print the per-process fit of earlier runs' files")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         worker(args.threads[0], args.arch, args.res, args.reps, args.serve)
+        return 0
+    if args.reanalyse:
+        for name in args.reanalyse:
+            print(f"== {name}")
+            for res in json.loads(Path(name).read_text())["results"]:
+                print(f"  {res['threads']} thread(s):")
+                print_fit(res["threads"], process_fit(res["data"]))
         return 0
     print(f"bench_speed_ref: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, {args.arch} at {args.res}, "
           f"{args.procs} fresh processes x {args.reps} timings, one long-lived process between them")
@@ -159,7 +189,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"   {r['sensitivity']:11.2f}   {100 * ll['range']:8.1f}% / {100 * ll['cv']:4.1f}%"
                   f"   {100 * own['range']:7.1f}% / {100 * own['cv']:4.1f}%"
                   f"   {100 * common['range']:9.1f}% / {100 * common['cv']:4.1f}%", flush=True)
-        results.append({"threads": threads, "data": data, "analysis": rows})
+        fit = process_fit(data)
+        print_fit(threads, fit)
+        results.append({"threads": threads, "data": data, "analysis": rows, "process_fit": fit})
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
     return 0

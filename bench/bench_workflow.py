@@ -56,9 +56,10 @@ DEVICE_CLASS = "cpu-bench"
 PRODUCT = ("lutcore", "profiler_agent", "lut_server", "search_client")
 # The settings that make two runs comparable (``--append`` refuses a file made with others).
 COMPARABLE = ("config", "space", "fit", "held", "fit_share", "seed", "op_time", "op_rounds", "net_rounds", "speed_ref",
-              "fresh_speed_base", "quick")
+              "fresh_speed_base", "sensitivity", "quick")
 # Bumped when the bench's own protocol changes (2: held-out seeds start after the fitted ones).
 PROTOCOL = 2
+PREDATED = {"sensitivity": "0.5"}  # settings added after some result files were written: the value those ran with
 GOAL_MEDIAN, GOAL_MAX = 0.03, 0.10  # issue 12: calibrated median |error| and every held-out architecture
 
 
@@ -164,6 +165,7 @@ def one(server: Server, backend: str, threads: int, space: str, res: str, args: 
                  "-q"]
     if args.speed_ref:
         measuring += ["--speed-ref", "--speed-ref-fresh"] if args.fresh_speed_base else ["--speed-ref"]
+        measuring += ["--speed-sensitivity", args.sensitivity]
     run_file = workdir / f"{backend}-{threads}-{space}-{res}.jsonl"
     _, t_profile = agent(["profile", "--space", space, "-r", res, "-o", str(run_file), "--server", server.url,
                           "--max-time-per-op", str(args.op_time), "--rounds", str(args.op_rounds), *measuring],
@@ -225,6 +227,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--no-speed-ref", dest="speed_ref", action="store_false")
     p.add_argument("--fresh-speed-base", action="store_true",
                    help="each agent process calibrates its own speed base (--speed-ref-fresh), none is kept")
+    p.add_argument("--sensitivity", default="auto",
+                   help="--speed-sensitivity of every agent command: a share, or auto (the agent's default)")
     p.add_argument("--quick", action="store_true", help="pytorch-cpu:1 on squeezenas-small at 128x256, 6+4 archs")
     p.add_argument("--json", help="write every figure to this file (rewritten after each configuration)")
     p.add_argument("--append", action="store_true",
@@ -242,7 +246,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             p.error("--append needs an existing --json file to add to")
         doc = json.loads(Path(args.json).read_text())
         runs = list(doc.get("runs", []))
-        differ = [k for k in COMPARABLE if (doc.get("args") or {}).get(k) != vars(args).get(k)]
+        differ = [k for k in COMPARABLE if (doc.get("args") or {}).get(k, PREDATED.get(k)) != vars(args).get(k)]
         differ += ["the bench's protocol"] if doc.get("protocol") != PROTOCOL else []
         if differ:
             p.error(f"{args.json} holds runs made with other settings ({', '.join(differ)}): start a new file")

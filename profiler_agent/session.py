@@ -13,6 +13,7 @@ Errors from the backend propagate: the caller decides what a failed op means.
 from __future__ import annotations
 
 import datetime
+import logging
 import random
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -23,6 +24,9 @@ from profiler_agent.backends.base import Backend
 from profiler_agent.probe import clock_warnings, read_clocks
 from profiler_agent.rounds import RoundPlan, merge, rounds_env
 from profiler_agent.timing import TimingProtocol, TimingResult
+from profiler_agent.timing.sensitivity import SensitivityFit, session_fit
+
+log = logging.getLogger("profiler_agent")
 
 
 def utc_now() -> str:
@@ -89,6 +93,7 @@ class ProfileSession:
         self.canary_history: List[Dict[str, Any]] = []
         self.results: Dict[str, TimingResult] = {}
         self.remeasured = 0
+        self.sensitivity_fit: Optional[SensitivityFit] = None  # the last batch's, with an auto-sensitivity reference
         self._since_check = 0
 
     # -- helpers ---------------------------------------------------------------------------
@@ -211,6 +216,13 @@ class ProfileSession:
                 self._notify(done, total, spec.key)
         clocks_after = read_clocks(self.root)
         flags = ["clock_warnings"] if clock_warnings(clocks_after) else []
+        items = [[(x.stats.median_ms, x.slowdown) for x in rs] for rs in rounds.values()]
+        fit = session_fit(getattr(self.backend, "reference", None), items)
+        if fit is not None:  # every round of the batch under the sensitivity its rounds asked for
+            self.sensitivity_fit = fit
+            log.info("speed sensitivity %.2f for a batch of %d ops (%s)", fit.s, len(order), fit.reason)
+            iqr = self.protocol.outlier_iqr
+            rounds = {k: [fit.result(x, iqr) for x in rs] for k, rs in rounds.items()}
         timed: Dict[str, Tuple[TimingResult, str]] = {}
         env: Dict[str, Dict[str, Any]] = {}
         for i, spec in enumerate(order):
@@ -222,6 +234,8 @@ class ProfileSession:
                 "order": i,
                 "rounds": rounds_env(rounds[spec.key], plan.estimator, extra[spec.key]),
             }
+            if fit is not None:
+                env[spec.key]["sensitivity"] = fit.to_env()
         return self._measurements(unique, timed, env, job_ids)
 
     def _measurements(
@@ -237,8 +251,9 @@ class ProfileSession:
             self.results[key] = res
             e = dict(env[key])
             e["timing"] = timing_env(res)
-            if "rounds" in e:
-                e["timing"]["rounds"] = e.pop("rounds")
+            for part in ("rounds", "sensitivity"):  # how the rounds were taken and rescaled
+                if part in e:
+                    e["timing"][part] = e.pop(part)
             e["backend"] = self.backend.name
             out.append(
                 Measurement(

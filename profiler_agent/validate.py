@@ -14,6 +14,7 @@ measured around it.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -25,6 +26,9 @@ from lutcore.spaces import Arch, get_arch, get_space, published_names
 from profiler_agent.backends.base import Backend
 from profiler_agent.rounds import RoundPlan, combine, spread
 from profiler_agent.timing import TimingProtocol
+from profiler_agent.timing.sensitivity import session_fit
+
+log = logging.getLogger("profiler_agent")
 
 
 class LutMissing(LutError):
@@ -169,20 +173,22 @@ def time_networks(
     contexts: Optional[Dict[str, Dict[str, float]]] = None,
     envs: Optional[Dict[str, Dict[str, Any]]] = None,
     plan: Optional[RoundPlan] = None,
+    slowdowns: Optional[Dict[str, List[Optional[float]]]] = None,
 ) -> Dict[str, List[float]]:
     """Median ms per round for every architecture; rounds shuffle the order to spread drift.
     With a ``plan``, networks whose kept rounds disagree then get extra rounds (``retime_disturbed``).
     ``contexts`` collects each network's in-context op times where the backend attributes them,
-    ``envs`` the backend's provenance of its last timing (clocks read right after it)."""
+    ``envs`` the backend's provenance of its last timing (clocks read right after it), ``slowdowns``
+    each round's speed-reference slowdown (None without a reference), beside ``times``."""
     rng = random.Random(seed)
     out: Dict[str, List[float]] = {a.name: [] for a in archs}
     tick = _Ticker(len(archs) * rounds, progress)
     for _ in range(rounds):
         order = list(archs)
         rng.shuffle(order)
-        _time_pass(order, backend, protocol, out, tick, contexts, envs)
+        _time_pass(order, backend, protocol, out, tick, contexts, envs, slowdowns)
     if plan is not None:
-        retime_disturbed(archs, out, plan, backend, protocol, seed + rounds, tick, contexts, envs)
+        retime_disturbed(archs, out, plan, backend, protocol, seed + rounds, tick, contexts, envs, slowdowns)
     return out
 
 
@@ -206,10 +212,13 @@ def _time_pass(
     tick: _Ticker,
     contexts: Optional[Dict[str, Dict[str, float]]] = None,
     envs: Optional[Dict[str, Dict[str, Any]]] = None,
+    slowdowns: Optional[Dict[str, List[Optional[float]]]] = None,
 ) -> None:
     for a in order:
         res = backend.time_network(a, protocol)
         out[a.name].append(res.stats.median_ms)
+        if slowdowns is not None:
+            slowdowns.setdefault(a.name, []).append(res.slowdown)
         ctx = in_context_values(res.env)
         if contexts is not None and ctx:
             contexts[a.name] = ctx
@@ -228,6 +237,7 @@ def retime_disturbed(
     tick: Optional[_Ticker] = None,
     contexts: Optional[Dict[str, Dict[str, float]]] = None,
     envs: Optional[Dict[str, Dict[str, Any]]] = None,
+    slowdowns: Optional[Dict[str, List[Optional[float]]]] = None,
 ) -> Dict[str, int]:
     """Extra shuffled passes over the networks whose kept rounds disagree (``plan.needs_more``, the
     agent's test for ops), at most ``plan.max_extra`` each; appends to ``times``, returns the extras.
@@ -243,7 +253,7 @@ def retime_disturbed(
             return extra
         rng.shuffle(todo)
         tick.total += len(todo)
-        _time_pass(todo, backend, protocol, times, tick, contexts, envs)
+        _time_pass(todo, backend, protocol, times, tick, contexts, envs, slowdowns)
         for a in todo:
             extra[a.name] += 1
 
@@ -263,14 +273,22 @@ def validate(
     max_extra: int = RoundPlan.max_extra,
 ) -> List[ArchResult]:
     """Time the networks in ``rounds`` shuffled rounds (plus extra rounds for disturbed ones, see
-    ``retime_disturbed``) and set them beside ``lut``'s sums."""
+    ``retime_disturbed``) and set them beside ``lut``'s sums. With an auto-sensitivity speed
+    reference the rounds are rescaled to the sensitivity they ask for (``timing.sensitivity``),
+    kept in each result's ``env["sensitivity"]``."""
     plan = RoundPlan(rounds, estimator, spread_tol, max_extra)
     sp = get_space(space, resolution)
     archs = [get_arch(n, sp.resolution) for n in names]
     predictions = {a.name: lut.prediction(a) for a in archs}  # fail before timing anything
     contexts: Dict[str, Dict[str, float]] = {}
     envs: Dict[str, Dict[str, Any]] = {}
-    times = time_networks(archs, backend, protocol, rounds, seed, progress, contexts, envs, plan)
+    slowdowns: Dict[str, List[Optional[float]]] = {}
+    times = time_networks(archs, backend, protocol, rounds, seed, progress, contexts, envs, plan, slowdowns)
+    fit = session_fit(getattr(backend, "reference", None), [list(zip(times[a.name], slowdowns[a.name])) for a in archs])
+    if fit is not None:
+        times = {n: [fit.value(v, f) for v, f in zip(ts, slowdowns[n])] for n, ts in times.items()}
+        envs = {a.name: dict(envs.get(a.name) or {}, sensitivity=fit.to_env()) for a in archs}
+        log.info("speed sensitivity %.2f for %d networks (%s)", fit.s, len(archs), fit.reason)
     return [dataclasses.replace(r, in_context=contexts.get(r.arch), env=envs.get(r.arch) or None)
             for r in _results(sp, archs, predictions, times, plan)]
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import abc
 import json
 import socket
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Union
 
 from lutcore.ops import OpSpec
 from lutcore.ops.layers import Conv
 from lutcore.records import Target
 from profiler_agent.timing import SpeedReference, TimingProtocol, TimingResult
+from profiler_agent.timing.sensitivity import AUTO_SENSITIVITY, DEFAULT_SENSITIVITY
 
 if TYPE_CHECKING:
     from profiler_agent.speed_base import SpeedBases
@@ -69,7 +70,7 @@ class Backend(abc.ABC):
         """One forward pass of ``REFERENCE_OP`` on this runtime (CPU backends only)."""
         raise BackendUnavailable(f"backend {self.name!r} has no speed reference (it is for CPU backends)")
 
-    def use_speed_reference(self, seconds: float = 3.0, sensitivity: float = 0.5,
+    def use_speed_reference(self, seconds: float = 3.0, sensitivity: Union[float, str] = DEFAULT_SENSITIVITY,
                             bases: Optional[SpeedBases] = None) -> SpeedReference:
         """Divide every later sample by the machine's slowdown around it (see ``SpeedReference``).
 
@@ -77,8 +78,12 @@ class Backend(abc.ABC):
         records ``speed=ref`` so corrected and uncorrected numbers never mix in one LUT. With
         ``bases``, the base this machine first calibrated for this backend and settings replaces
         the process's own (``profiler_agent.speed_base``): times of different processes compare.
+        ``sensitivity="auto"``: corrected with 0.5 while timing, then refitted per session from its
+        rounds (``profiler_agent.timing.sensitivity``).
         """
-        ref = SpeedReference(self.reference_workload(), sensitivity=sensitivity, name=REFERENCE_OP.key)
+        auto = sensitivity == AUTO_SENSITIVITY
+        ref = SpeedReference(self.reference_workload(), sensitivity=DEFAULT_SENSITIVITY if auto else float(sensitivity),
+                             name=REFERENCE_OP.key, auto_sensitivity=auto)
         kept = bases.get(self.speed_base_key()) if bases is not None else None
         if kept is not None:  # only the block is sized here: the seconds of calibration would be discarded
             ref.size_block()

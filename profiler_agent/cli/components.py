@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, Optional
 
 from profiler_agent.cli.backend_flags import backend_options
 from profiler_agent.cli.errors import UsageError
+from profiler_agent.timing.sensitivity import AUTO_SENSITIVITY
 
 log = logging.getLogger("profiler_agent")
 
@@ -60,7 +61,7 @@ def backend(args: argparse.Namespace) -> Any:
     except (ValueError, TypeError) as e:
         raise UsageError(f"backend {args.backend}: {e}") from None
     if getattr(args, "speed_ref", False):
-        if not 0 <= args.speed_sensitivity <= 2:
+        if args.speed_sensitivity != AUTO_SENSITIVITY and not 0 <= args.speed_sensitivity <= 2:
             b.close()
             raise UsageError(f"--speed-sensitivity {args.speed_sensitivity} must be between 0 and 2")
         from profiler_agent.speed_base import SpeedBases

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import argparse
-from typing import List
+from typing import List, Union
 
 from profiler_agent.cli.backend_flags import add_backend_flags
 from profiler_agent.cli.machine import env
 from profiler_agent.exit_codes import EPILOG
 from profiler_agent.rounds import ESTIMATORS, RoundPlan
+from profiler_agent.timing.sensitivity import AUTO_SENSITIVITY, DEFAULT_SENSITIVITY
 
 COMMANDS = ("run", "profile", "sync", "flush", "probe", "backends", "validate")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _sensitivity(text: str) -> Union[float, str]:
+    """``--speed-sensitivity``: a share (range-checked with the backend) or ``auto``."""
+    if text == AUTO_SENSITIVITY:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor {AUTO_SENSITIVITY!r}") from None
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -57,8 +68,10 @@ def _add_measuring(p: argparse.ArgumentParser) -> None:
     g.add_argument("--speed-ref", action="store_true",
                    help="CPU backends on shared machines: time a small reference conv between samples and divide "
                         "out the machine's slowdown (the target records speed=ref)")
-    g.add_argument("--speed-sensitivity", type=float, default=0.5,
-                   help="with --speed-ref: share of the reference's slowdown that ops feel (default 0.5)")
+    g.add_argument("--speed-sensitivity", type=_sensitivity, default=AUTO_SENSITIVITY,
+                   help=f"with --speed-ref: share of the reference's slowdown that ops feel, or '{AUTO_SENSITIVITY}' "
+                        f"(the default): corrected with {DEFAULT_SENSITIVITY} while timing, then the share each "
+                        "batch's rounds agree best under (kept at that when they cannot tell)")
     g.add_argument("--speed-ref-fresh", action="store_true",
                    help="with --speed-ref: use this process's own reference base, not the one this machine "
                         "kept for the backend ($LUT_SPEED_BASE, else ~/.cache/profiler-agent/speed-base.json)")

@@ -33,16 +33,22 @@ class SpeedReference:
         sensitivity: float = 0.5,
         name: str = "reference",
         clock: Callable[[], float] = time.perf_counter,
+        auto_sensitivity: bool = False,
     ) -> None:
         """``every_s``: work timed between two reference samples (speed moves over ~0.5 s).
 
         ``sensitivity``: how much of the reference's slowdown real ops feel. The reference is
         small and compute-bound and suffers most from a busy sibling core; on this project's
         2-core test VM ops and whole networks slowed by 0.5-0.7 times as much (docs/agent.md).
+
+        ``auto_sensitivity``: samples are corrected with ``sensitivity`` as they are taken, and a
+        session that times in rounds then refits the share from its own rounds and rescales them
+        (``profiler_agent.timing.sensitivity``).
         """
         self.fn = fn
         self.clock = clock
         self.sensitivity = sensitivity
+        self.auto_sensitivity = auto_sensitivity
         self.name = name
         self.sample_s = sample_s
         self.every_s = every_s

@@ -113,3 +113,16 @@ def test_held_out_architectures_were_not_fitted_on(wf: Any) -> None:
     fitted = set(parse_arch_list(f"random:{args.fit}", "squeezenas-small", args.seed))
     held = set(parse_arch_list(f"random:{args.held}", "squeezenas-small", wf.held_out_seed(args)))
     assert len(fitted) == 20 and len(held) == 12 and not fitted & held
+
+
+def test_a_file_older_than_a_setting_appends_at_the_value_it_ran_with(wf: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    out = tmp_path / "w.json"
+    _scripted(wf, monkeypatch, [0.01] * 18)
+    assert wf.main(["--json", str(out), "--sensitivity", "0.5"]) == 0
+    doc = json.loads(out.read_text())
+    del doc["args"]["sensitivity"]  # written before the bench passed --speed-sensitivity
+    out.write_text(json.dumps(doc))
+    with pytest.raises(SystemExit):
+        wf.main(["--json", str(out), "--append"])  # the agent's default (auto) is not what it ran with
+    assert wf.main(["--json", str(out), "--append", "--sensitivity", "0.5"]) == 0 and len(_runs(out)) == 2
