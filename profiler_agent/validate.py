@@ -24,7 +24,7 @@ from lutcore.calibration import Calibration, Validation, fit_split, summarize
 from lutcore.errors import LutError
 from lutcore.spaces import Arch, get_arch, get_space, published_names
 from profiler_agent.backends.base import Backend
-from profiler_agent.rounds import RoundPlan, combine, spread
+from profiler_agent.rounds import NETWORK_MAX_EXTRA, NETWORK_SPREAD_TOL, RoundPlan, combine, spread
 from profiler_agent.timing import TimingProtocol
 from profiler_agent.timing.sensitivity import session_fit
 
@@ -87,8 +87,8 @@ def validate_interleaved(
     target: str = "",
     progress: Optional[Callable[[int, int, str], None]] = None,
     estimator: str = "fast-half",
-    spread_tol: float = RoundPlan.spread_tol,
-    max_extra: int = RoundPlan.max_extra,
+    spread_tol: float = NETWORK_SPREAD_TOL,
+    max_extra: int = NETWORK_MAX_EXTRA,
 ) -> Tuple[LutValues, List[ArchResult]]:
     """Measure the LUT and the networks in the same rounds (ops, then networks, each round).
 
@@ -269,8 +269,8 @@ def validate(
     seed: int = 0,
     progress: Optional[Callable[[int, int, str], None]] = None,
     estimator: str = "fast-half",
-    spread_tol: float = RoundPlan.spread_tol,
-    max_extra: int = RoundPlan.max_extra,
+    spread_tol: float = NETWORK_SPREAD_TOL,
+    max_extra: int = NETWORK_MAX_EXTRA,
 ) -> List[ArchResult]:
     """Time the networks in ``rounds`` shuffled rounds (plus extra rounds for disturbed ones, see
     ``retime_disturbed``) and set them beside ``lut``'s sums. With an auto-sensitivity speed

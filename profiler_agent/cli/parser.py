@@ -8,7 +8,7 @@ from typing import List, Union
 from profiler_agent.cli.backend_flags import add_backend_flags
 from profiler_agent.cli.machine import env
 from profiler_agent.exit_codes import EPILOG
-from profiler_agent.rounds import ESTIMATORS, RoundPlan
+from profiler_agent.rounds import ESTIMATORS, NETWORK_MAX_EXTRA, NETWORK_SPREAD_TOL
 from profiler_agent.timing.sensitivity import AUTO_SENSITIVITY, DEFAULT_SENSITIVITY
 
 COMMANDS = ("run", "profile", "sync", "flush", "probe", "backends", "validate")
@@ -150,11 +150,11 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     va.add_argument("--estimator", choices=["fast-half", "min", "median"], default="fast-half",
                     help="how rounds combine: the mean of the faster half of the round medians (default; robust "
                          "to bursts of load), the fastest one, or their median")
-    va.add_argument("--spread-tol", dest="net_spread_tol", type=float, default=RoundPlan.spread_tol,
+    va.add_argument("--spread-tol", dest="net_spread_tol", type=float, default=NETWORK_SPREAD_TOL,
                     help="a network whose kept rounds differ by more than this (relative) gets an extra round "
-                         f"({RoundPlan.spread_tol})")
-    va.add_argument("--max-extra-rounds", dest="net_max_extra", type=int, default=RoundPlan.max_extra,
-                    help=f"extra rounds at most per network (default {RoundPlan.max_extra})")
+                         f"({NETWORK_SPREAD_TOL}; tighter than an op's: nothing averages a network's noise)")
+    va.add_argument("--max-extra-rounds", dest="net_max_extra", type=int, default=NETWORK_MAX_EXTRA,
+                    help=f"extra rounds at most per network (default {NETWORK_MAX_EXTRA})")
     va.add_argument("--calibrate", action="store_true",
                     help="fit a calibration (identity, scale or affine, chosen by leave-one-out) on half the "
                          "random archs and score it on the rest")

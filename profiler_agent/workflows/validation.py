@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from lutcore.calibration import Calibration
 from profiler_agent.api import LutApi
 from profiler_agent.backends.base import Backend
-from profiler_agent.rounds import RoundPlan
+from profiler_agent.rounds import NETWORK_MAX_EXTRA, NETWORK_SPREAD_TOL, RoundPlan
 from profiler_agent.timing import TimingProtocol
 from profiler_agent.validate import (
     ArchResult,
@@ -33,13 +33,13 @@ class ValidationPlan:
     seed: int = 0
     max_time_per_net: float = 0.5
     estimator: str = "fast-half"
-    spread_tol: float = RoundPlan.spread_tol  # a network whose kept rounds differ by more gets an extra round
-    max_extra: int = RoundPlan.max_extra  # ... at most this many
+    spread_tol: float = NETWORK_SPREAD_TOL  # a network whose kept rounds differ by more gets an extra round
+    max_extra: int = NETWORK_MAX_EXTRA  # ... at most this many
 
     @classmethod
     def make(cls, space: Any, archs: str, seed: int = 0, rounds: int = 5, max_time_per_net: float = 0.5,
-             estimator: str = "fast-half", spread_tol: float = RoundPlan.spread_tol,
-             max_extra: int = RoundPlan.max_extra) -> ValidationPlan:
+             estimator: str = "fast-half", spread_tol: float = NETWORK_SPREAD_TOL,
+             max_extra: int = NETWORK_MAX_EXTRA) -> ValidationPlan:
         """``archs`` as the CLI and the job payload give it (``published,random:20``); ValueError if bad."""
         from lutcore.spaces import parse_arch_list
 
