@@ -8,6 +8,8 @@ from typing import Callable, List, Optional
 
 from profiler_agent.timing.stats import quantile
 
+DEFAULT_SENSITIVITY = 0.5  # fitted on this project's VM: ops 0.48-0.70, networks 0.59 (docs/agent.md)
+
 
 class SpeedReference:
     """A fixed small workload timed between samples: its slowdown is the machine's.
@@ -30,7 +32,7 @@ class SpeedReference:
         sample_s: float = 3e-4,
         every_s: float = 0.05,
         warm_calls: int = 2,
-        sensitivity: float = 0.5,
+        sensitivity: float = DEFAULT_SENSITIVITY,
         name: str = "reference",
         clock: Callable[[], float] = time.perf_counter,
         auto_sensitivity: bool = False,

@@ -21,10 +21,11 @@ import statistics
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from profiler_agent.timing.protocol import TimingResult
-from profiler_agent.timing.reference import SpeedReference
+from profiler_agent.timing.reference import DEFAULT_SENSITIVITY, SpeedReference
 from profiler_agent.timing.stats import outlier_indices, summarize
 
-DEFAULT_SENSITIVITY = 0.5  # fitted on this project's VM: ops 0.48-0.70, networks 0.59 (docs/agent.md)
+__all__ = ["AUTO_SENSITIVITY", "DEFAULT_SENSITIVITY", "SensitivityFit", "fit_sensitivity", "rescale", "session_fit"]
+
 AUTO_SENSITIVITY = "auto"  # the CLI's and the backend's word for "fit it per session"
 # 0.0 .. 1.0: the reference is the most cache-resident, most sibling-sensitive work there is, so real
 # work feels at most all of its slowdown; a fit that ran to 1.25 misaligned processes more than 1.0 did
@@ -60,17 +61,21 @@ class SensitivityFit:
         return {"s": self.s, "applied": self.applied, "fitted": self.fitted, "reason": self.reason,
                 "items": self.items, "motion": round(self.motion, 4)}
 
-    def value(self, value_ms: float, slowdown: Optional[float]) -> float:
-        """One round's value under this fit (unchanged without a slowdown or when nothing moved)."""
+    def factor(self, slowdown: Optional[float]) -> float:
+        """What a round timed at ``slowdown`` is multiplied by (1 without a slowdown or when nothing moved)."""
         if slowdown is None or self.s == self.applied:
-            return value_ms
-        return rescale(value_ms, slowdown, self.applied, self.s)
+            return 1.0
+        return rescale(1.0, slowdown, self.applied, self.s)
+
+    def value(self, value_ms: float, slowdown: Optional[float]) -> float:
+        """One round's value under this fit."""
+        return value_ms * self.factor(slowdown)
 
     def result(self, res: TimingResult, outlier_iqr: float = 1.5) -> TimingResult:
         """One round's TimingResult under this fit: every sample scaled by the round's factor."""
-        if res.slowdown is None or self.s == self.applied:
+        k = self.factor(res.slowdown)
+        if k == 1.0:
             return res
-        k = correction(res.slowdown, self.applied) / correction(res.slowdown, self.s)
         samples = [x * k for x in res.samples]
         return dataclasses.replace(res, samples=samples, stats=summarize(samples, res.iters_per_sample, outlier_iqr),
                                    outlier_indices=outlier_indices(samples, outlier_iqr))
