@@ -47,6 +47,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import httpx
 
 from lutcore.spaces import get_arch
+from profiler_agent.timing.reference import DEFAULT_SENSITIVITY
 from search_client import LUTClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -227,8 +228,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--no-speed-ref", dest="speed_ref", action="store_false")
     p.add_argument("--fresh-speed-base", action="store_true",
                    help="each agent process calibrates its own speed base (--speed-ref-fresh), none is kept")
-    p.add_argument("--sensitivity", default="auto",
-                   help="--speed-sensitivity of every agent command: a share, or auto (the agent's default)")
+    p.add_argument("--sensitivity", default=str(DEFAULT_SENSITIVITY),
+                   help="--speed-sensitivity of every agent command: a share (the agent's default), or auto")
     p.add_argument("--quick", action="store_true", help="pytorch-cpu:1 on squeezenas-small at 128x256, 6+4 archs")
     p.add_argument("--json", help="write every figure to this file (rewritten after each configuration)")
     p.add_argument("--append", action="store_true",

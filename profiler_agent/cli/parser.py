@@ -68,10 +68,11 @@ def _add_measuring(p: argparse.ArgumentParser) -> None:
     g.add_argument("--speed-ref", action="store_true",
                    help="CPU backends on shared machines: time a small reference conv between samples and divide "
                         "out the machine's slowdown (the target records speed=ref)")
-    g.add_argument("--speed-sensitivity", type=_sensitivity, default=AUTO_SENSITIVITY,
-                   help=f"with --speed-ref: share of the reference's slowdown that ops feel, or '{AUTO_SENSITIVITY}' "
-                        f"(the default): corrected with {DEFAULT_SENSITIVITY} while timing, then the share each "
-                        "batch's rounds agree best under (kept at that when they cannot tell)")
+    g.add_argument("--speed-sensitivity", type=_sensitivity, default=DEFAULT_SENSITIVITY,
+                   help=f"with --speed-ref: share of the reference's slowdown that ops feel (default "
+                        f"{DEFAULT_SENSITIVITY}; keep one share for every process of a target), or "
+                        f"'{AUTO_SENSITIVITY}': the share each batch's rounds agree best under, which steadies a "
+                        "batch's rounds but moves its level against other batches'")
     g.add_argument("--speed-ref-fresh", action="store_true",
                    help="with --speed-ref: use this process's own reference base, not the one this machine "
                         "kept for the backend ($LUT_SPEED_BASE, else ~/.cache/profiler-agent/speed-base.json)")

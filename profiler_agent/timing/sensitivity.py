@@ -11,6 +11,12 @@ session can find its share from its own rounds: the one under which each item's 
 The fit works on rounds, not samples: a round lasts a fraction of a second, the machine's speed
 wanders over stretches of 0.5 s and more, so one slowdown per round (the median of its windows)
 rescales the whole round. Items timed once give no evidence and are ignored.
+
+Not the default (``--speed-sensitivity auto`` asks for it): every slowdown is 1.0 or more, so the
+share sets a batch's level as well as its spread, and batches that fit different shares (0.3-0.75
+between ``validate`` processes of one evening) disagree as a whole, by 4-8% on this VM where one
+fixed share left 1-3% (``bench/bench_process_offset.py``, docs/agent.md "Stop 19"). The fit also
+runs low: the reference's own noise over one round pulls a least-spread share toward 0.
 """
 
 from __future__ import annotations

@@ -14,7 +14,14 @@ from lutcore.spaces import get_arch, get_space
 from profiler_agent.rounds import RoundPlan
 from profiler_agent.session import ProfileSession
 from profiler_agent.timing import SpeedReference, TimingProtocol, TimingResult, summarize
-from profiler_agent.timing.sensitivity import SensitivityFit, correction, fit_sensitivity, rescale, session_fit
+from profiler_agent.timing.sensitivity import (
+    DEFAULT_SENSITIVITY,
+    SensitivityFit,
+    correction,
+    fit_sensitivity,
+    rescale,
+    session_fit,
+)
 from profiler_agent.validate import LutValues, validate
 from tests.agent.test_rounds import specs
 from tests.agent.test_session import SyntheticBackend
@@ -164,6 +171,8 @@ def test_the_cli_takes_auto_or_a_share_in_range(capsys):
     from profiler_agent.cli import components
 
     parse = cli.build_parser().parse_args
+    # one fixed share by default: batches that fit their own disagree as a whole (docs/agent.md, "Stop 19")
+    assert parse(["profile", "--space", "x", "-o", "y"]).speed_sensitivity == DEFAULT_SENSITIVITY
     assert parse(["profile", "--space", "x", "-o", "y", "--speed-sensitivity", "auto"]).speed_sensitivity == "auto"
     assert parse(["profile", "--space", "x", "-o", "y", "--speed-sensitivity", "0.8"]).speed_sensitivity == 0.8
     with pytest.raises(SystemExit) as e:
