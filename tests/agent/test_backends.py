@@ -117,13 +117,14 @@ def test_onnxruntime_runs_what_torch_computes():
 @pytest.mark.parametrize("name", ["pytorch-cpu", "onnxruntime"])
 def test_a_bigger_op_and_a_bigger_network_are_slower(name, restore_threads):
     """Ordering, which a backend that times the wrong thing (or nothing) fails: about 4,500x the MACs of
-    the tiny op, and the same network at 64x the pixels."""
+    the tiny op, and the same network at 64x the pixels. The fastest samples are compared: a loaded CI
+    machine only ever adds time, and it once pushed the tiny op's median to 3x its minimum."""
     b = get_backend(name, threads=1)
     small, big = b.time_op(TINY, FAST), b.time_op(BIG, FAST)
-    assert big.stats.median_ms > 5 * small.stats.median_ms, (small.stats.median_ms, big.stats.median_ms)
+    assert big.stats.min_ms > 5 * small.stats.min_ms, (small.stats.min_ms, big.stats.min_ms)
     low = b.time_network(get_arch("squeezenas-small:random:3", "32x64"), FAST)
     high = b.time_network(get_arch("squeezenas-small:random:3", "256x512"), FAST)
-    assert high.stats.median_ms > 2 * low.stats.median_ms, (low.stats.median_ms, high.stats.median_ms)
+    assert high.stats.min_ms > 2 * low.stats.min_ms, (low.stats.min_ms, high.stats.min_ms)
 
 
 def test_onnxruntime_names_its_target_and_refuses_unknown_providers():
