@@ -179,6 +179,7 @@ def one(server: Server, backend: str, threads: int, space: str, res: str, args: 
     held_out, t_held = agent(["validate", "--space", space, "-r", res, "--archs", f"random:{args.held}",
                               "--seed", str(held_out_seed(args)), "--json", *net_rounds, *measuring], server, workdir)
     fit_summary = json.loads(fit_out.strip().splitlines()[-1])
+    fitted = [json.loads(line) for line in fit_out.strip().splitlines()[:-1]]
     measured = [json.loads(line) for line in held_out.strip().splitlines()[:-1]]
     target = json.loads(held_out.strip().splitlines()[-1])["target"]
 
@@ -190,7 +191,8 @@ def one(server: Server, backend: str, threads: int, space: str, res: str, args: 
             pred = client.predict_latency(space, arch, target=target, resolution=res)
             rows.append({"arch": m["arch"], "measured_ms": m["measured_ms"], "lut_ms": pred.lut_ms,
                          "predicted_ms": pred.ms, "raw_error": pred.lut_ms / m["measured_ms"] - 1,
-                         "error": pred.ms / m["measured_ms"] - 1})
+                         "error": pred.ms / m["measured_ms"] - 1, "rounds": m.get("rounds"),
+                         "spread": m.get("spread")})
     cal = (fit_summary.get("server_calibration") or {}).get("calibration") or {}
     raw = [abs(r["raw_error"]) for r in rows]
     err = [abs(r["error"]) for r in rows]
@@ -204,6 +206,11 @@ def one(server: Server, backend: str, threads: int, space: str, res: str, args: 
         "seconds": {"profile": round(t_profile, 1), "sync": round(t_sync, 1), "calibrate": round(t_cal, 1),
                     "held_out": round(t_held, 1)},
         "rows": rows,
+        # The calibration process's own networks: their mean raw error beside the held-out one's shows a
+        # whole-process offset directly, and their rounds the noise of the "truth" it was fitted on.
+        "fit_rows": [{"arch": f["arch"], "measured_ms": f["measured_ms"], "lut_ms": f["predicted_ms"],
+                      "raw_error": f["predicted_ms"] / f["measured_ms"] - 1, "rounds": f.get("rounds")}
+                     for f in fitted],
     }
     print(f"   {target:40s} {space:17s} raw {100 * out['raw_median']:5.2f}% / {100 * out['raw_max']:5.2f}%  "
           f"cal {100 * out['cal_median']:5.2f}% / {100 * out['cal_max']:5.2f}% ({out['model']})  "
