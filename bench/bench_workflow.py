@@ -192,7 +192,7 @@ def one(server: Server, backend: str, threads: int, space: str, res: str, args: 
             rows.append({"arch": m["arch"], "measured_ms": m["measured_ms"], "lut_ms": pred.lut_ms,
                          "predicted_ms": pred.ms, "raw_error": pred.lut_ms / m["measured_ms"] - 1,
                          "error": pred.ms / m["measured_ms"] - 1, "rounds": m.get("rounds"),
-                         "spread": m.get("spread")})
+                         "spread": m.get("spread"), "speed": (m.get("env") or {}).get("speed")})
     cal = (fit_summary.get("server_calibration") or {}).get("calibration") or {}
     raw = [abs(r["raw_error"]) for r in rows]
     err = [abs(r["error"]) for r in rows]
@@ -209,7 +209,8 @@ def one(server: Server, backend: str, threads: int, space: str, res: str, args: 
         # The calibration process's own networks: their mean raw error beside the held-out one's shows a
         # whole-process offset directly, and their rounds the noise of the "truth" it was fitted on.
         "fit_rows": [{"arch": f["arch"], "measured_ms": f["measured_ms"], "lut_ms": f["predicted_ms"],
-                      "raw_error": f["predicted_ms"] / f["measured_ms"] - 1, "rounds": f.get("rounds")}
+                      "raw_error": f["predicted_ms"] / f["measured_ms"] - 1, "rounds": f.get("rounds"),
+                      "speed": (f.get("env") or {}).get("speed")}
                      for f in fitted],
     }
     print(f"   {target:40s} {space:17s} raw {100 * out['raw_median']:5.2f}% / {100 * out['raw_max']:5.2f}%  "

@@ -14,6 +14,10 @@ splits three ways:
 - **transient**: what is left, new in each run. It is split again into the LUT sum's part and the
   measured time's part, by the same two-way split of log(LUT sum) and of log(measured) alone.
 
+Rows that kept the speed reference's slowdowns (``env["speed"]``) add each process's mean
+slowdown: a held-out process far off its calibration with an unusual slowdown points at the
+reference, one with the usual slowdown at the machine.
+
 ``boot`` is the noise of one network's measured figure within its own process: the sd of the
 fast-half of its rounds, resampled (rows that kept their rounds). Transient measured scatter well
 above it is drift between the networks of one process, not round-to-round noise.
@@ -31,7 +35,7 @@ import random
 import statistics
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from profiler_agent.rounds import combine
 
@@ -78,6 +82,12 @@ def bootstrap_sd(rounds: Sequence[float], draws: int = 400, seed: int = 0) -> fl
     return statistics.stdev(est) / statistics.fmean(est)
 
 
+def mean_slowdown(rows: Iterable[Dict[str, Any]]) -> Optional[float]:
+    """The speed reference's mean slowdown over these networks' rounds (rows that kept ``speed``)."""
+    fs = [f for r in rows for f in ((r.get("speed") or {}).get("slowdowns") or []) if f is not None]
+    return statistics.fmean(fs) if fs else None
+
+
 def report(key: Key, runs: Dict[str, Dict[str, Any]]) -> Optional[str]:
     tags = sorted(runs)
     archs = sorted(set.intersection(*(set(runs[t]["rows"]) for t in tags)))
@@ -98,8 +108,10 @@ def report(key: Key, runs: Dict[str, Dict[str, Any]]) -> Optional[str]:
         held = statistics.fmean(row[j] for row in ratio)
         fit_rows = runs[t]["fit_rows"]
         fit = statistics.fmean(math.log(1 + f["raw_error"]) for f in fit_rows) if fit_rows else None
+        slow = mean_slowdown(runs[t]["rows"].values()), mean_slowdown(fit_rows or [])
         offsets.append(f"{100 * held:+.1f}" + (f" (fit {100 * fit:+.1f}, held-fit {100 * (held - fit):+.1f})"
-                                               if fit is not None else ""))
+                                               if fit is not None else "")
+                       + (f" [slowdown held {slow[0]:.2f}, fit {slow[1]:.2f}]" if None not in slow else ""))
     boots = [bootstrap_sd(r["rounds"]) for t in tags for r in runs[t]["rows"].values() if r.get("rounds")]
     boot = f"{100 * statistics.median(boots):.2f}%" if boots else "-"
     return (f"{key[0]:15s} {key[1]:17s} runs {len(tags)} archs {len(archs):2d}  persistent {100 * persistent:.2f}%  "

@@ -275,7 +275,9 @@ def validate(
     """Time the networks in ``rounds`` shuffled rounds (plus extra rounds for disturbed ones, see
     ``retime_disturbed``) and set them beside ``lut``'s sums. With an auto-sensitivity speed
     reference the rounds are rescaled to the sensitivity they ask for (``timing.sensitivity``),
-    kept in each result's ``env["sensitivity"]``."""
+    kept in each result's ``env["sensitivity"]``. With any speed reference, ``env["speed"]`` keeps
+    each round's slowdown and the base they divide by: a process whose whole level is off (one ran
+    its networks 30% below the fit process a minute earlier) can then be told from the machine."""
     plan = RoundPlan(rounds, estimator, spread_tol, max_extra)
     sp = get_space(space, resolution)
     archs = [get_arch(n, sp.resolution) for n in names]
@@ -289,8 +291,22 @@ def validate(
         times = {n: [fit.value(v, f) for v, f in zip(ts, slowdowns[n])] for n, ts in times.items()}
         envs = {a.name: dict(envs.get(a.name) or {}, sensitivity=fit.to_env()) for a in archs}
         log.info("speed sensitivity %.2f for %d networks (%s)", fit.s, len(archs), fit.reason)
+    speed = _speed_env(getattr(backend, "reference", None), slowdowns)
+    envs = {a.name: dict(envs.get(a.name) or {}, **({"speed": speed[a.name]} if a.name in speed else {}))
+            for a in archs}
     return [dataclasses.replace(r, in_context=contexts.get(r.arch), env=envs.get(r.arch) or None)
             for r in _results(sp, archs, predictions, times, plan)]
+
+
+def _speed_env(reference: Any, slowdowns: Dict[str, List[Optional[float]]]) -> Dict[str, Dict[str, Any]]:
+    """Per network, its rounds' slowdowns (in round order) and the reference's base, where a reference ran."""
+    base = getattr(reference, "base_per_call_s", None)
+    out = {}
+    for name, fs in slowdowns.items():
+        if any(f is not None for f in fs):
+            out[name] = {"slowdowns": [None if f is None else round(f, 4) for f in fs],
+                         "base_us": None if base is None else round(1e6 * base, 3)}
+    return out
 
 
 def _results(

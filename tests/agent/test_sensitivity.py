@@ -164,6 +164,12 @@ def test_validate_with_an_auto_reference_rescales_its_networks():
     fitted = validate("squeezenas-small", RES, NAMES, SlowingMachine(1.0, True), P, lut, rounds=5, max_extra=0)
     assert max(abs(r.measured_ms / true[r.arch] - 1) for r in fitted) < 0.005
     assert all(r.env and r.env["sensitivity"]["s"] == pytest.approx(1.0) for r in fitted)
+    # every network keeps its rounds' slowdowns, in round order, beside its rounds
+    for r in fixed + fitted:
+        speed = r.env["speed"]
+        assert len(speed["slowdowns"]) == len(r.rounds) == 5 and set(speed["slowdowns"]) <= set(SLOWDOWNS)
+        assert speed["base_us"] is None  # this reference was never sized on a machine
+    assert len({tuple(r.env["speed"]["slowdowns"]) for r in fixed}) > 1  # each its own rounds, not one list
 
 
 def test_the_cli_takes_auto_or_a_share_in_range(capsys):

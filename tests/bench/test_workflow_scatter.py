@@ -35,10 +35,11 @@ def test_two_way_separates_an_archs_own_error_from_new_noise_and_run_offsets(ws:
 
 def _run(started: str, archs: List[str], lut: Dict[str, float], measured: Dict[str, float],
          fit_raw: float) -> Dict[str, Any]:
-    rows = [{"arch": a, "lut_ms": lut[a], "measured_ms": measured[a], "rounds": [measured[a]] * 5} for a in archs]
+    rows = [{"arch": a, "lut_ms": lut[a], "measured_ms": measured[a], "rounds": [measured[a]] * 5,
+             "speed": {"slowdowns": [1.5, None, 1.5]}} for a in archs]
     return {"run": 1, "started": started, "results": [{
         "target": "cpu-bench/pytorch-cpu/fp32@speed=ref,threads=2", "space": "squeezenas-small", "rows": rows,
-        "fit_rows": [{"raw_error": fit_raw}] * 3}]}
+        "fit_rows": [{"raw_error": fit_raw, "speed": {"slowdowns": [1.1, 1.3]}}] * 3}]}
 
 
 def test_the_report_names_where_the_scatter_sits(ws: Any, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -58,5 +59,5 @@ def test_the_report_names_where_the_scatter_sits(ws: Any, tmp_path: Path, capsys
     out = capsys.readouterr().out
     assert "pytorch-cpu@2" in out and "LUT 0.00%" in out and "boot 0.00%" in out
     held_second = sum(math.log(lut[a] / second[a]) for a in archs) / len(archs)
-    assert f"held-fit {100 * (held_second + 0.05129):+.1f}" in out
+    assert f"held-fit {100 * (held_second + 0.05129):+.1f}" in out and "[slowdown held 1.50, fit 1.20]" in out
     assert ws.main([str(tmp_path / "one.json")]) == 1  # one run cannot be split
