@@ -178,10 +178,9 @@ def one(server: Server, backend: str, threads: int, space: str, res: str, args: 
                             "--json", *net_rounds, *measuring], server, workdir)
     held_out, t_held = agent(["validate", "--space", space, "-r", res, "--archs", f"random:{args.held}",
                               "--seed", str(held_out_seed(args)), "--json", *net_rounds, *measuring], server, workdir)
-    fit_summary = json.loads(fit_out.strip().splitlines()[-1])
-    fitted = [json.loads(line) for line in fit_out.strip().splitlines()[:-1]]
-    measured = [json.loads(line) for line in held_out.strip().splitlines()[:-1]]
-    target = json.loads(held_out.strip().splitlines()[-1])["target"]
+    *fitted, fit_summary = [json.loads(line) for line in fit_out.strip().splitlines()]
+    *measured, held_summary = [json.loads(line) for line in held_out.strip().splitlines()]
+    target = held_summary["target"]
 
     rows = []
     with LUTClient(server.url) as client, warnings.catch_warnings(record=True) as caught:

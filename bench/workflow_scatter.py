@@ -37,15 +37,15 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from lutcore.records import Target
 from profiler_agent.rounds import combine
 
 Key = Tuple[str, str]  # (backend@threads, space)
 
 
 def config_key(result: Dict[str, Any]) -> Key:
-    target = result["target"]
-    threads = target.split("threads=")[1].split(",")[0] if "threads=" in target else "-"
-    return f"{target.split('/')[1]}@{threads}", result["space"]
+    target = Target.parse(result["target"])
+    return f"{target.backend}@{target.settings.get('threads', '-')}", result["space"]
 
 
 def load(paths: Sequence[str]) -> Dict[Key, Dict[str, Dict[str, Any]]]:

@@ -87,6 +87,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="predict (nas-lut only, with --target and --space): add the space's unmeasured ops as "
                         "predicted entries, each marked predicted: true with its 90%% interval lo_ms..hi_ms; "
                         "the other formats cannot mark them and refuse (default report: measured entries only)")
+    e.add_argument("--fbnet-device", metavar="NAME", type=_fbnet_device,
+                   help="fbnet-jsonl, with --target: the device name written in every record, the one their "
+                        "RunTimeAPI loads (<NAME>-op_lut_database.json) and find_op matches, e.g. xavier "
+                        "(default: the target id)")
     e.add_argument("-o", "--output", help="file to write (default stdout)")
     e.set_defaults(func=_guarded(cmd_export))
 
@@ -101,6 +105,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "(docs/formats/)")
     i.add_argument("--target", help="with --format: the target id the old numbers are stored as, "
                                     "e.g. galaxy-s8/onnxruntime/fp32")
+    i.add_argument("--fbnet-device", metavar="NAME", type=_fbnet_device,
+                   help="fbnet-jsonl: import the records of this device of the file (e.g. xavier), the others "
+                        "left out and reported (default: the file's one device, or the target id's records)")
     _source(i, db_help)
     i.set_defaults(func=_guarded(cmd_import))
 
@@ -161,6 +168,16 @@ def _source(p: argparse.ArgumentParser, db_help: str) -> None:
     g.add_argument("--server", help="LUT server URL, e.g. http://lut:8000 (else --db)")
     g.add_argument("--db", help=db_help)
     p.add_argument("--token", default=os.environ.get("LUT_TOKEN"), help="bearer token for --server ($LUT_TOKEN)")
+
+
+def _fbnet_device(text: str) -> str:
+    """--fbnet-device: refused at parse time, before any database or server is touched."""
+    from lutcore.formats.fbnet import check_device
+
+    try:
+        return check_device(text)
+    except LutError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _positive_mb(text: str) -> float:
@@ -367,6 +384,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.missing == "predict" and (args.format != "nas-lut" or not args.target or not args.space):
         raise CliError("--missing predict exports predicted entries as nas-lut (the other formats cannot mark them), "
                        "for one --target and one --space")
+    if args.fbnet_device is not None and (args.format != "fbnet-jsonl" or not args.target):
+        raise CliError("--fbnet-device names the records of one target in fbnet-jsonl: use it with "
+                       "--format fbnet-jsonl and --target")
     with _spinner("exporting"):
         if args.server:
             params = {"target": args.target} if args.target else {}
@@ -382,7 +402,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                     doc = _predicted_export(conn, doc, args.space, args.resolution)
     res = [r if "x" in r else f"{r}x{r}" for r in (args.resolution or "").replace(" ", "").split(",") if r]
     try:
-        data = exchange.render(doc, args.format, args.space, res)
+        data = exchange.render(doc, args.format, args.space, res, args.fbnet_device)
     except BadInput as e:
         raise CliError(str(e)) from None
     if args.output:
@@ -392,7 +412,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         except OSError as e:
             raise CliError(f"cannot write {args.output}: {e.strerror or e}") from None
         n = sum(len(t["entries"]) for t in doc["targets"])
-        print(f"wrote {n} entries of {len(doc['targets'])} target(s) to {args.output} ({args.format})",
+        dev = "" if args.fbnet_device is None else f", device {args.fbnet_device}"
+        print(f"wrote {n} entries of {len(doc['targets'])} target(s) to {args.output} ({args.format}{dev})",
               file=sys.stderr)
     else:
         sys.stdout.flush()
@@ -422,6 +443,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     if (args.format == "nas-lut") == bool(args.target):
         raise CliError(f"--target goes with --format {'|'.join(OTHER_FORMATS)} (and is required there)")
+    if args.fbnet_device is not None and args.format != "fbnet-jsonl":
+        raise CliError("--fbnet-device picks a device's records of an fbnet-jsonl file: use it with --format "
+                       "fbnet-jsonl")
     try:
         if args.file == "-":
             data = sys.stdin.buffer.read()
@@ -436,7 +460,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise CliError(f"cannot read {args.file}: {e}") from None
     else:
-        doc = _legacy_document(args.format, data, args.target, args.file)
+        doc = _legacy_document(args.format, data, args.target, args.file, args.fbnet_device)
     with _spinner("importing"):
         if args.server:
             out = _rest(args, "POST", "/import", body=doc)
@@ -451,12 +475,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _legacy_document(fmt: str, data: bytes, target: str, name: str) -> Dict[str, Any]:
-    """An old LUT as a nas-lut/1 document, every entry mapped before anything is sent or stored."""
+def _legacy_document(fmt: str, data: bytes, target: str, name: str,
+                     fbnet_device: Optional[str] = None) -> Dict[str, Any]:
+    """An old LUT as a nas-lut/1 document, every entry mapped before anything is sent or stored (so
+    --server and --db import the same document)."""
     from lutcore.formats import legacy
 
     try:
-        doc, left = legacy.document(fmt, data, target)
+        doc, left = legacy.document(fmt, data, target, fbnet_device)
     except LutError as e:
         raise CliError(f"{name}: {e}") from None
     for why, keys in left.items():

@@ -166,16 +166,25 @@ def to_tfnas_pickle(doc: LutDocument, space: Optional[str] = None, resolutions: 
         raise BadInput(f"{fmt}: {e}") from None
 
 
-def to_fbnet_jsonl(doc: LutDocument) -> str:
-    """FBNet's runtime LUT (mobile-vision ``runtime_lut``): one ``LUTSchema`` record per entry, every target."""
+def to_fbnet_jsonl(doc: LutDocument, device: Optional[str] = None) -> str:
+    """FBNet's runtime LUT (mobile-vision ``runtime_lut``): one ``LUTSchema`` record per entry, every target.
+
+    ``device``: the name their code loads and matches the records by (``xavier``; default each target's
+    id); one target only, since one name for several targets' records would merge them in their lookup."""
+    if device is not None and len(doc.targets) != 1:
+        raise BadInput(f"fbnet-jsonl: one device name (--fbnet-device) names one target's records; choose one with "
+                       f"--target ({len(doc.targets)} in the export)")
     try:
-        return fbnet.dump_jsonl([r for t in doc.targets for r in fbnet.records(t)])
+        return fbnet.dump_jsonl([r for t in doc.targets for r in fbnet.records(t, device)])
     except LutError as e:
         raise BadInput(f"fbnet-jsonl: {e}") from None
 
 
-def render(doc: Dict[str, Any], fmt: str, space: Optional[str] = None, resolutions: Sequence[str] = ()) -> bytes:
+def render(doc: Dict[str, Any], fmt: str, space: Optional[str] = None, resolutions: Sequence[str] = (),
+           fbnet_device: Optional[str] = None) -> bytes:
     """The export in ``fmt``, as the bytes of the file (the pickle is binary, the others UTF-8)."""
+    if fbnet_device is not None and fmt != "fbnet-jsonl":
+        raise BadInput(f"a device name (--fbnet-device) is a field of fbnet-jsonl's records, not of {fmt}")
     if fmt == "nas-lut":
         return (json.dumps(doc, indent=1, sort_keys=False) + "\n").encode()
     if fmt not in FORMATS:
@@ -191,4 +200,4 @@ def render(doc: Dict[str, Any], fmt: str, space: Optional[str] = None, resolutio
         return to_ofa_yaml(parsed, fmt, space, resolutions).encode()
     if fmt == "tfnas-pickle":
         return to_tfnas_pickle(parsed, space, resolutions)
-    return to_fbnet_jsonl(parsed).encode()
+    return to_fbnet_jsonl(parsed, fbnet_device).encode()

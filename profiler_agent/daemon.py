@@ -266,8 +266,10 @@ class Agent:
         if res.error:
             log.warning("%d batch(es) kept in %s: %s", res.pending, self.spool.pending_dir, res.error)
         elif res.batches:
-            log.info("posted %d batch(es): %d accepted, %d duplicate(s), %d rejected",
-                     res.batches, res.accepted, res.duplicates, len(res.rejected))
+            dropped = f", {res.jobs_dropped} job id(s) dropped (leases lost to other boards)" if res.jobs_dropped \
+                else ""
+            log.info("posted %d batch(es): %d accepted, %d duplicate(s), %d rejected%s",
+                     res.batches, res.accepted, res.duplicates, len(res.rejected), dropped)
         return res
 
     def _finish(self, code: int) -> int:

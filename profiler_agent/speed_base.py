@@ -23,7 +23,8 @@ import json
 from pathlib import Path
 from typing import Dict, Optional
 
-from profiler_agent.spool import atomic_write_text, cache_path, file_lock
+from profiler_agent.paths import cache_path
+from profiler_agent.spool import atomic_write_text, file_lock
 
 
 def default_path() -> Path:

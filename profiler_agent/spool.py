@@ -6,10 +6,16 @@ there, and the next flush (this process or a restarted one) posts it again. Post
 is harmless: the run_id is fixed when the batch is spooled and the server ignores a
 (run_id, key) it already holds, so each measurement is stored exactly once.
 
+A batch refused with 409 because one of its items names a job another board now holds (this
+board's lease ran out and the job was reclaimed) is posted once more without its job ids: the
+measurements are still valid, and the server completes queued jobs by op while a job another
+board holds stays with its holder. The file on disk is left as it was until that post succeeds.
+
 Layout::
 
     DIR/pending/<time_ns>-<run_id>-<seq>.json   batches not yet acknowledged
     DIR/dead/...                                batches the server refused as a whole (kept to inspect)
+                                                (a 409 over job ids: only if refused again without them)
     DIR/sent.jsonl                              one line per acknowledged batch (audit trail)
     DIR/rejected.jsonl                          items the server refused, with its reason
 """
@@ -25,23 +31,15 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from profiler_agent.api import LutApi, RequestRejected, ServerUnavailable
+from profiler_agent.paths import cache_path
 
 try:  # POSIX: keeps two processes sharing a spool from flushing it at once
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
-
-
-def cache_path(env_var: str, name: str) -> Path:
-    """``$ENV_VAR``, else ``$XDG_CACHE_HOME/profiler-agent/NAME`` (``~/.cache/...``): the agent's own state."""
-    env = os.environ.get(env_var)
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "profiler-agent" / name
 
 
 def default_spool_dir() -> Path:
@@ -100,6 +98,20 @@ def _append_line(path: Path, record: Dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
+def _count_job_ids(batch: Dict[str, Any]) -> int:
+    """How many items name a job (what dropping the job ids would drop)."""
+    items = batch.get("items")
+    if not isinstance(items, list):
+        return 0
+    return sum(1 for it in items if isinstance(it, dict) and it.get("job_id") is not None)
+
+
+def _without_job_ids(batch: Dict[str, Any]) -> Dict[str, Any]:
+    """A copy that completes by op only, leaving the caller's batch (and the file) untouched."""
+    items = [dict(it, job_id=None) if isinstance(it, dict) else it for it in batch.get("items", [])]
+    return dict(batch, items=items)
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
@@ -114,6 +126,7 @@ class FlushResult:
     rejected: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
     dead: int = 0
     pending: int = 0
+    jobs_dropped: int = 0  # job ids left out of batches whose jobs other boards had reclaimed (409)
     error: Optional[str] = None
 
     @property
@@ -168,7 +181,8 @@ class Spool:
         """Post every pending batch, oldest first; stop at the first outage and keep the rest.
 
         Auth errors propagate (nothing more can be sent with that token); a batch the
-        server refuses as malformed (422) moves to ``dead/`` so it cannot block the queue.
+        server refuses as malformed (422) moves to ``dead/`` so it cannot block the queue. A 409
+        over job ids another board holds is posted again without them (``_post``) before that.
         """
         res = FlushResult()
         with self._locked():
@@ -182,7 +196,7 @@ class Spool:
                     res.dead += 1
                     continue
                 try:
-                    out = api.post_measurements(batch) or {}
+                    out, dropped = self._post(api, path, batch)
                 except ServerUnavailable as e:
                     res.error = str(e)
                     break
@@ -203,6 +217,7 @@ class Spool:
                         "accepted": out.get("accepted", 0),
                         "duplicates": out.get("duplicates", 0),
                         "rejected": len(rejected),
+                        "jobs_dropped": dropped,
                         "server": api.url,
                         "at": _now(),
                     },
@@ -213,8 +228,32 @@ class Spool:
                 res.accepted += int(out.get("accepted", 0))
                 res.duplicates += int(out.get("duplicates", 0))
                 res.rejected.extend(rejected)
+                res.jobs_dropped += dropped
         res.pending = len(self.pending())
         return res
+
+    def _post(self, api: LutApi, path: Path, batch: Dict[str, Any]) -> Tuple[Dict[str, Any], int]:
+        """The server's answer and the number of job ids dropped to get it.
+
+        A 409 over items naming jobs means this board's lease ran out and another board took the
+        job over; the measurements are still good, so the batch goes once more without job ids (same
+        run_id: the refused post stored nothing). Refused again, RequestRejected carries both reasons.
+        """
+        try:
+            return api.post_measurements(batch) or {}, 0
+        except RequestRejected as e:
+            n = _count_job_ids(batch)
+            if e.status != 409 or n == 0:
+                raise
+            first = e
+        try:
+            out = api.post_measurements(_without_job_ids(batch)) or {}
+        except RequestRejected as e:
+            raise RequestRejected(f"{first}\nposted again without its {n} job id(s): {e}", status=e.status,
+                                  detail=e.detail, method=e.method, url=e.url) from None
+        self._log(f"spool: {path.name}: lease lost to another board ({first.detail or first}); "
+                  f"measurements kept, {n} job id(s) dropped, their jobs left to their holders")
+        return out, n
 
     def _bury(self, path: Path, reason: str) -> None:
         self.dead_dir.mkdir(parents=True, exist_ok=True)

@@ -292,8 +292,7 @@ def validate(
         envs = {a.name: dict(envs.get(a.name) or {}, sensitivity=fit.to_env()) for a in archs}
         log.info("speed sensitivity %.2f for %d networks (%s)", fit.s, len(archs), fit.reason)
     speed = _speed_env(getattr(backend, "reference", None), slowdowns)
-    envs = {a.name: dict(envs.get(a.name) or {}, **({"speed": speed[a.name]} if a.name in speed else {}))
-            for a in archs}
+    envs.update({n: dict(envs.get(n) or {}, speed=s) for n, s in speed.items()})
     return [dataclasses.replace(r, in_context=contexts.get(r.arch), env=envs.get(r.arch) or None)
             for r in _results(sp, archs, predictions, times, plan)]
 

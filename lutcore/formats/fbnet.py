@@ -14,6 +14,9 @@ our spec, and the one input shape is the activation's NCHW shape. ``table_ops`` 
 (``lut import --format fbnet-jsonl``, through ``legacy.document``): each record becomes the spec it was
 written from; a record of theirs that is no op of ours (a Caffe2 ``Conv``) is reported, a line that is
 not a record refuses the file.
+
+``device``: their ``RunTimeAPI`` loads ``<db_dir>/<device>-op_lut_database.json`` and ``find_op`` matches
+on it, and their names are short board names (``xavier``), so both ways take one (``check_device``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,18 @@ DTYPES = {"fp32": 1, "fp16": 12, "int8": 7}
 SCHEMA_KEYS = ("op_type", "op_args", "input_shapes", "input_dtypes", "runtime_us_p0", "runtime_us_p10",
                "runtime_us_p50", "runtime_us_p90", "runtime_us_p100", "device")
 IN_SHAPE = ("batch", "c_in", "h", "w")
+MAX_DEVICE = 128
+
+
+def check_device(name: str) -> str:
+    """``name`` if their code can use it as a device: it is part of the file name ``RunTimeAPI`` loads
+    (``<device>-op_lut_database.json``), so no ``/``, no control character, not ``.`` or ``..``."""
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_DEVICE:
+        raise FormatError(f"device name must be 1 to {MAX_DEVICE} characters, e.g. xavier")
+    if "/" in name or not name.isprintable() or name in (".", ".."):
+        raise FormatError(f"device name {name[:60]!r} is part of their file name <device>-op_lut_database.json: "
+                          "no '/', no control character, not '.' or '..' (e.g. xavier, pixel2)")
+    return name
 
 
 def _float32(x: float) -> float:
@@ -87,9 +102,10 @@ def op_record(spec: Dict[str, Any], dtype: int, device: str) -> Dict[str, Any]:
 
 
 def records(target: TargetLut, device: Optional[str] = None) -> List[Dict[str, Any]]:
-    """One record per entry with a value; ``device`` defaults to the target's id."""
+    """One record per entry with a value; ``device`` (their name for the board, ``check_device``)
+    defaults to the target's id."""
     tgt = target.record()
-    dev = device or tgt.id
+    dev = tgt.id if device is None else check_device(device)
     out = []
     for e in target.entries:
         fig = e.figures()
@@ -115,6 +131,7 @@ PLAIN_STRING = re.compile(r'"([^"\\]*)"')
 RUNTIMES = ("runtime_us_p0", "runtime_us_p10", "runtime_us_p50", "runtime_us_p90", "runtime_us_p100")
 NO_FAMILY = "op type that is no family of ours"
 NO_OP = "arguments or shapes no op of ours has"
+OTHER_DEVICE = "device other than"
 Mapped = List[Tuple[OpSpec, Dict[str, Any]]]  # spec, its TimingStats fields
 Left = Dict[str, List[str]]  # reason -> records left out ("line N: op_type shapes")
 
@@ -219,26 +236,42 @@ def _stats(rec: Dict[str, Any]) -> Dict[str, Any]:
             "p10_ms": p10, "p90_ms": rec["runtime_us_p90"] / 1e3 or p50, "n": 1}
 
 
-def table_ops(text: str, target: Target) -> Tuple[Mapped, Left]:
+def _devices_shown(devices: List[str]) -> str:
+    return ", ".join(repr(d[:60]) for d in devices[:5]) + (", ..." if len(devices) > 5 else "")
+
+
+def table_ops(text: str, target: Target, device: Optional[str] = None) -> Tuple[Mapped, Left]:
     """Our ops and their figures from a runtime LUT file, and the records left out by reason.
 
-    A file of several devices gives the records of the one named by the target id (the others are
-    left out); a file of one device gives all of them. Records of another dtype than the target's
-    precision are left out, as are op types and arguments that are none of ours."""
+    ``device`` (their name, ``lut import --fbnet-device``) picks that device's records, the others left
+    out; a name no record has refuses the file (a typo would otherwise import nothing or everything).
+    Without it, a file of several devices gives the records of the one named by the target id and a file
+    of one device gives all of them. Records of another dtype than the target's precision are left out,
+    as are op types and arguments that are none of ours."""
     recs = parse_jsonl(text)
     devices = sorted({r["device"] for _, r in recs})
-    if len(devices) > 1 and target.id not in devices:
-        shown = ", ".join(repr(d[:60]) for d in devices[:5]) + (", ..." if len(devices) > 5 else "")
-        raise FormatError(f"the file holds records of {len(devices)} devices ({shown}); import it as one of "
-                          "them (the target id), or split it by device first")
+    if device is not None:
+        check_device(device)
+        if device not in devices:
+            raise FormatError(f"no record of the file is of device {device!r}; it holds records of {len(devices)} "
+                              f"device(s) ({_devices_shown(devices)})")
+        pick, other = device, f"{OTHER_DEVICE} {device!r}"
+    elif len(devices) > 1:
+        if target.id not in devices:
+            raise FormatError(f"the file holds records of {len(devices)} devices ({_devices_shown(devices)}); "
+                              "import it as one of them (the target id), choose one with --fbnet-device, or "
+                              "split it by device first")
+        pick, other = target.id, f"{OTHER_DEVICE} the target id"
+    else:
+        pick, other = None, ""
     dtype = DTYPES[target.precision]
     ours = set(families())
     ops: Mapped = []
     left: Left = {}
     for n, r in recs:
         where = f"line {n}: {r['op_type'][:40]} {str(r['input_shapes'])[:60]}"
-        if r["device"] != target.id and len(devices) > 1:
-            left.setdefault("device other than the target id", []).append(f"{where} ({r['device'][:60]})")
+        if pick is not None and r["device"] != pick:
+            left.setdefault(other, []).append(f"{where} ({r['device'][:60]})")
         elif r["op_type"] not in ours:
             left.setdefault(NO_FAMILY, []).append(where)
         elif r["input_dtypes"] != [dtype]:

@@ -143,15 +143,20 @@ def tfnas_ops(data: bytes) -> Tuple[Mapped, Left]:
     return [(spec, _stats(ms)) for spec, ms in ops], left
 
 
-def document(fmt: str, data: bytes, target_id: str) -> Tuple[Dict[str, Any], Left]:
+def document(fmt: str, data: bytes, target_id: str, fbnet_device: Optional[str] = None
+             ) -> Tuple[Dict[str, Any], Left]:
     """(a ``nas-lut/1`` document with one target holding the file's ops, {reason: their keys left out}).
 
     Each op gets one measurement whose figures are the file's number (their tables keep one: the mean;
     FBNet's records keep p0/p10/p50/p90, the p50 our median), run id ``import-<file digest>`` (importing
-    the same file twice adds nothing), device ``imported``.
+    the same file twice adds nothing; when ``fbnet_device`` picks some of the file's records, the digest
+    of the file and that name, so another device's records are not taken for the same run), device
+    ``imported``.
     """
     if fmt not in OTHER_FORMATS:
         raise FormatError(f"format {fmt!r} must be one of {', '.join(OTHER_FORMATS)}")
+    if fbnet_device is not None and fmt != "fbnet-jsonl":
+        raise FormatError(f"a device name (--fbnet-device) picks records of fbnet-jsonl, not of {fmt}")
     if len(data) > MAX_BYTES:
         raise FormatError(f"the file is {len(data)} bytes; at most {MAX_BYTES} are read")
     try:
@@ -165,11 +170,14 @@ def document(fmt: str, data: bytes, target_id: str) -> Tuple[Dict[str, Any], Lef
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise FormatError("not UTF-8 text") from None
-        ops, left = yaml_ops(text, fmt) if fmt in YAML_DIALECTS else fbnet.table_ops(text, target)
+        ops, left = yaml_ops(text, fmt) if fmt in YAML_DIALECTS else fbnet.table_ops(text, target, fbnet_device)
     if not ops:
         why = "; ".join(f"{len(keys)} left out ({reason}), e.g. {keys[0]}" for reason, keys in left.items())
         raise FormatError(f"no op of the file maps onto ours ({why or 'it is empty'}); nothing to import")
-    run_id = "import-" + hashlib.sha256(data).hexdigest()[:16]
+    digest = hashlib.sha256(data)
+    if fbnet_device is not None and any(why.startswith(fbnet.OTHER_DEVICE) for why in left):
+        digest.update(b"\0device:" + fbnet_device.encode("utf-8", "surrogatepass"))
+    run_id = "import-" + digest.hexdigest()[:16]
     entries: Dict[str, Dict[str, Any]] = {}
     for spec, stats in ops:
         if spec.key in entries:

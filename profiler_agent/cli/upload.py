@@ -44,9 +44,13 @@ def cmd_flush(args: argparse.Namespace) -> int:
         res = spool.flush(api)
     finally:
         api.close()
+    dropped = f", {res.jobs_dropped} job id(s) dropped (leases lost to other boards)" if res.jobs_dropped else ""
     print(f"flushed {res.batches} batch(es): {res.accepted} accepted, {res.duplicates} duplicate(s), "
-          f"{len(res.rejected)} rejected; {res.pending} batch(es) still pending in {spool.pending_dir}")
+          f"{len(res.rejected)} rejected{dropped}; {res.pending} batch(es) still pending in {spool.pending_dir}")
+    if res.dead:
+        print(f"profiler-agent: the server refused {res.dead} batch(es) as a whole; kept in {spool.dead_dir} "
+              "with the reason beside each (.error.txt)", file=sys.stderr)
     if res.error:
         print(f"profiler-agent: server unreachable: {res.error}", file=sys.stderr)
         return EXIT_PENDING
-    return EXIT_OK
+    return EXIT_ERROR if res.dead else EXIT_OK

@@ -13,15 +13,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
 
 from lutcore.formats import fbnet
 from lutcore.lutdoc import TargetLut
-from lutcore.ops import OpSpec
+from lutcore.ops import OpSpec, spec_from_dict
 from lutcore.spaces import get_space, make_arch, random_arch
 from tests.core.lut_targets import TARGET, export_target
+from tests.core.test_formats_legacy import lut
 
 protobuf = pytest.importorskip("google.protobuf")
 
@@ -154,3 +156,59 @@ def test_argument_text_is_protobufs(value: Any, kind: str, text: Any) -> None:
     else:
         want = str(Argument(name="x", i=int(value)))
     assert fbnet.arg_text("x", value, kind) == want and (text is None or want == text)
+
+
+def test_their_device_name_finds_every_entry(tmp_path: Path) -> None:
+    """`lut export --fbnet-device xavier`: the file RunTimeAPI loads as xavier-op_lut_database.json, every
+    entry found by a query for device xavier (and none for the target id)."""
+    pytest.importorskip("sqlalchemy")
+    raw = _target("fbnet")
+    doc = tmp_path / "doc.json"
+    doc.write_text(json.dumps({"schema": "nas-lut/1", "targets": [raw], "devices": []}))
+    db = f"sqlite:///{tmp_path / 'lut.db'}"
+    r = lut("import", str(doc), "--db", db)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "xavier-op_lut_database.json"
+    r = lut("export", "--db", db, "--target", "xavier/tensorrt/fp16", "--format", "fbnet-jsonl",
+            "--fbnet-device", "xavier", "-o", str(out))
+    assert r.returncode == 0 and b"(fbnet-jsonl, device xavier)" in r.stderr, r.stderr
+    db_recs = load_db(out.read_text())
+    assert len(db_recs) == len(raw["entries"]) and {r["device"] for r in db_recs} == {"xavier"}
+    for e in raw["entries"]:
+        spec = spec_from_dict(e["spec"])
+        assert get_op_runtime(db_recs, query(spec, 12, "xavier")) == pytest.approx(e["value_ms"] * 1e3, rel=1e-12)
+        assert not [x for x in db_recs if all(query(spec, 12, "xavier/tensorrt/fp16")[k] == x[k] for k in TO_MATCH)]
+
+    for args, code, words in [
+        (("--target", "xavier/tensorrt/fp16", "--fbnet-device", "xavier"), 1,
+         b"--fbnet-device names the records of one target in fbnet-jsonl: use it with --format fbnet-jsonl"),
+        (("--format", "fbnet-jsonl", "--fbnet-device", "xavier"), 1, b"and --target"),  # all targets: one name merges
+        (("--format", "fbnet-jsonl", "--target", "xavier/tensorrt/fp16", "--fbnet-device", "a/b"), 2,
+         b"argument --fbnet-device: device name 'a/b' is part of their file name"),
+        (("--format", "fbnet-jsonl", "--target", "xavier/tensorrt/fp16", "--fbnet-device", ".."), 2,
+         b"not '.' or '..'"),
+    ]:
+        bad = tmp_path / "bad.json"
+        r = lut("export", "--db", db, *args, "-o", str(bad))
+        assert r.returncode == code and words in r.stderr and b"Traceback" not in r.stderr, r.stderr
+        assert not bad.exists()
+
+
+def test_one_device_name_is_refused_for_several_targets() -> None:
+    """exchange.render, as `lut export` (--db or --server) calls it: one name would merge the targets."""
+    pytest.importorskip("sqlalchemy")
+    from lut_server.exchange import render
+    from lut_server.util import BadInput
+
+    raw = _target("fbnet")
+    other = {**raw, "target": {**TARGET, "device": "orin"}}
+    doc = {"schema": "nas-lut/1", "targets": [raw, other], "devices": []}
+    with pytest.raises(BadInput, match=r"one device name \(--fbnet-device\) names one target's records"):
+        render(doc, "fbnet-jsonl", fbnet_device="xavier")
+    with pytest.raises(BadInput, match=r"a device name \(--fbnet-device\) is a field of fbnet-jsonl's records, not "
+                                       r"of proxyless-yaml"):
+        render({**doc, "targets": [raw]}, "proxyless-yaml", fbnet_device="xavier")
+    recs = [json.loads(line) for line in render({**doc, "targets": [raw]}, "fbnet-jsonl", None, (), "xavier")
+            .decode().splitlines()]
+    assert {r["device"] for r in recs} == {"xavier"} and len(recs) == len(raw["entries"])
+

@@ -192,6 +192,47 @@ def test_an_fbnet_file_of_several_devices_gives_the_target_s_records() -> None:
         assert e["measurements"][0]["stats"]["median_ms"] == pytest.approx(values[e["key"]], rel=1e-12)
 
 
+def _two_devices() -> Tuple[bytes, List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """A file of their two boards, named as their code names them: (file, xavier's records, pixel2's)."""
+    text, _ = _fbnet_jsonl("mobilenetv2")
+    xavier = [{**json.loads(line), "device": "xavier"} for line in text.splitlines()]
+    pixel2 = [{k: v * 2 if "runtime" in k else "pixel2" if k == "device" else v for k, v in r.items()} for r in xavier]
+    return fbnet.dump_jsonl(xavier + pixel2).encode(), xavier, pixel2
+
+
+def test_fbnet_device_picks_that_device_s_records_of_the_file() -> None:
+    two, xavier, pixel2 = _two_devices()
+    with pytest.raises(FormatError, match=r"records of 2 devices \('pixel2', 'xavier'\).*--fbnet-device"):
+        legacy.document("fbnet-jsonl", two, FB)  # without it: today's rule, the target id names none of them
+    doc, left = legacy.document("fbnet-jsonl", two, FB, "pixel2")
+    assert list(left) == ["device other than 'pixel2'"] and len(left["device other than 'pixel2'"]) == len(xavier)
+    assert left["device other than 'pixel2'"][0] == \
+        f"line 1: {xavier[0]['op_type']} {xavier[0]['input_shapes']} (xavier)"
+    back = TargetLut.model_validate(doc["targets"][0])
+    _same_records(fbnet.records(back, "pixel2"), pixel2, "pixel2")
+    xdoc, xleft = legacy.document("fbnet-jsonl", two, FB, "xavier")
+    _same_records(fbnet.records(TargetLut.model_validate(xdoc["targets"][0]), "xavier"), xavier, "xavier")
+    run = doc["targets"][0]["entries"][0]["measurements"][0]["run_id"]
+    assert run != xdoc["targets"][0]["entries"][0]["measurements"][0]["run_id"]  # two devices: two runs
+    one = fbnet.dump_jsonl(xavier).encode()  # a file of one device: the same run with the name or without
+    assert legacy.document("fbnet-jsonl", one, FB, "xavier") == (legacy.document("fbnet-jsonl", one, FB)[0], {})
+
+
+@pytest.mark.parametrize("fmt, device, words", [
+    ("fbnet-jsonl", "pixel3", r"no record of the file is of device 'pixel3'; it holds records of 2 device\(s\) "
+                              r"\('pixel2', 'xavier'\)"),
+    ("fbnet-jsonl", "xavier/tensorrt/fp16", r"device name 'xavier/tensorrt/fp16' is part of their file name.*no '/'"),
+    ("fbnet-jsonl", "..", r"not '\.' or '\.\.'"),
+    ("fbnet-jsonl", "", r"1 to 128 characters"),
+    ("fbnet-jsonl", "x" * 129, r"1 to 128 characters"),
+    ("fbnet-jsonl", "pixel\x002", r"no control character"),
+    ("proxyless-yaml", "xavier", r"picks records of fbnet-jsonl, not of proxyless-yaml"),
+])
+def test_a_device_name_that_picks_nothing_refuses_the_file(fmt: str, device: str, words: str) -> None:
+    with pytest.raises(FormatError, match=words):
+        legacy.document(fmt, _two_devices()[0], FB, device)
+
+
 @pytest.mark.parametrize("text, words", [
     ("- 1\n- 2\n", "is a mapping"),
     ("Conv-input:224x224x3-output:112x112x32: {mean: -1.0}\n", "positive time"),
@@ -215,7 +256,10 @@ def lut(*args: str, cwd: Optional[Path] = None) -> subprocess.CompletedProcess[b
     try:
         os.chdir(cwd or here)
         with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):
-            code = main(list(args))
+            try:
+                code = main(list(args))
+            except SystemExit as e:  # argparse refuses a bad option value with exit 2
+                code = int(e.code or 0)
             so.flush()
             se.flush()
     finally:
@@ -306,3 +350,34 @@ def test_lut_import_of_fbnet_records_round_trips_and_refuses_a_broken_line(tmp_p
     r = lut("import", str(broken), "--format", "fbnet-jsonl", "--target", "xavier-broken/tensorrt/fp16", "--db", db)
     assert r.returncode == 1 and b"broken.jsonl: line 2: not JSON" in r.stderr and b"Traceback" not in r.stderr
     assert _status(db) == {FB: n}
+
+
+def test_lut_import_fbnet_device_takes_that_device_s_records(tmp_path: Path) -> None:
+    pytest.importorskip("sqlalchemy")
+    db = f"sqlite:///{tmp_path / 'lut.db'}"
+    two, xavier, pixel2 = _two_devices()
+    src = tmp_path / "op_lut_database.jsonl"
+    src.write_bytes(two)
+    n = len(pixel2)
+    r = lut("import", str(src), "--format", "fbnet-jsonl", "--target", FB, "--fbnet-device", "pixel2", "--db", db)
+    assert r.returncode == 0 and f"{n} entries: {n} measurements added".encode() in r.stdout, r.stderr
+    assert f"left out {n} of the file's entries (device other than 'pixel2'), e.g. line 1: ".encode() in r.stderr
+    r = lut("export", "--db", db, "--target", FB, "--format", "fbnet-jsonl", "--fbnet-device", "pixel2")
+    assert r.returncode == 0, r.stderr
+    _same_records([json.loads(line) for line in r.stdout.decode().splitlines()], pixel2, "pixel2")
+
+    yml = tmp_path / "old.yaml"
+    yml.write_text(_proxyless_yaml())
+    for args, code, words in [
+        (("--fbnet-device", "pixel3"), 1, b"no record of the file is of device 'pixel3'; it holds records of 2 "
+                                          b"device(s) ('pixel2', 'xavier')"),
+        (("--fbnet-device", "xavier/tensorrt/fp16"), 2, b"argument --fbnet-device: device name 'xavier/tensorrt/fp16'"),
+        (("--fbnet-device", ""), 2, b"argument --fbnet-device: device name must be 1 to 128 characters"),
+        (("--format", "proxyless-yaml", "--fbnet-device", "xavier"), 1, b"--fbnet-device picks a device's records of "
+                                                                         b"an fbnet-jsonl file"),
+    ]:
+        fmt = () if "--format" in args else ("--format", "fbnet-jsonl")
+        r = lut("import", str(yml if fmt == () else src), *fmt, "--target", "other/tensorrt/fp16", *args, "--db", db)
+        assert r.returncode == code and words in r.stderr and b"Traceback" not in r.stderr, r.stderr
+    assert _status(db) == {FB: n}  # nothing stored
+
