@@ -11,7 +11,14 @@ from lutcore.spaces.architectures import (
     random_arch,
 )
 from lutcore.spaces.definition import load_space_file, space_from_dict
-from lutcore.spaces.registry import get_space, get_space_def, register_space, space_names
+from lutcore.spaces.registry import (
+    get_cell_space,
+    get_chain_space,
+    get_space,
+    get_space_def,
+    register_space,
+    space_names,
+)
 from lutcore.spaces.space import FixedOp, LayerDef, Space, SpaceDef, parse_resolution
 
 __all__ = [
@@ -22,6 +29,8 @@ __all__ = [
     "SpaceDef",
     "arch_names",
     "get_arch",
+    "get_cell_space",
+    "get_chain_space",
     "get_space",
     "get_space_def",
     "load_space_file",

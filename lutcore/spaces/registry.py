@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, List, Union
 
-from lutcore.errors import UnknownNameError
+from lutcore.errors import SpaceError, UnknownNameError
 from lutcore.spaces.datafiles import DATA
 from lutcore.spaces.definition import load_space_file
 from lutcore.spaces.space import Resolution, Space, SpaceDef
@@ -70,6 +70,25 @@ def get_space_def(name: str) -> AnySpaceDef:
 def get_space(name: str, resolution: Union[str, Resolution, None] = None) -> AnySpace:
     """A space at a resolution: a chain ``Space``, or a ``CellSpace`` for the cell spaces (darts-*, autortnet)."""
     return get_space_def(name).at(resolution)
+
+
+def get_chain_space(name: str, resolution: Union[str, Resolution, None] = None) -> Space:
+    """``get_space`` for a caller that needs a chain space (layers of candidate blocks): typed as one,
+    and a clear error for a cell space instead of an attribute error later."""
+    sp = get_space(name, resolution)
+    if not isinstance(sp, Space):
+        raise SpaceError(name, "a cell space (cells of edges), not a chain of layers")
+    return sp
+
+
+def get_cell_space(name: str, resolution: Union[str, Resolution, None] = None) -> CellSpace:
+    """``get_space`` for a caller that needs a cell space (darts-*, autortnet), typed as one."""
+    from lutcore.spaces.cells import CellSpace
+
+    sp = get_space(name, resolution)
+    if not isinstance(sp, CellSpace):
+        raise SpaceError(name, "a chain of layers, not a cell space")
+    return sp
 
 
 _loaded = False
