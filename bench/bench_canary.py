@@ -43,7 +43,8 @@ def worker(args: argparse.Namespace) -> None:
                  "C": TimingProtocol(max_time_s=args.canary_time)}
     for k in ROLES:  # build and warm each once, untimed
         b.time_network(archs[k], TimingProtocol(max_time_s=0.2))
-    base = ref.base_s / ref.iters
+    base = ref.base_per_call_s
+    assert base is not None, "use_speed_reference calibrates the reference"
     for rnd in range(args.rounds):
         for k in ROLES:
             r = b.time_network(archs[k], protocols[k])

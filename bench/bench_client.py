@@ -25,7 +25,7 @@ import httpx
 import torch
 
 from lutcore.records import Target
-from lutcore.spaces import get_space
+from lutcore.spaces import get_chain_space, get_space
 from search_client import ExpectedCostLoss, LUTClient, TargetLatencyLoss, gumbel_softmax, masked_softmax
 
 SPACE = "squeezenas-xlarge"
@@ -128,7 +128,7 @@ def bench_loss(device: str, steps: int = 200, repeats: int = 5) -> Dict[str, flo
 
     Best of ``repeats`` runs of ``steps`` steps (the machine may be shared); the baseline is the bare
     ``(softmax(alpha) * C).sum()`` with no mask handling, for the overhead of the modules."""
-    space = get_space(SPACE)
+    space = get_chain_space(SPACE)
     C = torch.rand(space.num_layers, len(space.candidates), device=device) * 5
     mask = torch.tensor(space.mask(), device=device)
     alpha = torch.zeros(C.shape, device=device, requires_grad=True)

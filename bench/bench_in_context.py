@@ -31,6 +31,7 @@ import torch
 from lutcore.calibration import Calibration, Validation, summarize
 from lutcore.spaces import Arch, get_arch, get_space, parse_arch_list
 from lutcore.torch import build_network, network_input
+from lutcore.torch.network import Network
 from profiler_agent.backends import get_backend
 from profiler_agent.rounds import combine
 from profiler_agent.session import ProfileSession
@@ -40,6 +41,7 @@ from profiler_agent.validate import time_networks
 
 def op_modules(net: torch.nn.Module) -> List[torch.nn.Module]:
     """The network's op modules in ``Arch.all_ops`` order: stem, chosen layers, head, decoder."""
+    assert isinstance(net, Network), "a chain space's network (cell networks have no stem/layers/head)"
     mods = list(net.stem) + list(net.layers) + list(net.head)
     return mods + ([net.decoder] if net.decoder is not None else [])
 

@@ -66,7 +66,7 @@ DEFAULT_LUTS = [
     f"{RESULTS / 'lut_cpu_tfnas_224x224.json'}:tfnas:224x224",
     f"{RESULTS / 'lut_cpu_tfnas-elastic_224x224.json'}:tfnas-elastic:224x224",
 ]
-GOALS = {  # issue 20, acceptance
+GOALS: Dict[str, Tuple[str, Any, Tuple[float, ...]]] = {  # issue 20, acceptance
     "median_abs_error": ("<=", 0.06, (0.25,)),
     "within_10pct": (">=", {0.25: 0.80, 0.5: 0.90}, (0.25, 0.5)),
     "interval_coverage": ("in", (0.85, 0.95), (0.25, 0.5)),

@@ -152,7 +152,7 @@ def print_shares(rows: List[Dict[str, Any]]) -> Dict[str, float]:
     return out
 
 
-def offsets(rows: List[Dict[str, Any]]) -> Dict[str, float]:
+def offsets(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     """Two-way split of log(ms): the process effects' spread, and what the networks' noise leaves in it."""
     nets = sorted(rows[0]["ms"])
     logs = [[math.log(r["ms"][n]) for n in nets] for r in rows]

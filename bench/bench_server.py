@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 sys.path.insert(0, str(REPO))
 
-from lutcore.spaces import get_space  # noqa: E402
+from lutcore.spaces import get_chain_space  # noqa: E402
 
 TARGET = {"device": "xavier", "backend": "tensorrt", "precision": "fp16", "batch": 1, "settings": {}}
 TID = "xavier/tensorrt/fp16"
@@ -225,7 +225,7 @@ def main() -> None:
                                  text=True).stdout.strip(),
     }
     try:
-        sp = get_space(args.space)
+        sp = get_chain_space(args.space)
         ops = list(sp.unique_ops().values())
         # -- ingest: N agents, each posting its own runs of every op of the space
         toks = [token(url, admin, f"board-{i}") for i in range(args.agents)]
@@ -331,7 +331,7 @@ def main() -> None:
             total += r.json()["enqueued"]
 
         def claimer(i: int) -> List[Tuple[float, int]]:
-            got = []
+            got: List[Tuple[float, int]] = []
             with httpx.Client(base_url=api, headers={"Authorization": f"Bearer {toks[i]}"}, timeout=60) as c:
                 while True:
                     t0 = time.perf_counter()

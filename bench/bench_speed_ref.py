@@ -42,7 +42,8 @@ def worker(threads: int, arch_name: str, res: str, reps: int, serve: bool) -> No
 
     b = get_backend("pytorch-cpu", threads=threads)
     ref = b.use_speed_reference(sensitivity=0.0)  # samples stay raw; the slowdown is still recorded
-    base = ref.base_s / ref.iters  # seconds per reference call: comparable across processes
+    base = ref.base_per_call_s  # seconds per reference call: comparable across processes
+    assert base is not None, "use_speed_reference calibrates the reference"
     arch = get_arch(arch_name, res)
     protocol = TimingProtocol(max_time_s=1.5)
 

@@ -16,11 +16,11 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lutcore.spaces import get_space  # noqa: E402
+from lutcore.spaces import get_chain_space  # noqa: E402
 from profiler_agent.backends import get_backend  # noqa: E402
 from profiler_agent.session import ProfileSession  # noqa: E402
 from profiler_agent.timing import TimingProtocol, quantile  # noqa: E402
@@ -45,7 +45,7 @@ def main() -> int:
                     help="also time each op with TF-NAS's fixed protocol and compare cost and medians")
     a = ap.parse_args()
 
-    space = get_space(a.space, a.resolution)
+    space = get_chain_space(a.space, a.resolution)
     ops = [s for s in space.unique_ops().values() if not s.is_identity]
     ops += [f.spec for f in space.fixed]
     pairs = sum(not bad for row in space.mask() for bad in row)
@@ -60,7 +60,7 @@ def main() -> int:
         options["cuda_graphs"] = True
     protocol = TimingProtocol(ci=a.ci, max_time_s=a.max_time)
 
-    runs: List[Dict[str, object]] = []
+    runs: List[Dict[str, Any]] = []
     for rep in range(2):
         backend = get_backend(a.backend, **options)
         session = ProfileSession(backend, protocol, canary_every=a.canary_every, seed=a.seed + rep)
@@ -120,6 +120,9 @@ def fixed_protocol(a: argparse.Namespace, options: Dict[str, object], ops: list,
     if a.backend not in ("pytorch-cpu", "pytorch-cuda"):
         print("  (--fixed is implemented for the torch backends only)")
         return
+    from profiler_agent.backends.torch_common import TorchBackend
+
+    assert isinstance(backend, TorchBackend)
     import torch
 
     sync = torch.cuda.synchronize if a.backend == "pytorch-cuda" else None

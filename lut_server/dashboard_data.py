@@ -42,7 +42,7 @@ def overview(conn: Connection) -> Dict[str, Any]:
     depth = jobs.queue_depth(conn)
     t = now()
     done = activity.done_since(conn, t - RATE_WINDOW_S)
-    queue = []
+    queue: List[Dict[str, Any]] = []
     for tid in sorted(depth):
         d = depth[tid]
         open_jobs = d["queued"] + d["claimed"]
@@ -100,7 +100,7 @@ def agents(conn: Connection) -> List[Dict[str, Any]]:
 
 def histogram(errors: List[float]) -> List[Dict[str, Any]]:
     """Counts of relative errors in HIST_EDGES bins; the first and last bins take everything beyond."""
-    bins = [{"lo": None, "hi": HIST_EDGES[0], "n": 0}]
+    bins: List[Dict[str, Any]] = [{"lo": None, "hi": HIST_EDGES[0], "n": 0}]
     bins += [{"lo": lo, "hi": hi, "n": 0} for lo, hi in zip(HIST_EDGES, HIST_EDGES[1:])]
     bins.append({"lo": HIST_EDGES[-1], "hi": None, "n": 0})
     for e in errors:
@@ -113,7 +113,7 @@ def histogram(errors: List[float]) -> List[Dict[str, Any]]:
 def truth(conn: Connection) -> List[Dict[str, Any]]:
     """Per (space, resolution, target) with validations: each architecture's latest predicted and measured
     latency, the error histogram, the summary raw and calibrated, and the calibration in use (stale or not)."""
-    out = []
+    out: List[Dict[str, Any]] = []
     for space, res, tid in stored_validations.triples(conn):
         try:
             rep = validations.report(conn, tid, space, res)

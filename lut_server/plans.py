@@ -48,15 +48,19 @@ def budget_of(budget: Optional[int], share: Optional[float], n_ops: int) -> int:
 
 def register(conn: Connection, space: Any, resolution: Optional[str], tid: str, priority: int, max_attempts: int,
              budget: Optional[int], share: Optional[float], bound: Optional[float],
-             resolved: Optional[Space] = None) -> Dict[str, Any]:
+             resolved: Optional[spaces.AnySpace] = None) -> Dict[str, Any]:
     """``spaces.register``; with a budget the plan enqueues (its first batch), not the registration."""
     planned = budget is not None or share is not None
     if bound is not None and not planned:
         raise BadInput("the interval bound bounds a measurement plan: give a budget too")
-    out = spaces.register(conn, space, resolution, tid, priority, max_attempts, resolved=resolved, enqueue=not planned)
-    if planned:
-        sp = resolved or spaces.resolve(conn, space, resolution)
-        out.update(start(conn, tid, sp, budget, share, bound, priority, max_attempts, now()))
+    if not planned:
+        return spaces.register(conn, space, resolution, tid, priority, max_attempts, resolved=resolved)
+    sp = resolved or spaces.resolve(conn, space, resolution)
+    if not isinstance(sp, Space):
+        raise BadInput(f"space {sp.name} is a cell space: a measurement plan (--budget) weighs the ops of a chain "
+                       "space's layers; register it without a budget")
+    out = spaces.register(conn, space, resolution, tid, priority, max_attempts, resolved=sp, enqueue=False)
+    out.update(start(conn, tid, sp, budget, share, bound, priority, max_attempts, now()))
     return out
 
 
@@ -86,8 +90,8 @@ def after_measurements(conn: Connection, target_id: int, max_attempts: int, t: f
         if plan["state"] != "measuring" or stored.in_flight(conn, plan):
             continue
         try:
-            sp = spaces.resolve(conn, plan["space"], plan["resolution"])
-        except BadInput:  # the space name was deleted: nothing left to plan for
+            sp = spaces.chain(spaces.resolve(conn, plan["space"], plan["resolution"]))
+        except BadInput:  # the space name was deleted (or now names a cell space): nothing left to plan for
             stored.set_state(conn, plan_id, state="dropped", updated_at=t)
             continue
         advance(conn, plan, sp, max_attempts, t)

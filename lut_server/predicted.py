@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 from sqlalchemy import Connection
 
@@ -28,6 +28,7 @@ from lutcore.errors import LutError
 from lutcore.ops import OpSpec, spec_from_dict
 from lutcore.spaces import Space
 from lutcore.spaces.cells import CellLayout
+from lutcore.spaces.cells.space import CellSpace
 
 if TYPE_CHECKING:  # the model (numpy, LightGBM) is imported by the first request that predicts
     from lut_server.predictor import Predictor
@@ -132,7 +133,9 @@ def fill_matrix(conn: Connection, cache: PredictorCache, cm: Dict[str, Any], sp:
     lo: List[List[Optional[float]]] = []
     hi: List[List[Optional[float]]] = []
     for vrow, krow in zip(cm["matrix"], cm["keys"]):
-        frow, lrow, hrow = [], [], []
+        frow: List[bool] = []
+        lrow: List[Optional[float]] = []
+        hrow: List[Optional[float]] = []
         for j, (v, k) in enumerate(zip(vrow, krow)):
             if v is None and k in pred:
                 vrow[j], a, b = pred[k]
@@ -161,7 +164,7 @@ def fill_matrix(conn: Connection, cache: PredictorCache, cm: Dict[str, Any], sp:
     return cm
 
 
-def fill_cells(conn: Connection, cache: PredictorCache, sp: Space, tid: str, metric: str, layout: CellLayout,
+def fill_cells(conn: Connection, cache: PredictorCache, sp: CellSpace, tid: str, metric: str, layout: CellLayout,
                values: Dict[str, float]) -> Dict[str, Any]:
     """A cell space's /cell-costs fields with its unmeasured keys predicted (``spaces.cell_costs``' ``fill``):
     C, ``pre``, ``depth`` and ``fixed`` hold the predictions; ``predicted`` {key: value_ms, lo_ms, hi_ms}
@@ -212,7 +215,7 @@ def fill_lookup(conn: Connection, cache: PredictorCache, out: Dict[str, Any], me
     return out
 
 
-def fill_export(conn: Connection, cache: PredictorCache, doc: Dict[str, Any], sp: Space,
+def fill_export(conn: Connection, cache: PredictorCache, doc: Dict[str, Any], sp: Union[Space, CellSpace],
                 metric: str = "median_ms") -> Dict[str, Any]:
     """A one-target export (``exchange.export_doc``) with the space's unmeasured ops added as predicted
     entries, each marked (``predicted: true``, ``lo_ms``/``hi_ms``) and without measurements, and

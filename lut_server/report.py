@@ -20,7 +20,7 @@ from lutcore.calibration import Calibration
 PLOTS = ("heatmap", "macs_latency", "predicted_measured", "coverage")
 
 
-def _plt():  # type: ignore[no-untyped-def]
+def _plt() -> Any:
     try:
         import matplotlib
     except ImportError:
@@ -31,7 +31,7 @@ def _plt():  # type: ignore[no-untyped-def]
     return plt
 
 
-def _ticker():  # type: ignore[no-untyped-def]
+def _ticker() -> Any:
     import matplotlib.ticker
 
     return matplotlib.ticker
@@ -183,7 +183,7 @@ def plot_predicted(vals: Optional[Dict[str, Any]]) -> Tuple[Optional[bytes], str
     s = vals["summary"] if vals else {}
     title = (f"Predicted vs measured ({len(results)} architectures); "
              f"raw median |error| {_pct(s.get('median_abs_error'))}")
-    if cal is not None and vals.get("calibrated_summary"):
+    if cal is not None and vals is not None and vals.get("calibrated_summary"):
         title += f"\ncalibrated (held out) {_pct(vals['calibrated_summary'].get('median_abs_error'))}"
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="upper left")

@@ -41,7 +41,7 @@ def from_db(db_url: Optional[str], target: str, space: str, resolution: Optional
     if cells:
         return {**_cell_data(cm, vals, devs, {k: s.macs() for k, s in sp.unique_ops().items()}),
                 "comparison": comparison}
-    return {"cost_matrix": cm, "validations": vals, "devices": devs, "macs": sp.mac_matrix(),
+    return {"cost_matrix": cm, "validations": vals, "devices": devs, "macs": spaces.chain(sp).mac_matrix(),
             "comparison": comparison}
 
 
@@ -87,11 +87,11 @@ def _local_cell_macs(space: str, resolution: str) -> Dict[str, int]:
 
 def _local_macs(space: str, resolution: str) -> Optional[List[List[Optional[int]]]]:
     """MACs from lutcore's own definition of a built-in space; None for a custom one."""
-    from lutcore.spaces import get_space, space_names
+    from lutcore.spaces import get_chain_space, space_names
 
     if space not in space_names():
         return None
     try:
-        return get_space(space, resolution).mac_matrix()
+        return get_chain_space(space, resolution).mac_matrix()
     except LutError:
         return None

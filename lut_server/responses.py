@@ -33,4 +33,5 @@ async def validation_error(_request: Request, exc: RequestValidationError) -> Sa
     """422 listing each problem as location + message (the offending input is not echoed back)."""
     detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
               for e in exc.errors()]
-    return SafeJSONResponse(_finite(detail and {"detail": detail} or {"detail": "invalid request"}), status_code=422)
+    body: Any = {"detail": detail} if detail else {"detail": "invalid request"}
+    return SafeJSONResponse(_finite(body), status_code=422)

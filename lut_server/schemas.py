@@ -417,7 +417,7 @@ MAX_MS = 1e7
 PositiveMs = Annotated[float, Field(gt=0, le=MAX_MS, allow_inf_nan=False)]
 OpKey = Annotated[str, Field(min_length=1, max_length=2048)]
 
-VALIDATION_EXAMPLE = {
+VALIDATION_EXAMPLE: Dict[str, Any] = {
     "run_id": "val-2026-11-23-a", "target": "cpu-x86/pytorch-cpu/fp32@threads=1", "device_name": "cpu-01",
     "space": "squeezenas-small", "resolution": "256x512", "lut_version": 7,
     "results": [{"arch": "squeezenas-small:random:3", "kind": "random", "predicted_ms": 41.2,

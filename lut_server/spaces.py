@@ -29,6 +29,8 @@ from lutcore.spaces.cells import CellLayout
 from lutcore.spaces.cells.space import CellSpace
 
 CellFill = Callable[[CellLayout, Dict[str, float]], Dict[str, Any]]
+AnySpace = Union[Space, CellSpace]  # a chain of layers, or cells of edges (darts-*, autortnet)
+SpaceArg = Union[str, Dict[str, Any], Space, CellSpace]  # a name, a definition, or a space already resolved
 
 
 class SpaceConflict(ValueError):
@@ -38,7 +40,7 @@ class SpaceConflict(ValueError):
 _DIGESTS: Dict[int, Tuple[Any, str]] = {}  # id(space) -> (space, digest); the space is kept so its id stays its own
 
 
-def digest(sp: Space) -> str:
+def digest(sp: AnySpace) -> str:
     """What a custom name is bound to: SHA-256 of the canonical definition (memoized per Space object:
     the cost matrix asks for it on every request, and resolved spaces are cached objects)."""
     got = _DIGESTS.get(id(sp))
@@ -58,17 +60,17 @@ def builtin_names() -> frozenset:
 
 
 @functools.lru_cache(maxsize=64)
-def _builtin(name: str, resolution: Optional[str]) -> Space:
+def _builtin(name: str, resolution: Optional[str]) -> AnySpace:
     return get_space(name, resolution)
 
 
 @functools.lru_cache(maxsize=64)
-def _from_definition(text: str, resolution: Optional[str]) -> Space:
+def _from_definition(text: str, resolution: Optional[str]) -> AnySpace:
     return space_from_dict(json.loads(text)).at(resolution)
 
 
-def resolve(conn: Connection, space: Union[str, Dict[str, Any], Space], resolution: Optional[str]) -> Space:
-    """A Space from a built-in name, a custom name registered earlier, or a full definition."""
+def resolve(conn: Connection, space: SpaceArg, resolution: Optional[str]) -> AnySpace:
+    """A space from a built-in name, a custom name registered earlier, or a full definition."""
     if isinstance(space, (Space, CellSpace)):
         return space
     if resolution is not None:
@@ -91,6 +93,21 @@ def resolve(conn: Connection, space: Union[str, Dict[str, Any], Space], resoluti
         raise BadInput(f"space: {e}") from None
 
 
+def chain(sp: AnySpace) -> Space:
+    """``sp`` as a chain space (layers x candidates), or the 4xx a cell space gets where a matrix is asked for."""
+    if isinstance(sp, CellSpace):
+        raise BadInput(f"space {sp.name} is a cell space: its costs are edge x op tensors per cell, not a "
+                       "layers x candidates matrix; use POST /cell-costs (search_client: LUTClient.cell_costs)")
+    return sp
+
+
+def cells(sp: AnySpace) -> CellSpace:
+    """``sp`` as a cell space, or the 4xx a chain space gets where cell costs are asked for."""
+    if not isinstance(sp, CellSpace):
+        raise BadInput(f"space {sp.name} is a chain space: use POST /cost-matrix for its layers x candidates matrix")
+    return sp
+
+
 def grid_keys(sp: Space) -> List[str]:
     """Every key the cost matrix needs: valid grid cells (identities included) and fixed ops."""
     keys: Dict[str, None] = {}
@@ -107,7 +124,7 @@ def identity_keys(sp: Space) -> set:
     return {c.key for row in sp.grid for c in row if isinstance(c, OpSpec) and c.is_identity}
 
 
-def bind_name(conn: Connection, sp: Space) -> None:
+def bind_name(conn: Connection, sp: AnySpace) -> None:
     """Bind a custom definition's name to its digest, or SpaceConflict if the name is taken by another."""
     name = clean_text(sp.name, "space name", 256)
     mine = digest(sp)
@@ -124,7 +141,7 @@ def bind_name(conn: Connection, sp: Space) -> None:
 
 
 def register(conn: Connection, space: Union[str, Dict[str, Any]], resolution: Optional[str], tid: str,
-             priority: int, max_attempts: int, resolved: Optional[Space] = None,
+             priority: int, max_attempts: int, resolved: Optional[AnySpace] = None,
              enqueue: bool = True) -> Dict[str, Any]:
     """Record the space for the target and enqueue a job for every unique op it lacks (idempotent).
     ``resolved``: the Space already built from ``space`` outside the write transaction. ``enqueue=False``:
@@ -156,16 +173,13 @@ def delete(conn: Connection, name: str) -> Dict[str, int]:
     return stored_spaces.delete(conn, name)
 
 
-def cost_matrix(conn: Connection, space: Union[str, Dict[str, Any], Space], resolution: Optional[str], tid: str,
+def cost_matrix(conn: Connection, space: SpaceArg, resolution: Optional[str], tid: str,
                 metric: str = "median_ms") -> Dict[str, Any]:
     """[layers x candidates] costs, mask, keys, fixed cost and coverage in one answer."""
     parse_target(tid)
     if metric not in METRIC_COLUMN:
         raise BadInput(f"metric {metric!r} must be one of {', '.join(METRIC_COLUMN)}")
-    sp = resolve(conn, space, resolution)
-    if isinstance(sp, CellSpace):
-        raise BadInput(f"space {sp.name} is a cell space: its costs are edge x op tensors per cell, not a "
-                       "layers x candidates matrix; use POST /cell-costs (search_client: LUTClient.cell_costs)")
+    sp = chain(resolve(conn, space, resolution))
     keys = grid_keys(sp)
     idents = identity_keys(sp)
     got = target_row(conn, tid)
@@ -182,7 +196,8 @@ def cost_matrix(conn: Connection, space: Union[str, Dict[str, Any], Space], reso
     for row in sp.grid:
         matrix.append([values.get(c.key) if isinstance(c, OpSpec) else None for c in row])
         key_rows.append([c.key if isinstance(c, OpSpec) else None for c in row])
-    fixed = [{"name": f.name, "key": f.spec.key, "value_ms": values.get(f.spec.key)} for f in sp.fixed]
+    fixed: List[Dict[str, Any]] = [{"name": f.name, "key": f.spec.key, "value_ms": values.get(f.spec.key)}
+                                   for f in sp.fixed]
     missing = [k for k in keys if k not in values]
     measured = len(keys) - len(missing)
     return {
@@ -197,7 +212,7 @@ def cost_matrix(conn: Connection, space: Union[str, Dict[str, Any], Space], reso
     }
 
 
-def cell_costs(conn: Connection, space: Union[str, Dict[str, Any], Space], resolution: Optional[str], tid: str,
+def cell_costs(conn: Connection, space: SpaceArg, resolution: Optional[str], tid: str,
                metric: str = "median_ms", fill: Optional[CellFill] = None) -> Dict[str, Any]:
     """A cell space's costs: its key layout and, filled from the LUT, C [cells][edges][ops], the cells'
     preprocessing, each hyper-cell's depth options and the fixed ops (lutcore ``CellLayout.fill``).
@@ -207,9 +222,7 @@ def cell_costs(conn: Connection, space: Union[str, Dict[str, Any], Space], resol
     parse_target(tid)
     if metric not in METRIC_COLUMN:
         raise BadInput(f"metric {metric!r} must be one of {', '.join(METRIC_COLUMN)}")
-    sp = resolve(conn, space, resolution)
-    if not isinstance(sp, CellSpace):
-        raise BadInput(f"space {sp.name} is a chain space: use POST /cost-matrix for its layers x candidates matrix")
+    sp = cells(resolve(conn, space, resolution))
     layout = sp.layout()
     idents = set(layout.identities)
     keys = [k for k in layout.all_keys() if k not in idents]
@@ -227,7 +240,7 @@ def cell_costs(conn: Connection, space: Union[str, Dict[str, Any], Space], resol
     }
 
 
-def _calibration(conn: Connection, tid: str, sp: Space, target_id: Optional[int],
+def _calibration(conn: Connection, tid: str, sp: AnySpace, target_id: Optional[int],
                  keys: List[str]) -> Optional[Dict[str, Any]]:
     """The stored calibration (lutcore Calibration.to_dict()) that search_client applies, or None.
 

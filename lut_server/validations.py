@@ -134,7 +134,7 @@ def report(conn: Connection, tid: str, space: str, resolution: Optional[str]) ->
 
 def overview(conn: Connection) -> List[Dict[str, Any]]:
     """Per (space, resolution, target) with validations: the figures `lut status` shows."""
-    out = []
+    out: List[Dict[str, Any]] = []
     for space, res, tid in stored.triples(conn):
         try:
             rep = report(conn, tid, space, res)

@@ -102,7 +102,7 @@ def get_export(request: Request, target: Optional[str] = Query(None, max_length=
         parse_target(target)
         if target_row(conn, target) is None:
             raise HTTPException(404, f"unknown target {target!r}")
-    sp = spaces.resolve(conn, space, resolution) if missing == "predict" else None
+    sp = spaces.resolve(conn, space, resolution) if missing == "predict" and space is not None else None
     doc = exchange.export_doc(conn, target)
     return doc if sp is None else predicted.fill_export(conn, request.app.state.predictors, doc, sp)
 

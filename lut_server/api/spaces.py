@@ -47,7 +47,7 @@ def cost_matrix(body: CostMatrixIn, request: Request, _p: Any = Reader, conn: Co
     few measured entries to fit one."""
     cache: MatrixCache = request.app.state.matrix_cache
     parse_target(body.target)
-    sp = spaces.resolve(conn, body.space, body.resolution)
+    sp = spaces.chain(spaces.resolve(conn, body.space, body.resolution))
     version = calibrations.matrix_version(conn, body.target, sp.name, sp.resolution_str)
     key = (body.target, sp.name, spaces.digest(sp), sp.resolution_str, body.metric, body.missing)
     words = alias(body.target, body.space, body.resolution, body.metric, body.missing) \
@@ -77,7 +77,7 @@ def cell_costs(body: CellCostsIn, request: Request, _p: Any = Reader, conn: Conn
     the target has too few measured entries to fit one."""
     cache: MatrixCache = request.app.state.matrix_cache
     parse_target(body.target)
-    sp = spaces.resolve(conn, body.space, body.resolution)
+    sp = spaces.cells(spaces.resolve(conn, body.space, body.resolution))
     version = calibrations.matrix_version(conn, body.target, sp.name, sp.resolution_str)
     key = (body.target, sp.name, spaces.digest(sp), sp.resolution_str, body.metric, "cells", body.missing)
     fill: Optional[spaces.CellFill] = None

@@ -25,7 +25,10 @@ def run_migrations_online() -> None:
         return
     from lut_server.db import normalize_url
 
-    engine = create_engine(normalize_url(config.get_main_option("sqlalchemy.url")))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("alembic: no sqlalchemy.url (lut_server.db sets it; run migrations through it)")
+    engine = create_engine(normalize_url(url))
     with engine.connect() as connection:
         _run(connection)
         connection.commit()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Set
 
 from sqlalchemy import Connection, func, select, update
 
@@ -243,8 +243,8 @@ def delete_for_target(conn: Connection, target_id: int) -> int:
     return conn.execute(jobs.delete().where(jobs.c.target_id == target_id)).rowcount or 0
 
 
-def open_op_ids(conn: Connection, target_id: int, op_ids: List[int]) -> set:
-    out = set()
+def open_op_ids(conn: Connection, target_id: int, op_ids: List[int]) -> Set[int]:
+    out: Set[int] = set()
     for i in range(0, len(op_ids), 900):
         q = select(jobs.c.op_id).where(jobs.c.target_id == target_id, jobs.c.op_id.in_(op_ids[i : i + 900]),
                                        jobs.c.status.in_(OPEN_JOB_STATES))
