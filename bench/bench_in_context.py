@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from lutcore.calibration import Calibration, Validation, summarize
-from lutcore.spaces import Arch, get_arch, get_space, parse_arch_list
+from lutcore.spaces import Arch, get_chain_arch, get_space, parse_arch_list
 from lutcore.torch import build_network, network_input
 from lutcore.torch.network import Network
 from profiler_agent.backends import get_backend
@@ -101,8 +101,8 @@ def report(name: str, fit: List[Validation], held: List[Validation]) -> Dict[str
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     sp = get_space(args.space, args.resolution)
-    fit_archs = [get_arch(n, sp.resolution) for n in parse_arch_list(f"random:{args.fit}", sp.name, args.seed)]
-    held_archs = [get_arch(n, sp.resolution) for n in parse_arch_list(f"random:{args.held}", sp.name,
+    fit_archs = [get_chain_arch(n, sp.resolution) for n in parse_arch_list(f"random:{args.fit}", sp.name, args.seed)]
+    held_archs = [get_chain_arch(n, sp.resolution) for n in parse_arch_list(f"random:{args.held}", sp.name,
                                                                         args.seed + args.fit)]  # disjoint
     every = fit_archs + held_archs
     specs = {s.key: s for a in every for _, s in a.all_ops()}

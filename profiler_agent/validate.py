@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 from lutcore import lutdoc
 from lutcore.calibration import Calibration, Validation, fit_split, summarize
 from lutcore.errors import LutError
-from lutcore.spaces import Arch, get_arch, get_space, published_names
+from lutcore.spaces import AnyArch, get_arch, get_space, published_names
 from profiler_agent.backends.base import Backend
 from profiler_agent.rounds import NETWORK_MAX_EXTRA, NETWORK_SPREAD_TOL, RoundPlan, combine, spread
 from profiler_agent.timing import TimingProtocol
@@ -62,7 +62,7 @@ class LutValues:
         values = {k: float(v["value_ms"]) for k, v in out.get("values", {}).items()}
         return cls(values, target, out.get("lut_version"))
 
-    def prediction(self, arch: Arch) -> float:
+    def prediction(self, arch: AnyArch) -> float:
         """Sum over the deployed ops; identities cost exactly zero and are not in ``all_ops``."""
         missing = [s.key for _, s in arch.all_ops() if s.key not in self.values]
         if missing:
@@ -164,7 +164,7 @@ def in_context_values(env: Dict[str, Any]) -> Optional[Dict[str, float]]:
 
 
 def time_networks(
-    archs: Sequence[Arch],
+    archs: Sequence[AnyArch],
     backend: Backend,
     protocol: TimingProtocol,
     rounds: int = 3,
@@ -205,7 +205,7 @@ class _Ticker:
 
 
 def _time_pass(
-    order: Sequence[Arch],
+    order: Sequence[AnyArch],
     backend: Backend,
     protocol: TimingProtocol,
     out: Dict[str, List[float]],
@@ -228,7 +228,7 @@ def _time_pass(
 
 
 def retime_disturbed(
-    archs: Sequence[Arch],
+    archs: Sequence[AnyArch],
     times: Dict[str, List[float]],
     plan: RoundPlan,
     backend: Backend,
@@ -309,7 +309,7 @@ def _speed_env(reference: Any, slowdowns: Dict[str, List[Optional[float]]]) -> D
 
 
 def _results(
-    sp: Any, archs: Sequence[Arch], predictions: Dict[str, float], rounds: Dict[str, List[float]], plan: RoundPlan
+    sp: Any, archs: Sequence[AnyArch], predictions: Dict[str, float], rounds: Dict[str, List[float]], plan: RoundPlan
 ) -> List[ArchResult]:
     est = plan.estimator
     return [

@@ -21,8 +21,9 @@ def test_ruff_clean():
 
 
 @pytest.mark.slow
-def test_mypy_clean_on_the_core_agent_and_client():
-    """Type hints are checked, not decoration: lutcore, profiler_agent and search_client (pyproject's [tool.mypy])."""
+def test_mypy_clean():
+    """Type hints are checked, not decoration: the core, the three applications, the benches and the tests
+    (pyproject's [tool.mypy], with pydantic's plugin)."""
     pytest.importorskip("mypy", reason="mypy is not installed (pip install -e .[dev])")
     r = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental"], cwd=ROOT, capture_output=True, text=True,
                        timeout=600)

@@ -1,9 +1,11 @@
 """Search spaces: definitions, resolution into op grids, the registry, and architectures."""
 
 from lutcore.spaces.architectures import (
+    AnyArch,
     Arch,
     arch_names,
     get_arch,
+    get_chain_arch,
     make_arch,
     paper_figures,
     parse_arch_list,
@@ -22,6 +24,7 @@ from lutcore.spaces.registry import (
 from lutcore.spaces.space import FixedOp, LayerDef, Space, SpaceDef, parse_resolution
 
 __all__ = [
+    "AnyArch",
     "Arch",
     "FixedOp",
     "LayerDef",
@@ -29,6 +32,7 @@ __all__ = [
     "SpaceDef",
     "arch_names",
     "get_arch",
+    "get_chain_arch",
     "get_cell_space",
     "get_chain_space",
     "get_space",

@@ -9,13 +9,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from lutcore.errors import SpaceError, UnknownNameError
 from lutcore.ops import OpSpec
 from lutcore.spaces.datafiles import DATA
-from lutcore.spaces.registry import get_space, space_names
+from lutcore.spaces.registry import get_cell_space, get_space, space_names
 from lutcore.spaces.space import Resolution, Space
+
+if TYPE_CHECKING:
+    from lutcore.spaces.cells import CellArch
 
 _published: Optional[Dict[str, Any]] = None
 
@@ -99,6 +102,9 @@ def random_arch(space: Space, seed: int) -> Tuple[str, ...]:
     return tuple(rng.choice([n for n, c in zip(names, row) if isinstance(c, OpSpec)]) for row in space.grid)
 
 
+
+AnyArch = Union[Arch, "CellArch"]  # a chain network's choices, or a cell network's genotype
+
 def arch_names() -> List[str]:
     """Named architectures: SqueezeNAS's published six and the cell spaces' (darts-v2-*)."""
     from lutcore.spaces.cells import cell_arch_names
@@ -106,7 +112,7 @@ def arch_names() -> List[str]:
     return published_names() + cell_arch_names()
 
 
-def get_arch(name: str, resolution: Union[str, Resolution, None] = None) -> Arch:
+def get_arch(name: str, resolution: Union[str, Resolution, None] = None) -> AnyArch:
     """A named architecture: published (``squeezenas-lat-small``, ``darts-v2-cifar10``) or ``SPACE:random:SEED``.
 
     Architectures of cell spaces are ``lutcore.spaces.cells.CellArch`` (same ``all_ops``/``macs``/``to_dict``).
@@ -115,7 +121,7 @@ def get_arch(name: str, resolution: Union[str, Resolution, None] = None) -> Arch
 
     cell_space = arch_space_name(name)
     if cell_space is not None:
-        return get_cell_arch(name, get_space(cell_space, resolution))  # type: ignore[arg-type,return-value]
+        return get_cell_arch(name, get_cell_space(cell_space, resolution))
     nets = _data()["networks"]
     if name in nets:
         space_name = "squeezenas-" + name.rsplit("-", 1)[1]
@@ -131,13 +137,21 @@ def get_arch(name: str, resolution: Union[str, Resolution, None] = None) -> Arch
             raise SpaceError("arch", f"{name!r}: the seed must be an integer") from None
         space = get_space(parts[0], resolution)
         if isinstance(space, CellSpace):
-            return get_cell_arch(name, space)  # type: ignore[return-value]
+            return get_cell_arch(name, space)
         return Arch(name, space, random_arch(space, seed))
     known = arch_names() + [f"{s}:random:SEED" for s in space_names()]
     raise UnknownNameError("architecture", name, known)
 
 
-def make_arch(space: Space, choices: List[str], name: str = "custom") -> Arch:
+
+def get_chain_arch(name: str, resolution: Union[str, Resolution, None] = None) -> Arch:
+    """``get_arch`` for a caller that needs a chain network's choices (``layer_ops``, ``indices``)."""
+    arch = get_arch(name, resolution)
+    if not isinstance(arch, Arch):
+        raise SpaceError("arch", f"{name!r} is a cell network (a genotype of edges), not a chain of layers")
+    return arch
+
+def make_arch(space: Space, choices: Sequence[str], name: str = "custom") -> Arch:
     return Arch(name, space, tuple(choices))
 
 

@@ -54,6 +54,7 @@ class FlakyProxy:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server's address is (str, int)
         return f"http://{host}:{port}"
 
     def _route(self, method: str, path: str, headers: dict, body: bytes):

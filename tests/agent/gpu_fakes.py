@@ -108,13 +108,15 @@ ENUMS = ("BuilderFlag", "NetworkDefinitionCreationFlag", "DataType", *_COMMON_EN
 class EnumMember(int):
     """An int-valued enum member that prints like pybind11's (``DataType.HALF``)."""
 
+    qual: str
+
     def __new__(cls, value: int, qual: str) -> EnumMember:
         obj = int.__new__(cls, value)
-        obj.qual = qual  # type: ignore[attr-defined]
+        obj.qual = qual
         return obj
 
     def __str__(self) -> str:
-        return self.qual  # type: ignore[attr-defined, no-any-return]
+        return self.qual
 
 
 def _enum(name: str, members: List[str]) -> Any:
@@ -315,7 +317,7 @@ def make_trt(version: str, gpu: FakeGpu) -> types.ModuleType:
     """A ``tensorrt`` module for ``version`` (a key of TRT_SURFACE) driving ``gpu``."""
     surface = TRT_SURFACE[version]
     major = int(version.split(".")[0])
-    trt = types.ModuleType("tensorrt")
+    trt: Any = types.ModuleType("tensorrt")  # a fake: its attributes are set below
     trt.__version__ = version
     for e in ENUMS:
         setattr(trt, e, _enum(e, surface[e]))
@@ -596,7 +598,7 @@ def make_trt(version: str, gpu: FakeGpu) -> types.ModuleType:
         def __init__(self, engine: Any) -> None:
             self._engine = engine
             self._addr: Dict[str, int] = {}
-            self.profiler = None
+            self.profiler: Any = None  # an IProfiler the backend sets
             self.enqueue_emits_profile = True
 
         def set_tensor_address(self, name: str, ptr: int) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import List
+
 import pytest
 
 from profiler_agent.api import AuthError, LutApi, RequestRejected, ServerUnavailable
@@ -10,7 +12,7 @@ from tests.agent.flaky_proxy import FlakyProxy
 
 
 def test_transient_failures_are_retried_with_backoff(live_server) -> None:
-    slept = []
+    slept: List[float] = []
     with FlakyProxy(live_server.url) as proxy, LutApi(proxy.url, live_server.agent_token("box-1"), retries=3,
                                                       sleep=slept.append) as api:
         proxy.fail_next = 2
@@ -42,12 +44,12 @@ def test_auth_and_validation_errors_are_not_retried(live_server) -> None:
             with pytest.raises(AuthError) as e:
                 api.register_device("someone-else", "cpu-test", {})
             assert e.value.status == 403 and "--name" in str(e.value)
-            with pytest.raises(RequestRejected) as e:
+            with pytest.raises(RequestRejected) as rejected:
                 api.post_measurements({"run_id": "x"})
-            assert e.value.status == 422 and "target: Field required" in str(e.value)
-            with pytest.raises(RequestRejected) as e:
+            assert rejected.value.status == 422 and "target: Field required" in str(rejected.value)
+            with pytest.raises(RequestRejected) as rejected:
                 api.release_job(987654)
-            assert e.value.status == 404
+            assert rejected.value.status == 404
         assert proxy.seen["POST /api/v1/measurements"] == 1
 
 
@@ -57,7 +59,7 @@ def test_claim_heartbeat_release_fail(live_server) -> None:
     with LutApi(live_server.url, live_server.agent_token("box-1")) as api:
         api.register_device("box-1", "cpu-test", {})
         jobs = api.claim(tid, 3, 30)
-        assert len(jobs) == 3 and all(j.op.key in tiny_keys() and j.kind == "op" for j in jobs)
+        assert len(jobs) == 3 and all(j.op is not None and j.op.key in tiny_keys() and j.kind == "op" for j in jobs)
         ids = [j.id for j in jobs]
         assert set(api.heartbeat(ids, 30)["extended"]) == set(ids)
         assert api.release_job(ids[0])["status"] == "queued"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+from typing import Any, Dict
 
 import pytest
 
@@ -69,7 +70,7 @@ def test_tensorrt_flags_reach_the_engine_builder(tmp_path, monkeypatch):
 
     gpu = FakeGpu()
     monkeypatch.setitem(sys.modules, "tensorrt", make_trt("10.3.0", gpu))
-    seen = {}
+    seen: Dict[str, Any] = {}
 
     def runtime(device_index, prefer):
         seen.update(device_index=device_index, prefer=prefer)

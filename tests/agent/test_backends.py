@@ -14,6 +14,8 @@ from profiler_agent.backends import (
     backend_names,
     get_backend,
 )
+from profiler_agent.backends.onnxrt import OnnxRuntimeBackend
+from profiler_agent.backends.torch_common import TorchBackend
 from profiler_agent.timing import TimingProtocol
 
 FAST = TimingProtocol(ci=0.05, max_time_s=0.15, min_samples=6, max_warmup_s=0.05)
@@ -37,7 +39,8 @@ def test_registry_lists_every_backend_with_a_reason_or_none():
     for name, reason in av.items():
         assert reason is None or (isinstance(reason, str) and reason), name
     if not torch.cuda.is_available():
-        assert "GPU" in av["pytorch-cuda"]
+        cuda_reason = av["pytorch-cuda"]
+        assert cuda_reason is not None and "GPU" in cuda_reason
         with pytest.raises(BackendUnavailable, match="pytorch-cuda"):
             get_backend("pytorch-cuda")
     with pytest.raises(ValueError, match="unknown backend 'nope'"):
@@ -79,6 +82,7 @@ def _torch_reference(spec):
 def test_pytorch_cpu_runs_what_torch_computes(spec, restore_threads):
     """What the backend times is the op itself: same weights, same numbers, eval mode (BN frozen)."""
     b = get_backend("pytorch-cpu", threads=1)
+    assert isinstance(b, TorchBackend)
     torch.manual_seed(0)
     module, inputs = b.build_op(spec)
     assert not module.training and inputs[0].shape == tuple(spec.in_shape)
@@ -98,6 +102,7 @@ def test_onnxruntime_runs_what_torch_computes():
     from profiler_agent.backends.onnx_export import export_module, export_network, input_names
 
     b = get_backend("onnxruntime", threads=1)
+    assert isinstance(b, OnnxRuntimeBackend)
     for spec in (TINY, SE_OP):
         module, x = _torch_reference(spec), torch.randn(spec.in_shape)
         (out,) = b.session(export_module(module, (x,))).run(None, {input_names(1)[0]: x.numpy()})
@@ -140,6 +145,7 @@ def test_onnxruntime_names_its_target_and_refuses_unknown_providers():
 @pytest.mark.parametrize("precision,graphs", [("fp32", False), ("fp16", False), ("fp16", True)])
 def test_pytorch_cuda_on_a_gpu(precision, graphs):
     b = get_backend("pytorch-cuda", precision=precision, cuda_graphs=graphs)
+    assert isinstance(b, TorchBackend)
     assert torch.backends.cudnn.benchmark
     assert b.target("h100").settings == ({} if graphs else {"cuda_graphs": "0"})  # graphs are the default
     r = b.time_op(TINY, FAST)

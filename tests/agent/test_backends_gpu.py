@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
+from typing import Any, List
 
 import pytest
 
@@ -55,16 +56,18 @@ def _backend(tmp_path, monkeypatch, version, precision="fp32", graphs=True, gpu=
 def test_supported_versions_and_refusals_by_name(monkeypatch):
     for ok in ("8.5.2.2", "8.6.1", "10.3.0", "11.1.0"):
         assert support_problem(ok) is None and check_supported(ok)
-    assert "8.4.1" in support_problem("8.4.1") and "num_io_tensors" in support_problem("8.4.1")
-    assert "12.0.0" in support_problem("12.0.0")
+    too_old, too_new = support_problem("8.4.1"), support_problem("12.0.0")
+    assert too_old is not None and "8.4.1" in too_old and "num_io_tensors" in too_old
+    assert too_new is not None and "12.0.0" in too_new
     with pytest.raises(UnsupportedTensorRT, match="7.1.3"):
         check_supported("7.1.3")
     from profiler_agent.backends.tensorrt import TensorRTBackend
 
-    old = make_trt("8.5.2.2", FakeGpu())
+    old: Any = make_trt("8.5.2.2", FakeGpu())
     old.__version__ = "8.4.1"
     monkeypatch.setitem(sys.modules, "tensorrt", old)
-    assert "8.4.1" in TensorRTBackend.unavailable_reason()
+    reason = TensorRTBackend.unavailable_reason()
+    assert reason is not None and "8.4.1" in reason
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -207,7 +210,7 @@ def test_inputs_are_bound_by_name(tmp_path, monkeypatch):
 def test_pycuda_runtime_when_torch_has_no_cuda(tmp_path, monkeypatch):
     gpu = FakeGpu()
     driver = make_pycuda_driver(gpu)
-    pycuda = type(sys)("pycuda")
+    pycuda: Any = type(sys)("pycuda")  # a fake package: its driver is set below
     pycuda.driver = driver
     monkeypatch.setitem(sys.modules, "pycuda", pycuda)
     monkeypatch.setitem(sys.modules, "pycuda.driver", driver)
@@ -234,7 +237,7 @@ def test_pycuda_runtime_when_torch_has_no_cuda(tmp_path, monkeypatch):
     t2 = GpuTimer(rt2, None, GpuTimingOptions(warmup_s=0.0), clock=lambda: gpu.host)
     s2 = rt2.new_stream()
     g2, note2 = t2.prepare_graph(lambda: gpu.submit(s2.handle, 3.0, 12.0), s2)
-    assert g2 is None and "stream capture" in note2
+    assert g2 is None and note2 is not None and "stream capture" in note2
     r2 = t2.time(lambda: gpu.submit(s2.handle, 3.0, 12.0), s2, FAST, None, note2)
     assert r2.env["graphs_unavailable"] == note2 and r2.env["enqueue_bound"]
 
@@ -366,7 +369,7 @@ def test_tf32_through_the_current_torch_api():
             assert torch.backends.cudnn.conv.fp32_precision == "ieee"
     finally:
         torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = before
-    calls = []
+    calls: List[str] = []
     old = types.SimpleNamespace(
         backends=types.SimpleNamespace(cuda=types.SimpleNamespace(matmul=types.SimpleNamespace()),
                                        cudnn=types.SimpleNamespace(allow_tf32=True)),

@@ -9,6 +9,7 @@ import runpy
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def test_smoke_script_says_no_gpu_and_exits_0(tmp_path):
 def _fake_gpu_world(monkeypatch):
     gpu = FakeGpu(ramp_ms=0.0)
     driver = make_pycuda_driver(gpu)
-    pycuda = type(sys)("pycuda")
+    pycuda: Any = type(sys)("pycuda")  # a fake package: its driver is set below
     pycuda.driver = driver
     monkeypatch.setitem(sys.modules, "pycuda", pycuda)
     monkeypatch.setitem(sys.modules, "pycuda.driver", driver)
@@ -45,10 +46,12 @@ def test_the_real_constructor_on_pycuda_and_tensorrt(tmp_path, monkeypatch):
     _fake_gpu_world(monkeypatch)
     from lutcore.ops import Conv
     from profiler_agent.backends import get_backend
+    from profiler_agent.backends.tensorrt import TensorRTBackend
     from profiler_agent.timing import TimingProtocol
 
     assert available_backends()["tensorrt"] is None  # TensorRT + pycuda, torch without CUDA
     b = get_backend("tensorrt", precision="fp16", cache_dir=str(tmp_path), root=str(tmp_path))
+    assert isinstance(b, TensorRTBackend)
     r = b.time_op(Conv(c_in=8, h=8, w=8, c_out=8), TimingProtocol(ci=0.05, max_time_s=0.2, min_samples=5))
     assert r.env["runtime"] == "pycuda" and r.env["graphs"] and r.env["warmup"] == "full"
     assert b.target("h100").id == "h100/tensorrt/fp16"
@@ -72,7 +75,9 @@ def test_smoke_driver_end_to_end_on_fakes(tmp_path, monkeypatch):
 
     monkeypatch.setattr(onnx_export, "export_network", export_once)
     text = SCRIPT.read_text()
-    driver = re.search(r"exec timeout [^\n]*<<'EOF'\n(.*?)\nEOF\n", text, re.S).group(1)
+    driver_match = re.search(r"exec timeout [^\n]*<<'EOF'\n(.*?)\nEOF\n", text, re.S)
+    assert driver_match is not None
+    driver = driver_match.group(1)
     path = tmp_path / "driver.py"
     path.write_text(driver)
     out = tmp_path / "figures"

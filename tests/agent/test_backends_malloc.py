@@ -50,10 +50,12 @@ def test_pytorch_cpu_target_says_when_memory_is_not_retained():
 
     from profiler_agent.backends import get_backend
     from profiler_agent.backends.malloc import memory_retained
+    from profiler_agent.backends.torch_cpu import TorchCPUBackend
 
     n = torch.get_num_threads()
     try:
         b = get_backend("pytorch-cpu", threads=1)
+        assert isinstance(b, TorchCPUBackend)
         assert b.retain_memory == memory_retained()
         assert ("malloc" in b.settings()) == (not b.retain_memory)
     finally:

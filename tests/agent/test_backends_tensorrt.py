@@ -31,7 +31,7 @@ def test_module_imports_without_tensorrt():
     cls = backend_class("tensorrt")
     assert cls.name == "tensorrt" and cls.precisions == ("fp32", "fp16", "int8")
     if importlib.util.find_spec("tensorrt") is None:
-        assert "tensorrt" in TRT_REASON
+        assert TRT_REASON is not None and "tensorrt" in TRT_REASON
 
 
 def test_engine_key_changes_with_precision_trt_version_gpu_and_op():
@@ -105,9 +105,11 @@ def test_cache_layout_and_names(tmp_path, monkeypatch):
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_tensorrt_builds_caches_and_times(tmp_path, precision):
     from profiler_agent.backends import get_backend
+    from profiler_agent.backends.tensorrt import TensorRTBackend
 
     p = TimingProtocol(ci=0.05, max_time_s=0.2)
     b = get_backend("tensorrt", precision=precision, cache_dir=str(tmp_path))
+    assert isinstance(b, TensorRTBackend)
     r = b.time_op(OP, p)
     assert b.builds == 1 and b.engine_hits == 0
     assert b.layout.timing_cache.stat().st_size > 0

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, cast
 
 import pytest
 
+from lutcore.records import Target
+from profiler_agent.api import LutApi
 from profiler_agent.daemon import Agent, AgentConfig
 from profiler_agent.leases import LeaseKeeper
 from profiler_agent.spool import Spool
@@ -51,7 +53,9 @@ def test_jobs_completed_while_a_beat_is_in_flight_are_not_lost(caplog: pytest.Lo
 
 
 def test_the_agent_stops_heartbeating_jobs_before_posting_their_results(tmp_path: Path) -> None:
-    agent = Agent(_Api(lost=[]), object(), None, {}, Spool(tmp_path), AgentConfig(device_class="cpu-test", name="b"))
+    target = Target(device="cpu-test", backend="pytorch-cpu", precision="fp32", batch=1)  # unused: nothing is timed
+    agent = Agent(cast(LutApi, _Api(lost=[])), object(), target, {}, Spool(tmp_path),
+                  AgentConfig(device_class="cpu-test", name="b"))
     tracked_at_post: List[List[int]] = []
     agent._measure = lambda runnable: []  # type: ignore[method-assign]
     agent._fail_unanswered = lambda runnable, done: None  # type: ignore[method-assign]

@@ -167,7 +167,7 @@ def test_cli_rounds_default_to_the_backends_own():
 
 def test_backend_provenance_reaches_the_measurement_through_the_rounds():
     class Tagged(SyntheticBackend):
-        def time_op(self, spec, protocol):  # type: ignore[no-untyped-def]
+        def time_op(self, spec: OpSpec, protocol: TimingProtocol) -> TimingResult:
             res = super().time_op(spec, protocol)
             res.env = {"sm_clock_mhz": 1980, "call": len(self.calls)}
             return res

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -22,7 +22,7 @@ from profiler_agent.timing.sensitivity import (
     rescale,
     session_fit,
 )
-from profiler_agent.validate import LutValues, validate
+from profiler_agent.validate import ArchResult, LutValues, validate
 from tests.agent.test_rounds import specs
 from tests.agent.test_session import SyntheticBackend
 
@@ -39,10 +39,10 @@ def _stored(true_ms: float, slowdown: float, felt: float) -> float:
 def _items(felt: float, n: int = 30, rounds: int = 5, noise: float = 0.01, seed: int = 0,
            motion: Sequence[float] = (1.0, 1.8)) -> List[List[Tuple[float, Optional[float]]]]:
     rng = random.Random(seed)
-    out = []
+    out: List[List[Tuple[float, Optional[float]]]] = []
     for _ in range(n):
         true = math.exp(rng.uniform(math.log(0.05), math.log(20.0)))
-        row = []
+        row: List[Tuple[float, Optional[float]]] = []
         for _ in range(rounds):
             f = rng.uniform(*motion)
             row.append((_stored(true, f, felt) * (1 + rng.gauss(0.0, noise)), f))
@@ -155,6 +155,11 @@ RES = "64x128"
 NAMES = [f"squeezenas-small:random:{i}" for i in range(1, 11)]
 
 
+def _env(r: ArchResult) -> Dict[str, Any]:
+    assert r.env is not None, r.arch
+    return r.env
+
+
 def test_validate_with_an_auto_reference_rescales_its_networks():
     lut = LutValues({k: 1.0 for k in get_space("squeezenas-small", RES).unique_ops()}, "t")
     true = {n: SlowingMachine.net_ms(get_arch(n, RES)) for n in NAMES}
@@ -166,10 +171,10 @@ def test_validate_with_an_auto_reference_rescales_its_networks():
     assert all(r.env and r.env["sensitivity"]["s"] == pytest.approx(1.0) for r in fitted)
     # every network keeps its rounds' slowdowns, in round order, beside its rounds
     for r in fixed + fitted:
-        speed = r.env["speed"]
+        speed = _env(r)["speed"]
         assert len(speed["slowdowns"]) == len(r.rounds) == 5 and set(speed["slowdowns"]) <= set(SLOWDOWNS)
         assert speed["base_us"] is None  # this reference was never sized on a machine
-    assert len({tuple(r.env["speed"]["slowdowns"]) for r in fixed}) > 1  # each its own rounds, not one list
+    assert len({tuple(_env(r)["speed"]["slowdowns"]) for r in fixed}) > 1  # each its own rounds, not one list
 
 
 def test_the_cli_takes_auto_or_a_share_in_range(capsys):

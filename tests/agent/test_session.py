@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -28,7 +28,7 @@ class SyntheticBackend(Backend):
 
     name = "pytorch-cpu"
 
-    def __init__(self, slow: Dict[int, float] = None) -> None:
+    def __init__(self, slow: Optional[Dict[int, float]] = None) -> None:
         super().__init__("fp32")
         self.slow = slow or {}
         self.factor = 1.0
@@ -67,6 +67,7 @@ def test_measurements_are_wire_records_in_input_order():
     assert all(isinstance(m, Measurement) for m in ms)
     assert ms[2].job_id == 42 and ms[0].job_id is None
     assert ms[0].op.spec == ops[0].to_dict()
+    assert ms[0].measured_at is not None
     at = datetime.datetime.fromisoformat(ms[0].measured_at.replace("Z", "+00:00"))
     assert at.utcoffset() == datetime.timedelta(0)
     assert [d for d, _, _ in seen] == [1, 2, 3, 4, 5, 6] and {t for _, t, _ in seen} == {6}
@@ -90,7 +91,7 @@ def test_canary_every_n_ops_without_drift():
     s = ProfileSession(b, P, canary_every=4, seed=0)
     ms = s.run(specs(8))
     canary = pick_canary(specs(8)).key
-    assert s.canary.key == canary
+    assert s.canary is not None and s.canary.key == canary
     assert b.calls.count(canary) == 1 + 2 + 1  # baseline, two checks, its own measurement
     assert s.remeasured == 0
     assert all(m.env["canary_drift"] == 0.0 for m in ms)

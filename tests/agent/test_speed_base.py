@@ -86,6 +86,7 @@ def test_a_second_process_divides_by_the_base_the_first_kept(tmp_path: Path) -> 
     data[key]["per_call_s"] *= 3
     bases.path.write_text(json.dumps(data))
     second = _CpuLike().use_speed_reference(seconds=0.02, bases=bases)
+    assert first.base_per_call_s is not None
     assert second.base_per_call_s == pytest.approx(3 * first.base_per_call_s)
     own = _CpuLike().use_speed_reference(seconds=0.02)  # no store: its own, as before
     assert own.base_per_call_s != pytest.approx(second.base_per_call_s)

@@ -14,7 +14,7 @@ from profiler_agent.spool import Spool
 from tests.agent.agent_helpers import TINY_SPACE, dead_url, measurement_counts, queue, register_space, tiny_keys
 from tests.agent.flaky_proxy import FlakyProxy
 
-TARGET = Target(device="cpu-test", backend="pytorch-cpu", precision="fp32", settings={"threads": "1"})
+TARGET = Target(device="cpu-test", backend="pytorch-cpu", precision="fp32", batch=1, settings={"threads": "1"})
 
 
 def _batch(run_id: str) -> Dict[str, Any]:
@@ -22,8 +22,10 @@ def _batch(run_id: str) -> Dict[str, Any]:
     items = []
     for i, (key, spec) in enumerate(sorted(ops.items())):
         t = 0.1 + i / 100
-        stats = TimingStats(median_ms=t, mean_ms=t, std_ms=0.0, min_ms=t, p10_ms=t, p90_ms=t, n=10)
-        items.append(Measurement(op=OpRecord(key=key, spec=spec.to_dict()), stats=stats))
+        stats = TimingStats(median_ms=t, mean_ms=t, std_ms=0.0, min_ms=t, p10_ms=t, p90_ms=t, n=10,
+                            iters_per_sample=1, ci_low_ms=None, ci_high_ms=None, outliers=0)
+        items.append(Measurement(op=OpRecord(key=key, spec=spec.to_dict()), stats=stats, job_id=None,
+                                 measured_at=None))
     return make_batch(run_id, TARGET, "box-1", {"cpu": {"model": "test"}}, items)
 
 

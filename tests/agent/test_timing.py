@@ -53,11 +53,15 @@ def test_median_ci_ranks_are_exact_and_tightest():
     assert median_ci_ranks(6) == (0, 5)
     assert median_ci_ranks(10) == (1, 8)
     for n in range(6, 300):
-        lo, hi = median_ci_ranks(n)
+        ranks = median_ci_ranks(n)
+        assert ranks is not None
+        lo, hi = ranks
         assert 0 <= lo < hi <= n - 1 and lo == n - 1 - hi
         assert _coverage(n, lo, hi) >= 0.95
         assert _coverage(n, lo + 1, hi - 1) < 0.95  # one rank narrower would not cover
-    lo, hi = median_ci_ranks(5000)  # normal approximation
+    ranks = median_ci_ranks(5000)  # normal approximation
+    assert ranks is not None
+    lo, hi = ranks
     assert abs((hi - lo) - 1.96 * math.sqrt(5000)) < 4
 
 
@@ -67,6 +71,7 @@ def test_summarize_orders_and_flags_without_dropping():
     assert s.n == 31 and s.iters_per_sample == 4
     assert s.min_ms == 1.0 and s.outliers == 1
     assert s.min_ms <= s.p10_ms <= s.median_ms <= s.p90_ms
+    assert s.ci_low_ms is not None and s.ci_high_ms is not None
     assert s.ci_low_ms <= s.median_ms <= s.ci_high_ms
     assert s.mean_ms > s.median_ms  # the outlier is kept in the moments
     assert outlier_indices(xs) == [30]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any, Dict
 
 import pytest
 
-from lutcore.spaces import get_arch, parse_arch_list
+from lutcore.spaces import get_chain_arch, parse_arch_list
 from profiler_agent.validate import LutMissing, LutValues
 
 FAST = ["--threads", "1", "--max-time-per-op", "0.05", "--max-time-per-net", "0.1", "--rounds", "2",
@@ -30,7 +31,7 @@ def test_parse_arch_list():
 
 
 def test_prediction_is_the_sum_of_deployed_ops_and_missing_is_explicit():
-    arch = get_arch("squeezenas-lat-small", "64x128")
+    arch = get_chain_arch("squeezenas-lat-small", "64x128")
     ops = arch.all_ops()
     lut = LutValues({s.key: len(s.key) / 10 for _, s in ops}, "t")
     assert lut.prediction(arch) == pytest.approx(sum(len(s.key) / 10 for _, s in ops))  # repeated ops count twice
@@ -74,6 +75,7 @@ def test_validate_with_a_lut_file_that_lacks_ops(tmp_path):
 def test_in_context_times_a_backend_attributes_travel_with_the_results():
     import dataclasses
 
+    from lutcore.ops import OpSpec
     from lutcore.spaces import get_arch, get_space
     from profiler_agent.backends.base import Backend
     from profiler_agent.timing import TimingProtocol, TimingResult, summarize
@@ -84,10 +86,10 @@ def test_in_context_times_a_backend_attributes_travel_with_the_results():
 
         name = "tensorrt"
 
-        def time_op(self, spec, protocol):  # type: ignore[no-untyped-def]
+        def time_op(self, spec: OpSpec, protocol: TimingProtocol) -> TimingResult:
             raise NotImplementedError
 
-        def time_network(self, arch, protocol):  # type: ignore[no-untyped-def]
+        def time_network(self, arch: Any, protocol: TimingProtocol) -> TimingResult:
             blocks = [{"scope": f"/n.{i}", "op": s.key, "ms": 0.1} for i, (_, s) in enumerate(arch.all_ops())]
             res = TimingResult(stats=summarize([5.0, 5.1, 4.9]), samples=[5.0, 5.1, 4.9], outlier_indices=[],
                                iters_per_sample=1, warmup_iters=1, warmup_s=0.0, timed_s=0.0, wall_s=0.0,
@@ -101,7 +103,7 @@ def test_in_context_times_a_backend_attributes_travel_with_the_results():
     arch = get_arch(name, "64x128")
     lut = LutValues({s.key: 0.2 for _, s in arch.all_ops()})
     [r] = validate(sp.name, "64x128", [name], Attributing(), TimingProtocol(), lut, rounds=2)
-    counts = {}
+    counts: Dict[str, int] = {}
     for _, s in arch.all_ops():
         counts[s.key] = counts.get(s.key, 0) + 1
     assert r.in_context == pytest.approx({k: 0.1 * n for k, n in counts.items()})

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
 
 from lutcore.spaces import get_arch
+from lutcore.spaces.cells import CellArch
 from profiler_agent.validate import LutValues
 from tests.agent.test_validate import FAST, agent
 
 
 def test_prediction_sums_the_kept_cells_only():
     arch = get_arch("autortnet:random:3", "64x128")
+    # get_arch is typed Arch, but gives a cell space's architectures as CellArch
+    cell_arch = cast(CellArch, arch)
+    assert isinstance(cell_arch, CellArch)
     lut = LutValues({s.key: 1.0 for s in arch.space.unique_ops().values()}, "t")
     assert lut.prediction(arch) == pytest.approx(len(arch.all_ops()))
-    assert len(arch.kept_cells()) == sum(arch.depths) < len(arch.space.cells)
+    assert len(cell_arch.kept_cells()) == sum(cell_arch.depths) < len(cell_arch.space.cells)
 
 
 @pytest.mark.slow

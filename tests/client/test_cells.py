@@ -4,14 +4,15 @@ latency loss (gradcheck, and equal to the discrete sum at one-hot weights), and 
 from __future__ import annotations
 
 import uuid
+from typing import Union
 
 import httpx
 import pytest
 import torch
 
 from lutcore.records import Target
-from lutcore.spaces import get_arch, get_space
-from lutcore.spaces.cells import make_cell_arch
+from lutcore.spaces import Arch, get_arch, get_cell_space
+from lutcore.spaces.cells import CellArch, make_cell_arch
 from search_client import (
     CellLatencyLoss,
     ClientError,
@@ -42,7 +43,7 @@ def one_hot(arch, costs):
 
 @pytest.mark.parametrize("space", list(RES))
 def test_costs_from_a_lut_file_predict_the_sum_of_deployed_ops(space):
-    sp = get_space(space, RES[space])
+    sp = get_cell_space(space, RES[space])
     client = LUTClient.from_export(export_doc(sp))
     costs = client.cell_costs(space, resolution=RES[space], dtype=torch.float64)
     assert not costs.missing and costs.coverage["fraction"] == 1.0
@@ -54,7 +55,8 @@ def test_costs_from_a_lut_file_predict_the_sum_of_deployed_ops(space):
             want = 0.0 if spec is None else add + (0.0 if spec.is_identity else fake_ms(spec.key))
             assert float(costs.C[1, e, j]) == pytest.approx(want)
     for seed in range(4):
-        arch = get_arch(f"{space}:random:{seed}", RES[space])
+        arch: Union[Arch, CellArch] = get_arch(f"{space}:random:{seed}", RES[space])
+        assert isinstance(arch, CellArch)  # get_arch is typed Arch, but gives a cell space's architectures as CellArch
         pred = client.predict_latency(space, arch, resolution=RES[space])
         assert pred.lut_ms == pytest.approx(lut_sum(arch), rel=1e-9)
         assert pred.n_ops == len(arch.all_ops()) and pred.choices == [c.name for c, _ in arch.kept_cells()]
@@ -74,7 +76,7 @@ EMPTY_NODE = {t: ["zero", "zero", "conv_3x3", "max_pool_3x3", "skip_connect"]  #
 def test_a_node_without_input_costs_what_the_network_runs():
     """A node whose edges are all zero runs no add (the network holds zeros there): the discrete sum and the
     loss at one-hot weights are the deployed ops' sum, not one add below it; soft weights move smoothly."""
-    sp = get_space("autortnet", RES["autortnet"])
+    sp = get_cell_space("autortnet", RES["autortnet"])
     costs = LUTClient.from_export(export_doc(sp)).cell_costs(sp, dtype=torch.float64)
     arch = make_cell_arch(sp, EMPTY_NODE, [2, 3, 1], name="empty-node")
     pred = predict_cell_latency(costs, arch)
@@ -82,6 +84,7 @@ def test_a_node_without_input_costs_what_the_network_runs():
     p, betas = one_hot(arch, costs)
     loss = CellLatencyLoss(costs)
     assert float(loss(p, betas)) == pytest.approx(lut_sum(arch), rel=1e-12)
+    assert costs.add is not None
     assert bool((costs.add > 0).all())
     # half the zero weight on one of node 2's edges: half the give-back (the product of the zero weights)
     j, z = costs.ops.index("conv_3x3"), costs.layout.zero_op
@@ -93,7 +96,7 @@ def test_a_node_without_input_costs_what_the_network_runs():
 
 
 def test_darts_edge_costs_sum_the_cells_of_a_type():
-    sp = get_space("darts-cifar10")
+    sp = get_cell_space("darts-cifar10")
     costs = LUTClient.from_export(export_doc(sp)).cell_costs("darts-cifar10", dtype=torch.float64)
     E = costs.edge_costs()
     assert E.shape == (2, 14, 8)
@@ -104,7 +107,7 @@ def test_darts_edge_costs_sum_the_cells_of_a_type():
 
 
 def test_depth_options_and_gating():
-    sp = get_space("autortnet", RES["autortnet"])
+    sp = get_cell_space("autortnet", RES["autortnet"])
     costs = LUTClient.from_export(export_doc(sp)).cell_costs(sp, dtype=torch.float64)
     p = torch.softmax(torch.randn(6, 5, 5, dtype=torch.float64), -1)
     opts = costs.depth_options(p)
@@ -117,7 +120,7 @@ def test_depth_options_and_gating():
 
 
 def test_latency_loss_gradcheck_in_edge_and_depth_weights():
-    sp = get_space("autortnet", RES["autortnet"])
+    sp = get_cell_space("autortnet", RES["autortnet"])
     costs = LUTClient.from_export(export_doc(sp)).cell_costs(sp, dtype=torch.float64)
     loss = CellLatencyLoss(costs, from_logits=True, weight=0.01)
     alpha = torch.randn(6, 5, 5, dtype=torch.float64, requires_grad=True)
@@ -125,13 +128,14 @@ def test_latency_loss_gradcheck_in_edge_and_depth_weights():
     assert torch.autograd.gradcheck(lambda a, b0, b1, b2: loss(a, [b0, b1, b2]), (alpha, *betas))
     out = loss(alpha, betas)
     out.backward()
+    assert betas[2].grad is not None and alpha.grad is not None
     assert betas[2].grad.abs().sum() > 0 and alpha.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="depth weights for 3 hyper-cells"):
         loss(alpha, betas[:2])
 
 
 def test_darts_loss_gradcheck_without_depths():
-    sp = get_space("darts-cifar10")
+    sp = get_cell_space("darts-cifar10")
     costs = LUTClient.from_export(export_doc(sp)).cell_costs(sp, dtype=torch.float64)
     loss = CellLatencyLoss(costs, from_logits=True)
     alpha = torch.randn(2, 14, 8, dtype=torch.float64, requires_grad=True)
@@ -139,8 +143,9 @@ def test_darts_loss_gradcheck_without_depths():
 
 
 def test_missing_entries_are_named():
-    sp = get_space("autortnet", RES["autortnet"])
-    arch = get_arch("autortnet:random:2", RES["autortnet"])
+    sp = get_cell_space("autortnet", RES["autortnet"])
+    arch: Union[Arch, CellArch] = get_arch("autortnet:random:2", RES["autortnet"])
+    assert isinstance(arch, CellArch)
     gone = next(s.key for n, s in arch.all_ops() if ".e" in n)
     client = LUTClient.from_export(export_doc(sp, drop=[gone]))
     with pytest.raises(MissingEntriesError) as e:
@@ -158,7 +163,7 @@ def test_missing_entries_are_named():
 def test_costs_from_a_live_servers_lookups(live_server):
     """POST /lookup takes any keys: the client builds the same tensors from the server as from a file."""
     space = "autortnet"
-    sp = get_space(space, RES[space])
+    sp = get_cell_space(space, RES[space])
     target = Target(device="cpu-cells", backend="pytorch-cpu", precision="fp32", settings={"threads": "1"})
     name = "cpu-cells-01"
     auth = {"Authorization": f"Bearer {live_server.agent_token(name)}"}
@@ -171,6 +176,7 @@ def test_costs_from_a_live_servers_lookups(live_server):
         costs = client.cell_costs(space, target, resolution=RES[space], dtype=torch.float64)
         offline = LUTClient.from_export(export_doc(sp, target=TARGET)).cell_costs(sp, dtype=torch.float64)
         assert torch.allclose(costs.C, offline.C) and costs.fixed == pytest.approx(offline.fixed)
+        assert costs.add is not None and offline.add is not None
         assert torch.allclose(costs.add, offline.add)  # what a node without input gives back, from the server too
         assert costs.lut_version
         arch = get_arch("autortnet:random:6", RES[space])
@@ -200,7 +206,7 @@ def test_costs_from_a_live_servers_lookups(live_server):
 
 def test_a_server_answer_is_checked_against_the_local_layout():
     """The client fills tensors from a /cell-costs answer only when its layout is lutcore's here."""
-    sp = get_space("darts-cifar10")
+    sp = get_cell_space("darts-cifar10")
     layout = sp.layout()
     values = {k: fake_ms(k) for k in layout.all_keys()[::2]}
     filled = layout.fill(values)
@@ -214,4 +220,4 @@ def test_a_server_answer_is_checked_against_the_local_layout():
     with pytest.raises(MissingEntriesError):
         cell_costs_from_response(resp, layout)
     with pytest.raises(ClientError, match="version skew"):
-        cell_costs_from_response(resp, get_space("darts-cifar10", "64x64").layout(), missing="nan")
+        cell_costs_from_response(resp, get_cell_space("darts-cifar10", "64x64").layout(), missing="nan")

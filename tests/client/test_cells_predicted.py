@@ -38,6 +38,7 @@ def test_cell_costs_and_latency_with_predicted_cells(srv):
         costs = c.cell_costs(SPACE, TARGET, resolution=RES, missing="predict", dtype=torch.float64)
         assert costs.predicted is not None and costs.lo is not None and costs.hi is not None
         assert set(costs.predictions) == held == set(costs.missing)
+        assert costs.prediction is not None
         assert costs.coverage["measured"] == len(ops) - len(held) and costs.prediction["predicted"] == len(held)
         cells = costs.layout.cells  # a cell's C holds its op and its node's add (the layout's glue)
         flagged = [(cells[i].keys[e][o], cells[i].add) for i, e, o in costs.predicted.nonzero().tolist()]
@@ -60,6 +61,7 @@ def test_cell_costs_and_latency_with_predicted_cells(srv):
             assert p.predicted_ops == n_held
             assert p.predicted_ms == pytest.approx(sum(costs.predictions[k][0] for k in keys if k in held))
             assert p.lut_ms == pytest.approx(p.predicted_ms + sum(law_ms(ops[k]) for k in keys if k not in held))
+            assert p.lo_ms is not None and p.hi_ms is not None
             assert p.lo_ms <= p.ms <= p.hi_ms and (p.lo_ms < p.hi_ms) == (n_held > 0)
             covered += p.lo_ms <= sum(law_ms(ops[k]) for k in keys) <= p.hi_ms
             shares.append(p.predicted_share)

@@ -17,6 +17,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "search_step.py"
 
 def _run(capsys, *args: str) -> list:
     spec = importlib.util.spec_from_file_location("search_step", EXAMPLE)
+    assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.main(["--steps", "3", "--batch", "1", *args]) == 0

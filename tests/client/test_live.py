@@ -15,7 +15,7 @@ import torch
 
 from lutcore.ops import OpSpec
 from lutcore.records import Target
-from lutcore.spaces import get_arch, get_space, space_from_dict
+from lutcore.spaces import get_chain_arch, get_space, space_from_dict
 from search_client import LUTClient, MissingEntriesError, TransportError
 from tests.client.lutdata import TINY, fake_ms, measurement_batch
 from tests.live_server import server_env
@@ -76,7 +76,7 @@ def _check_entry_by_entry(live_server):
         assert torch.equal(same.C, cm.C) and same.keys == cm.keys
         assert client.round_trips == n
         # predictions are the LUT sum of the chosen ops plus the fixed ones
-        arch = get_arch("squeezenas-small:random:5", RES)
+        arch = get_chain_arch("squeezenas-small:random:5", RES)
         pred = client.predict_latency(space, arch, target)
         expect = sum(lut.values.get(s.key, 0.0) for s in arch.layer_ops()) + cm.fixed
         assert pred.ms == pytest.approx(expect) and pred.calibration is None
@@ -235,6 +235,7 @@ def test_wait_stops_when_agents_gave_up(live_server):
             r = httpx.post(f"{live_server.api}/jobs/{job['id']}/fail", json={"error": "CUDA error: out of memory"},
                            headers=auth)  # fmt: skip
             assert r.status_code == 200, r.text
+        assert bad is not None
         body = measurement_batch(space, target, name, uuid.uuid4().hex, drop=[bad])
         assert httpx.post(live_server.api + "/measurements", json=body, headers=auth).status_code == 200
         from search_client import MeasurementFailed

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lutcore.ops import OpSpec
-from lutcore.spaces import get_arch, get_space
+from lutcore.spaces import get_chain_arch, get_chain_space, get_space
 from search_client import (
     Calibration,
     ClientError,
@@ -55,7 +55,7 @@ def test_mac_and_param_matrices_match_the_specs(space):
     assert pm.fixed == space.fixed_params()
     assert cm.keys == space.key_matrix() and cm.candidates == space.candidates
     # an architecture's MACs are its chosen cells plus the fixed ops
-    arch = get_arch("squeezenas-small:random:3", RES)
+    arch = get_chain_arch("squeezenas-small:random:3", RES)
     total = sum(float(cm.C[i, j]) for i, j in enumerate(arch.indices)) + cm.fixed
     assert total == pytest.approx(arch.macs() * 1e-6, rel=1e-6)
 
@@ -127,7 +127,7 @@ def test_file_errors(tmp_path, space):
 
 def test_predict_latency_with_calibration(space, lut_file):
     client = LUTClient.from_file(lut_file)
-    arch = get_arch("squeezenas-small:random:11", RES)
+    arch = get_chain_arch("squeezenas-small:random:11", RES)
     expect = sum(0.0 if s.is_identity else fake_ms(s.key) for s in arch.layer_ops())
     expect += sum(fake_ms(f.spec.key) for f in space.fixed)
     raw = client.predict_latency(space, arch.choices, calibration=None)
@@ -150,20 +150,20 @@ def test_a_stale_calibration_still_applies_but_warns(tmp_path, space):
     p = tmp_path / "lut.json"
     p.write_text(json.dumps(export_doc(space, calibration=cal)))
     client = LUTClient.from_file(p)
-    arch = get_arch("squeezenas-small:random:11", RES)
+    arch = get_chain_arch("squeezenas-small:random:11", RES)
     with pytest.warns(StaleCalibrationWarning, match="fitted at 2026-01-01.*validate --server URL --calibrate"):
         pred = client.predict_latency(space, arch)
     assert pred.ms == pytest.approx(1.2 * pred.lut_ms + 0.5)
 
 
 def test_predict_rejects_invalid_choices(tmp_path):
-    mb = get_space("mobilenetv2", "64x64")  # its skip candidate is invalid where shapes change
+    mb = get_chain_space("mobilenetv2", "64x64")  # its skip candidate is invalid where shapes change
     p = tmp_path / "lut.json"
     p.write_text(json.dumps(export_doc(mb)))
     client = LUTClient.from_file(p)
     cm = client.cost_matrix(mb)
     assert int(cm.mask.sum()) == sum(map(sum, mb.mask())) > 0
-    arch = get_arch("mobilenetv2:random:1", "64x64")
+    arch = get_chain_arch("mobilenetv2:random:1", "64x64")
     bad = list(arch.indices)
     i, j = cm.mask.nonzero()[0].tolist()
     bad[i] = j
@@ -174,7 +174,7 @@ def test_predict_rejects_invalid_choices(tmp_path):
 
 
 def test_predict_latency_missing_op_raises(tmp_path, space):
-    arch = get_arch("squeezenas-small:random:2", RES)
+    arch = get_chain_arch("squeezenas-small:random:2", RES)
     op = next(s for s in arch.layer_ops() if not s.is_identity)
     p = tmp_path / "lut.json"
     p.write_text(json.dumps(export_doc(space, drop=[op.key])))

@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import List
+from typing import List, Union
 
 import pytest
 
@@ -18,7 +18,9 @@ from search_client.transport import Transport
 class Script:
     """Statuses to answer, in order (the last repeats); 'slow' sleeps past the client timeout."""
 
-    def __init__(self, steps: List[object]) -> None:
+    url: str  # set once the server listens
+
+    def __init__(self, steps: List[Union[int, str]]) -> None:
         self.steps = steps
         self.seen: List[str] = []
 

@@ -10,8 +10,9 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from lutcore.lutdoc import TargetLut
 from lutcore.spaces.space import Space
 
 
@@ -20,7 +21,7 @@ def export_target(spaces: Sequence[Space]) -> Dict[str, Any]:
     for space in spaces:
         for key, spec in space.unique_ops().items():
             rng = random.Random(key)
-            runs = []
+            runs: List[Dict[str, Any]] = []
             for r in range(rng.randint(2, 3)):
                 mean = rng.uniform(0.01, 3.0)
                 runs.append({"run_id": f"run-{r:04d}", "device": "board-1",
@@ -30,6 +31,16 @@ def export_target(spaces: Sequence[Space]) -> Dict[str, Any]:
             value = statistics.median(m["stats"]["median_ms"] for m in runs)
             entries[key] = {"key": key, "spec": spec.to_dict(), "value_ms": value, "measurements": runs}
     return {"id": "xavier/tensorrt/fp16", "entries": list(entries.values())}
+
+
+def entry_values(target: TargetLut) -> Dict[str, float]:
+    """Each entry's value (median_ms) by key; every entry of an ``export_target`` has one."""
+    out: Dict[str, float] = {}
+    for e in target.entries:
+        v = e.value()
+        assert v is not None, e.key
+        out[e.key] = v
+    return out
 
 
 TARGET = {"device": "xavier", "backend": "tensorrt", "precision": "fp16"}

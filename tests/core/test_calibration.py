@@ -24,6 +24,7 @@ def test_fit_recovers_scale_and_offset():
     train = synthetic(30, 0.8, 1.5, 0.0, 0.0, 1)
     cal = Calibration.fit(train)
     assert cal.a == pytest.approx(0.8, rel=1e-9) and cal.b == pytest.approx(1.5, rel=1e-9)
+    assert cal.fit_error is not None
     assert cal.fit_error["max_abs_error"] < 1e-9
 
 
@@ -55,6 +56,7 @@ def test_fit_refuses_too_few_or_degenerate():
 def test_select_picks_by_leave_one_out_and_keeps_identity_in_the_race():
     scaled = Calibration.select(synthetic(12, 1.2, 0.0, 0.0, 0.005, 5))
     assert scaled.model in ("scale", "affine") and scaled.a == pytest.approx(1.2, rel=0.02)
+    assert scaled.cv_error is not None
     assert scaled.cv_error["identity"] > 0.1 > scaled.cv_error[scaled.model]
     # unbiased noise: a fitted scale or offset only chases it, so the identity wins
     noisy = Calibration.select(synthetic(10, 1.0, 0.0, 0.0, 0.03, 6))
@@ -72,6 +74,7 @@ def test_select_and_fit_model_refuse_bad_input():
 
 def test_select_keeps_rich_models_out_until_there_are_enough_validations():
     few = Calibration.select(synthetic(5, 1.2, 0.5, 0.0, 0.0, 9))
+    assert few.skipped is not None
     assert few.model in ("identity", "scale") and set(few.skipped) == {"affine", "affine+per_op"}
     assert "needs 6 validations, has 5" in few.skipped["affine"]
     assert "not tried: affine" in few.describe() and "random:N" in few.describe()

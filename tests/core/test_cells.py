@@ -7,16 +7,30 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
 from lutcore.errors import SpaceError
 from lutcore.ops import Pool, SepConv, Skip
-from lutcore.spaces import get_arch, get_space
+from lutcore.spaces import Space, get_arch, get_cell_space, get_space
 from lutcore.spaces.cells import CellArch, make_cell_arch, paper_cell_figures
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"darts-cifar10": "32x32", "darts-imagenet": "96x128", "autortnet": "64x128"}
+
+
+def cell_arch(name: str, resolution: Optional[str] = None) -> CellArch:
+    """``get_arch`` for a cell space's architecture (a ``CellArch``, though typed as the chain ``Arch``)."""
+    arch = get_arch(name, resolution)
+    assert isinstance(arch, CellArch)
+    return arch
+
+
+def ms(value: Optional[float]) -> float:
+    """A value of a filled layout that the test has measured (None only where an entry is missing)."""
+    assert value is not None
+    return value
 
 
 def fake_ms(key: str) -> float:
@@ -66,7 +80,7 @@ def test_darts_v2_imagenet_equals_the_reference_code_module_by_module():
 
 
 def test_darts_v2_genotype_on_edges():
-    arch = get_arch("darts-v2-cifar10")
+    arch = cell_arch("darts-v2-cifar10")
     sp = arch.space
     normal = dict(zip(sp.edges, arch.choices[0]))
     reduce = dict(zip(sp.edges, arch.choices[1]))
@@ -75,19 +89,22 @@ def test_darts_v2_genotype_on_edges():
     assert sum(op != "none" for op in arch.choices[0]) == 8 and len(sp.edges) == 14
     red = [c for c in sp.cells if c.reduction]
     assert [c.name for c in red] == ["cell.6", "cell.13"] and red[0].c == 72
+    assert red[0].pre0 is not None
     assert isinstance(red[0].pre0.spec, Skip) and red[0].pre0.spec.mode == "relu_conv_bn"
     after = sp.cells[7]
+    assert after.pre0 is not None and isinstance(after.pre0.spec, Skip)
     assert after.pre0.spec.mode == "factorized_reduce" and after.pre0.spec.c_in == 4 * 36
     e = red[0].edges[0]
     assert e.stride == 2 and isinstance(e.row[sp.ops.index("max_pool_3x3")], Pool)
-    assert e.row[sp.ops.index("skip_connect")].mode == "factorized_reduce"
+    skip = e.row[sp.ops.index("skip_connect")]
+    assert isinstance(skip, Skip) and skip.mode == "factorized_reduce"
     assert e.row[sp.ops.index("none")] is None
     sep = red[0].edges[sp.edges.index((2, 3))].row[sp.ops.index("sep_conv_3x3")]
     assert isinstance(sep, SepConv) and sep.stride == 1 and (sep.h, sep.w) == (16, 16)
 
 
 def test_autortnet_space_layout():
-    sp = get_space("autortnet")
+    sp = get_cell_space("autortnet")
     assert sp.resolution == (768, 1536) and sp.hyper_sizes == (5, 10, 10)
     assert len(sp.cells) == 25 and sp.num_edges == 5 and sp.ops == [
         "zero", "skip_connect", "max_pool_3x3", "conv_3x3", "conv_3x3_x2"]
@@ -96,23 +113,25 @@ def test_autortnet_space_layout():
     # the reduction cells of hyper-cells 1 and 2 take their first input from the previous hyper-cell's depth
     assert [c.pre0 is None for c in sp.cells if c.reduction] == [False, True, True]
     h1 = sp.depth_ops[0]
+    assert isinstance(h1[0][0].spec, Skip) and isinstance(h1[1][0].spec, Skip)
     assert len(h1) == 5 and h1[0][0].spec.mode == "factorized_reduce" and h1[1][0].spec.mode == "relu_conv_bn"
     assert all(ops == () for ops in sp.depth_ops[2])
+    assert sp.decoder is not None
     assert sp.decoder.spec.out_hw == (768, 1536)
 
 
 def test_random_cell_archs_are_seeded_and_valid():
-    a, b = get_arch("darts-cifar10:random:7"), get_arch("darts-cifar10:random:7")
+    a, b = cell_arch("darts-cifar10:random:7"), cell_arch("darts-cifar10:random:7")
     assert a.choices == b.choices != get_arch("darts-cifar10:random:8").choices
     for ops in a.choices:  # as a derived genotype: two non-zero inputs per node
         for dst in range(2, 6):
             assert sum(op != "none" for op, (_, d) in zip(ops, a.space.edges) if d == dst) == 2
-    depths = {get_arch(f"autortnet:random:{s}", "64x128").depths for s in range(12)}
+    depths = {cell_arch(f"autortnet:random:{s}", "64x128").depths for s in range(12)}
     assert len(depths) > 6 and all(1 <= d <= n for ds in depths for d, n in zip(ds, (5, 10, 10)))
 
 
 def test_pruned_cells_and_zero_edges_leave_the_deployed_ops():
-    sp = get_space("autortnet", "64x128")
+    sp = get_cell_space("autortnet", "64x128")
     ops = {t: ["conv_3x3", "zero", "skip_connect", "zero", "max_pool_3x3"] for t in sp.cell_types}
     arch = make_cell_arch(sp, ops, [1, 3, 2])
     kept = [c.name for c, _ in arch.kept_cells()]
@@ -122,14 +141,16 @@ def test_pruned_cells_and_zero_edges_leave_the_deployed_ops():
     assert "h0.cell1.e2.skip_connect" in names  # stride-2 skip: a factorized reduce
     assert "h1.cell2.e2.skip_connect" not in names  # identity skip deploys as nothing
     pre0 = dict(arch.all_ops())["h1.cell1.pre0"]
+    assert isinstance(pre0, Skip)
     assert pre0.mode == "factorized_reduce" and pre0.c_in == 64  # depth 1: the stem output is the older input
     deeper = make_cell_arch(sp, ops, [2, 3, 2])
-    assert dict(deeper.all_ops())["h1.cell1.pre0"].mode == "relu_conv_bn"
+    deeper_pre0 = dict(deeper.all_ops())["h1.cell1.pre0"]
+    assert isinstance(deeper_pre0, Skip) and deeper_pre0.mode == "relu_conv_bn"
 
 
-def empty_node_arch():
+def empty_node_arch() -> CellArch:
     """An AutoRTNet architecture whose cells' node 2 has no input (both its edges zero)."""
-    sp = get_space("autortnet", "64x128")
+    sp = get_cell_space("autortnet", "64x128")
     ops = {t: ["zero", "zero", "conv_3x3", "max_pool_3x3", "skip_connect"] for t in sp.cell_types}
     return make_cell_arch(sp, ops, [2, 3, 1], name="empty-node")
 
@@ -140,30 +161,31 @@ def test_layout_sum_equals_the_sum_of_deployed_ops():
     names = ["darts-cifar10:random:3", "darts-v2-imagenet", "autortnet:random:4", "autortnet:random:9", None]
     for name in names:
         res = SMALL[name.split(":")[0]] if name and ":" in name else None
-        arch = empty_node_arch() if name is None else get_arch(name, res)
+        arch = empty_node_arch() if name is None else cell_arch(name, res)
         lay = arch.space.layout()
         val = {k: (0.0 if k in lay.identities else fake_ms(k)) for k in lay.all_keys()}
         filled = lay.fill(val)  # what client and server build their tensors from
-        total = filled.fixed_ms
+        total = ms(filled.fixed_ms)
         for i, c in enumerate(lay.cells):
             if c.hyper >= 0 and c.position > arch.depths[c.hyper]:
                 continue
             ops = [lay.ops.index(op) for op in arch.choices[c.type_index]]
-            total += filled.pre[i] + sum(filled.C[i][e][j] for e, j in enumerate(ops))
-            total += filled.add[i] * lay.empty_nodes(ops)
-        total += sum(filled.depth[h][d - 1] for h, d in enumerate(arch.depths))
+            total += ms(filled.pre[i]) + sum(ms(filled.C[i][e][j]) for e, j in enumerate(ops))
+            total += ms(filled.add[i]) * lay.empty_nodes(ops)
+        total += sum(ms(filled.depth[h][d - 1]) for h, d in enumerate(arch.depths))
         assert total == pytest.approx(sum(fake_ms(s.key) for _, s in arch.all_ops()), rel=1e-12), name
         assert set(arch.space.unique_ops()) == {k for k in lay.all_keys() if k not in lay.identities}
     arch = empty_node_arch()
-    names = [n for n, _ in arch.all_ops()]
+    op_names = [n for n, _ in arch.all_ops()]
     for cell, _ in arch.kept_cells():  # node 2: nothing runs; node 3 (conv, pool, skip of zeros): two adds
-        assert not any(n.startswith(f"{cell.name}.n2") or n.startswith(f"{cell.name}.e0") for n in names)
-        assert names.count(f"{cell.name}.n3.add") == 2
+        assert not any(n.startswith(f"{cell.name}.n2") or n.startswith(f"{cell.name}.e0") for n in op_names)
+        assert op_names.count(f"{cell.name}.n3.add") == 2
     assert arch.space.layout().empty_nodes([0, 0, 3, 2, 1]) == 1 and arch.space.layout().zero_op == 0
 
 
 def test_chain_spaces_are_untouched():
     sp = get_space("squeezenas-small", "256x512")
+    assert isinstance(sp, Space)
     assert not getattr(sp, "is_cell_space", False) and sp.num_layers == 20
 
 
@@ -172,12 +194,14 @@ def test_chain_spaces_are_untouched():
     [
         (lambda: get_space("autortnet", "100x200"), "resolution"),
         (lambda: get_space("darts-imagenet", "200x200"), "resolution"),
-        (lambda: make_cell_arch(get_space("darts-cifar10"), {"normal": ["none"] * 14, "reduce": ["none"] * 14}),
+        (lambda: make_cell_arch(get_cell_space("darts-cifar10"), {"normal": ["none"] * 14, "reduce": ["none"] * 14}),
          "choices[normal]"),
-        (lambda: make_cell_arch(get_space("autortnet", "64x128"),
-                                {t: ["conv_3x3"] * 5 for t in get_space("autortnet", "64x128").cell_types}, [6, 1, 1]),
+        (lambda: make_cell_arch(get_cell_space("autortnet", "64x128"),
+                                {t: ["conv_3x3"] * 5 for t in get_cell_space("autortnet", "64x128").cell_types},
+                                [6, 1, 1]),
          "depths[0]"),
-        (lambda: make_cell_arch(get_space("darts-cifar10"), {"normal": ["conv_9x9"] * 14, "reduce": ["none"] * 14}),
+        (lambda: make_cell_arch(get_cell_space("darts-cifar10"),
+                                {"normal": ["conv_9x9"] * 14, "reduce": ["none"] * 14}),
          "choices[normal][0]"),
     ],
 )
@@ -234,7 +258,7 @@ def test_cli_space_show_cells():
 def golden_cell_lines():
     lines = []
     for name, res in [("darts-cifar10", None), ("autortnet", "384x768")]:
-        sp = get_space(name, res)
+        sp = get_cell_space(name, res)
         for c in sp.cells:
             lines += [f"{name} {f.name} {f.spec.key}" for f in (c.pre0, c.pre1, c.node_add, c.concat) if f is not None]
             lines += [f"{name} {c.name}.e{e.index} {op} {s.key if s else '-'}"
@@ -254,7 +278,7 @@ def test_golden_keys_of_cell_spaces():
 def test_layout_round_trips_through_json():
     from lutcore.spaces.cells import CellLayout
 
-    lay = get_space("autortnet", "64x128").layout()
+    lay = get_cell_space("autortnet", "64x128").layout()
     again = CellLayout.from_dict(json.loads(json.dumps(lay.to_dict())))
     assert again == lay
     with pytest.raises(SpaceError, match="not a cell layout"):
@@ -263,7 +287,7 @@ def test_layout_round_trips_through_json():
 
 def test_cell_glue_is_deployed_and_costed():
     """Node sums (m - 1 adds for a node of m non-zero inputs, identities included) and the concat are LUT ops."""
-    sp = get_space("autortnet", "64x128")
+    sp = get_cell_space("autortnet", "64x128")
     ops = {t: ["conv_3x3", "skip_connect", "zero", "max_pool_3x3", "skip_connect"] for t in sp.cell_types}
     arch = make_cell_arch(sp, ops, [1, 2, 1])  # node 2 <- e0, e1 (an identity in normal cells); node 3 <- e3, e4
     names = [n for n, _ in arch.all_ops()]
@@ -294,7 +318,7 @@ def test_cell_glue_is_deployed_and_costed():
 def test_aggregation_glue_is_deployed_and_costed():
     """AutoRTNet's aggregation sums (a1, a2, a3 have two edges each), upsamplings (a1 x2, a2 x4 to a3's 1/8)
     and concat are LUT ops every architecture runs: fixed keys of the layout, in ``all_ops``."""
-    sp = get_space("autortnet", "64x128")
+    sp = get_cell_space("autortnet", "64x128")
     glue = {f.name: f.spec for f in sp.agg_glue}
     assert {n: s.key for n, s in glue.items()} == {
         "agg.a1.add": "add:x2:c64x4x8->c64:s1", "agg.a2.add": "add:x2:c64x2x4->c64:s1",
@@ -304,14 +328,16 @@ def test_aggregation_glue_is_deployed_and_costed():
     }
     assert glue["agg.a2.up"].out_shape == (1, 64, 8, 16) and glue["agg.concat"].out_shape == (1, 192, 8, 16)
     assert all(s.macs() == 0 and s.params() == 0 for s in glue.values())
+    assert sp.decoder is not None
     assert sp.decoder.spec.c_in == glue["agg.concat"].c_out
-    arch = get_arch("autortnet:random:2", "64x128")
+    arch = cell_arch("autortnet:random:2", "64x128")
     deployed = [n for n, _ in arch.all_ops()]
     assert all(deployed.count(n) == 1 for n in glue)
     lay = sp.layout()
     assert [n for n, _ in lay.fixed if n in glue] == list(glue)
     vals = {k: 1.0 for k in lay.all_keys()}
     with_glue = lay.fill(vals).fixed_ms
+    assert with_glue is not None
     vals[glue["agg.a2.up"].key] = 3.0
     assert lay.fill(vals).fixed_ms == with_glue + 2.0
     assert len(lay.fixed) == len(sp.stem) + len(sp.aggregation) + 6 + 1  # stem, edges, glue, decoder

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Dict, Set
+
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from lutcore.spaces import get_arch, get_space  # noqa: E402
+from lutcore.ops import OpSpec  # noqa: E402
+from lutcore.spaces import get_arch, get_cell_space  # noqa: E402
 from lutcore.torch import build_network, network_input  # noqa: E402
-from lutcore.torch.cellnet import Cell  # noqa: E402
+from lutcore.torch.cellnet import Cell, CellNetwork  # noqa: E402
+from tests.core.test_cells import cell_arch  # noqa: E402
 from tests.core.test_torch import check_shape_and_costs, counted_macs, n_params  # noqa: E402
 
 SMALL = {"darts-cifar10": "32x32", "darts-imagenet": "64x96", "autortnet": "64x128"}
@@ -17,8 +21,8 @@ SMALL = {"darts-cifar10": "32x32", "darts-imagenet": "64x96", "autortnet": "64x1
 @pytest.mark.parametrize("space_name", list(SMALL))
 def test_every_edge_op_matches_torch(space_name):
     """Every (cell, edge, op) spec, the preprocessing, the depth-dependent and the fixed ops."""
-    sp = get_space(space_name, SMALL[space_name])
-    specs = {}
+    sp = get_cell_space(space_name, SMALL[space_name])
+    specs: Dict[str, OpSpec] = {}
     for cell in sp.cells:
         for e in cell.edges:
             for s in e.row:
@@ -32,7 +36,7 @@ def test_every_edge_op_matches_torch(space_name):
             specs.update({f.spec.key: f.spec for f in ops})
     specs.update({f.spec.key: f.spec for f in sp.fixed if f.spec.family != "lr_aspp"})
     assert {k for k in sp.unique_ops()} - set(specs) <= {sp.decoder.spec.key if sp.decoder else ""}
-    families = set()
+    families: Set[str] = set()
     for spec in specs.values():
         check_shape_and_costs(spec)  # declared output shape, MACs and params equal torch's
         families.add(spec.family)
@@ -46,7 +50,7 @@ def test_every_edge_op_matches_torch(space_name):
 )
 def test_deployed_network_equals_the_sum_of_its_ops(name):
     space = name.split(":")[0] if ":" in name else "darts-cifar10"
-    arch = get_arch(name, SMALL[space])
+    arch = cell_arch(name, SMALL[space])
     net = build_network(arch).eval()  # as deployed
     x = network_input(arch)
     assert counted_macs(net, (x,)) == arch.macs() == sum(s.macs() for _, s in arch.all_ops())
@@ -80,8 +84,9 @@ def test_networks_run_the_glue_all_ops_lists(name):
 
     from tests.core.test_cells import empty_node_arch
 
-    arch = empty_node_arch() if name == "empty-node" else get_arch(name, SMALL[name.split(":")[0]])
+    arch = empty_node_arch() if name == "empty-node" else cell_arch(name, SMALL[name.split(":")[0]])
     net = build_network(arch).eval()  # as deployed (and BN without batch statistics: a quicker dispatch)
+    assert isinstance(net, CellNetwork)
     if name == "empty-node":
         assert counted_macs(net, (network_input(arch),)) == arch.macs() and n_params(net) == arch.params()
     depth = {"op": 0}

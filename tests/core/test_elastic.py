@@ -18,7 +18,7 @@ from lutcore.errors import SpecError
 from lutcore.formats import tfnas
 from lutcore.ops import InvertedResidual, OpSpec
 from lutcore.ops.registry import spec_from_dict
-from lutcore.spaces import get_space, make_arch, random_arch
+from lutcore.spaces import get_chain_space, make_arch, random_arch
 from tests.core.lut_targets import TARGET, export_target
 from tests.core.test_formats_tfnas import (
     OUR_DEPTHS,
@@ -56,7 +56,7 @@ def expected_blocks(resolution: int) -> Set[Tuple[int, int, int, int, int, str, 
 
 @pytest.mark.parametrize("resolution", [224, 96])
 def test_unique_ops_are_the_blocks_computed_from_tfnas_stages(resolution: int) -> None:
-    space = get_space("tfnas-elastic", f"{resolution}x{resolution}")
+    space = get_chain_space("tfnas-elastic", f"{resolution}x{resolution}")
     blocks = [s for s in space.unique_ops().values() if s.key not in {f.spec.key for f in space.fixed}]
     assert all(isinstance(s, InvertedResidual) for s in blocks)
     got = {(s.c_in, s.h, s.c_out, s.stride, s.kernel, s.act, s.hidden, s.se_hidden if s.se else 0, s.out_hw[0])
@@ -68,7 +68,7 @@ def test_unique_ops_are_the_blocks_computed_from_tfnas_stages(resolution: int) -
 
 
 def test_the_starting_widths_are_the_tfnas_blocks_with_the_same_keys() -> None:
-    elastic, fixed = get_space("tfnas-elastic"), get_space("tfnas")
+    elastic, fixed = get_chain_space("tfnas-elastic"), get_chain_space("tfnas")
     for i in range(fixed.num_layers):
         for name in fixed.candidates:
             start = "x3" if "_e3" in name else "x6"
@@ -91,7 +91,7 @@ def test_mid_is_in_the_key_and_one_op_has_one_key() -> None:
 
 
 def test_every_op_round_trips_through_its_dict() -> None:
-    space = get_space("tfnas-elastic", "96x96")
+    space = get_chain_space("tfnas-elastic", "96x96")
     widths = set()
     for key, spec in space.unique_ops().items():
         back = spec_from_dict(json.loads(json.dumps(spec.to_dict())))
@@ -110,7 +110,7 @@ def _mid_of(spec: OpSpec) -> int:
 def test_their_lookup_at_our_widths_sums_to_our_lut_sum(resolution: int) -> None:
     """TF-NAS's get_lookup_latency with mc_num_dddict set to each block's width (what its elasticity
     phase writes there) over our pickle equals our LUT sum of the same architecture."""
-    space = get_space("tfnas-elastic", f"{resolution}x{resolution}")
+    space = get_chain_space("tfnas-elastic", f"{resolution}x{resolution}")
     values = _values(export_target([space]))
     lat_lookup = pickle.loads(tfnas.dump_pickle(tfnas.latency_table(space, values)))
     keys, _ = their_dicts(resolution, _at_our_depths())
@@ -135,7 +135,7 @@ def test_their_lookup_at_our_widths_sums_to_our_lut_sum(resolution: int) -> None
 
 
 def test_export_then_import_gives_back_every_width() -> None:
-    space = get_space("tfnas-elastic", "96x96")
+    space = get_chain_space("tfnas-elastic", "96x96")
     values = _values(export_target([space]))
     ops, left = tfnas.table_ops(tfnas.load_pickle(tfnas.dump_pickle(tfnas.latency_table(space, values))))
     back = {spec.key: ms for spec, ms in ops}
@@ -149,7 +149,7 @@ def test_the_export_writes_every_width_of_the_space_it_is_given() -> None:
     pytest.importorskip("sqlalchemy")
     from lut_server.exchange import render
 
-    space = get_space("tfnas-elastic", "96x96")
+    space = get_chain_space("tfnas-elastic", "96x96")
     target = export_target([space])
     doc = {"schema": "nas-lut/1", "targets": [{**{k: v for k, v in target.items() if k != "id"}, "target": TARGET}]}
     table = pickle.loads(render(doc, "tfnas-pickle", "tfnas-elastic", ["96x96"]))

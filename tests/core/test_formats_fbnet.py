@@ -21,8 +21,8 @@ import pytest
 from lutcore.formats import fbnet
 from lutcore.lutdoc import TargetLut
 from lutcore.ops import OpSpec, spec_from_dict
-from lutcore.spaces import get_space, make_arch, random_arch
-from tests.core.lut_targets import TARGET, export_target
+from lutcore.spaces import get_chain_space, make_arch, random_arch
+from tests.core.lut_targets import TARGET, entry_values, export_target
 from tests.core.test_formats_legacy import lut
 
 protobuf = pytest.importorskip("google.protobuf")
@@ -74,11 +74,11 @@ def query(spec: OpSpec, dtype: int, device: str) -> Dict[str, Any]:
     """load_caffe2_op: args sorted by name, each ``str()`` of its proto; the op's input shapes and dtypes."""
     args = []
     for f in dataclasses.fields(spec):
-        if f.name in ("c_in", "h", "w", "batch") or (f.name == "se_style" and spec.se_style == "tfnas"):  # type: ignore[attr-defined]
-            continue
-        if f.name == "mid" and not spec.mid:  # type: ignore[attr-defined]  # to_dict leaves both defaults out
-            continue
         v = getattr(spec, f.name)
+        if f.name in ("c_in", "h", "w", "batch") or (f.name == "se_style" and v == "tfnas"):
+            continue
+        if f.name == "mid" and not v:  # to_dict leaves both defaults out
+            continue
         if f.type == "float":
             args.append(Argument(name=f.name, f=v))
         elif isinstance(v, (bool, int)):
@@ -99,21 +99,21 @@ def get_op_runtime(db: List[Dict[str, Any]], q: Dict[str, Any]) -> float:
 
 
 def _target(name: str) -> Dict[str, Any]:
-    t = export_target([get_space(name)])
+    t = export_target([get_chain_space(name)])
     del t["id"]
     return {**t, "target": TARGET}
 
 
 @pytest.mark.parametrize("name", ["fbnet", "mobilenetv2"])
 def test_their_lookup_sums_our_records_to_our_lut_sum(name: str) -> None:
-    space = get_space(name)
+    space = get_chain_space(name)
     target = TargetLut.model_validate(_target(name))
     db = load_db(fbnet.dump_jsonl(fbnet.records(target)))
-    values = {e.key: e.value() for e in target.entries}
+    values = entry_values(target)
     for seed in range(20):
-        ops = [s for _, s in make_arch(space, random_arch(space, seed)).all_ops()]
+        ops = [s for _, s in make_arch(space, list(random_arch(space, seed))).all_ops()]
         theirs = math.fsum(get_op_runtime(db, query(s, 12, "xavier/tensorrt/fp16")) for s in ops)  # fp16: FLOAT16
-        ours = math.fsum(values[s.key] for s in ops)  # type: ignore[misc]
+        ours = math.fsum(values[s.key] for s in ops)
         assert theirs == pytest.approx(ours * 1e3, rel=1e-12)
 
 

@@ -19,8 +19,8 @@ from lutcore.cli.main import main
 from lutcore.errors import FormatError
 from lutcore.formats import fbnet, legacy, ofa, tfnas
 from lutcore.lutdoc import TargetLut
-from lutcore.spaces import get_space
-from tests.core.lut_targets import TARGET, export_target
+from lutcore.spaces import get_chain_space
+from tests.core.lut_targets import TARGET, entry_values, export_target
 
 OLD = "old-board/pytorch-cuda/fp32"
 MB = "old-phone/onnxruntime/fp32"
@@ -28,7 +28,7 @@ FB = "xavier-old/tensorrt/fp16"  # the export's records are xavier/tensorrt/fp16
 
 
 def _fbnet_jsonl(name: str) -> Tuple[str, TargetLut]:
-    raw = export_target([get_space(name)])
+    raw = export_target([get_chain_space(name)])
     del raw["id"]
     target = TargetLut.model_validate({**raw, "target": TARGET})
     return fbnet.dump_jsonl(fbnet.records(target)), target
@@ -48,21 +48,21 @@ def _same_records(again: List[Dict[str, Any]], first: List[Dict[str, Any]], devi
 
 
 def _proxyless_yaml() -> str:
-    space = get_space("mobilenetv2")
+    space = get_chain_space("mobilenetv2")
     stats = ofa.stats_from_lut(TargetLut.model_validate(export_target([space])))
     return ofa.dump_yaml(ofa.latency_table([space], stats, ofa.PROXYLESS))
 
 
 def _mbv3_yaml(*sizes: int) -> str:
-    spaces = [get_space("ofa-mbv3", f"{r}x{r}") for r in sizes]
+    spaces = [get_chain_space("ofa-mbv3", f"{r}x{r}") for r in sizes]
     stats = ofa.stats_from_lut(TargetLut.model_validate(export_target(spaces)))
     return ofa.dump_yaml(ofa.latency_table(spaces, stats, ofa.MBV3))
 
 
 def _tfnas_pickle() -> bytes:
-    space = get_space("tfnas")
-    values = {e.key: e.value() for e in TargetLut.model_validate(export_target([space])).entries}
-    return tfnas.dump_pickle(tfnas.latency_table(space, values))  # type: ignore[arg-type]
+    space = get_chain_space("tfnas")
+    values = entry_values(TargetLut.model_validate(export_target([space])))
+    return tfnas.dump_pickle(tfnas.latency_table(space, values))
 
 
 def test_a_proxyless_table_maps_back_onto_our_ops() -> None:
@@ -70,7 +70,7 @@ def test_a_proxyless_table_maps_back_onto_our_ops() -> None:
     table = yaml.safe_load(text)
     doc, left = legacy.document("proxyless-yaml", text.encode(), OLD)
     assert left == {}
-    ours = {spec.key: key for key, spec in ofa.layer_keys(get_space("mobilenetv2"), ofa.PROXYLESS)}
+    ours = {spec.key: key for key, spec in ofa.layer_keys(get_chain_space("mobilenetv2"), ofa.PROXYLESS)}
     entries = doc["targets"][0]["entries"]
     assert {e["key"] for e in entries} == set(ours)
     for e in entries:
@@ -84,7 +84,7 @@ def test_an_mbv3_table_maps_back_onto_the_ofa_mbv3_space() -> None:
     table = yaml.safe_load(text)
     doc, left = legacy.document("ofa-mbv3-yaml", text.encode(), OLD)
     assert left == {}
-    ours = {spec.key: key for r in (160, 224) for key, spec in ofa.layer_keys(get_space("ofa-mbv3", f"{r}x{r}"),
+    ours = {spec.key: key for r in (160, 224) for key, spec in ofa.layer_keys(get_chain_space("ofa-mbv3", f"{r}x{r}"),
                                                                                ofa.MBV3)}
     entries = doc["targets"][0]["entries"]
     assert {e["key"] for e in entries} == set(ours) and len(entries) == len(table)
@@ -120,7 +120,7 @@ def test_a_tfnas_pickle_maps_back_onto_our_ops() -> None:
     assert list(left) == ["base: the sum of the fixed layers, not one op"]
     back = {e["key"]: e["measurements"][0]["stats"]["median_ms"] for e in doc["targets"][0]["entries"]}
     table = pickle.loads(data)
-    want = {spec.key: table[key][mid] for key, mid, spec in tfnas.layer_keys(get_space("tfnas"))}
+    want = {spec.key: table[key][mid] for key, mid, spec in tfnas.layer_keys(get_chain_space("tfnas"))}
     assert back == want
 
 

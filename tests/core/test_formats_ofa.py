@@ -33,8 +33,8 @@ from lutcore.formats.ofa import (
     stats_from_lut,
 )
 from lutcore.lutdoc import TargetLut
-from lutcore.ops import OpSpec
-from lutcore.spaces import get_space, make_arch, random_arch
+from lutcore.ops import InvertedResidual, OpSpec
+from lutcore.spaces import get_chain_space, get_space, make_arch, random_arch
 from lutcore.spaces.space import Space
 from tests.core.lut_targets import export_target, imported_db, lut
 
@@ -47,19 +47,28 @@ def _stub_torchvision() -> None:
     except ImportError:
 
         class _Stub(types.ModuleType):
+            transforms: types.ModuleType  # set below: torchvision.transforms
+            functional: types.ModuleType  # set below: torchvision.transforms.functional
+
             def __getattr__(self, name: str) -> Any:
                 if name.startswith("__"):
                     raise AttributeError(name)
                 return type(name, (), {})
 
         tv, tr, fn = (_Stub(n) for n in ("torchvision", "torchvision.transforms", "torchvision.transforms.functional"))
-        tv.transforms, tr.functional = tr, fn  # type: ignore[attr-defined]
+        tv.transforms, tr.functional = tr, fn
         sys.modules.update({"torchvision": tv, "torchvision.transforms": tr, "torchvision.transforms.functional": fn})
 
 
 _stub_torchvision()
 lut_module = pytest.importorskip("ofa.nas.efficiency_predictor.latency_lookup_table")
 networks = pytest.importorskip("ofa.imagenet_classification.elastic_nn.networks")
+
+
+def ir(cell: object) -> InvertedResidual:
+    """A grid cell the test knows to be an inverted-residual block (not a skip, not an ``Invalid``)."""
+    assert isinstance(cell, InvertedResidual), cell
+    return cell
 
 
 def _stats(target: Dict[str, Any]) -> Dict[str, OpStats]:
@@ -108,7 +117,7 @@ CASES = {
 def test_their_latency_table_sums_our_export_to_our_lut_sum(case: str, tmp_path: Any,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     name, dialect, table_name, supernet, stage_len, resolutions = CASES[case]
-    spaces = [get_space(name, f"{r}x{r}") for r in resolutions]
+    spaces = [get_chain_space(name, f"{r}x{r}") for r in resolutions]
     stats = _stats(export_target(spaces))
     path = tmp_path / "lut.yaml"
     path.write_text(dump_yaml(latency_table(spaces, stats, dialect)))
@@ -143,12 +152,12 @@ def test_their_loader_needs_a_loader_on_pyyaml_6(tmp_path: Any) -> None:
 
 
 def test_keys_are_the_ones_their_code_composes() -> None:
-    keys = [k for k, _ in layer_keys(get_space("mobilenetv2"), PROXYLESS)]
+    keys = [k for k, _ in layer_keys(get_chain_space("mobilenetv2"), PROXYLESS)]
     assert keys[0] == "Conv-input:224x224x3-output:112x112x32"
     assert keys[1] == "expanded_conv-input:112x112x32-output:112x112x16-expand:1-kernel:3-stride:1-idskip:0"
     assert "expanded_conv-input:56x56x24-output:56x56x24-expand:6-kernel:7-stride:1-idskip:1" in keys
     assert keys[-2:] == ["Conv_1-input:7x7x320-output:7x7x1280", "Logits-input:7x7x1280-output:1000"]
-    mb = [k for k, _ in layer_keys(get_space("ofa-mbv3", "160x160"), MBV3)]
+    mb = [k for k, _ in layer_keys(get_chain_space("ofa-mbv3", "160x160"), MBV3)]
     assert mb[0] == "Conv-input:160x160x3-output:80x80x16"
     assert "expanded_conv-input:40x40x24-output:20x20x40-expand:144-kernel:5-stride:2-idskip:0-se:1-hs:0" in mb
     assert "expanded_conv-input:10x10x80-output:10x10x80-expand:240-kernel:3-stride:1-idskip:1-se:0-hs:1" in mb
@@ -167,7 +176,7 @@ def test_pooled_variance_is_the_variance_of_all_samples() -> None:
 
 
 def test_the_table_rows_carry_value_count_and_pooled_variance() -> None:
-    space = get_space("mobilenetv2")
+    space = get_chain_space("mobilenetv2")
     target = export_target([space])
     stats = _stats(target)
     table = latency_table([space], stats, PROXYLESS)
@@ -194,7 +203,7 @@ def test_the_table_rows_carry_value_count_and_pooled_variance() -> None:
 )
 def test_a_space_that_does_not_map_is_refused_naming_the_op(name: str, dialect: Dialect, words: List[str]) -> None:
     with pytest.raises(FormatError) as e:
-        layer_keys(get_space(name), dialect)
+        layer_keys(get_chain_space(name), dialect)
     for w in words:
         assert w in str(e.value)
 
@@ -227,7 +236,7 @@ def test_a_block_that_does_not_map_is_named(block: Dict[str, Any], dialect: Dial
 
 
 def test_missing_measurements_are_refused_with_the_ops_named() -> None:
-    space = get_space("mobilenetv2")
+    space = get_chain_space("mobilenetv2")
     stats = _stats(export_target([space]))
     gone = space.head[1].spec.key
     del stats[gone]
@@ -237,21 +246,21 @@ def test_missing_measurements_are_refused_with_the_ops_named() -> None:
 
 def test_ofa_mbv3_space_is_ofa_s_supernet() -> None:
     """Depth 2-4 per stage (skip only at a stage's 3rd/4th layer), SE where OFA has it, h-swish late."""
-    space = get_space("ofa-mbv3")
+    space = get_chain_space("ofa-mbv3")
     skip = space.candidates.index("skip")
     assert [not isinstance(row[skip], OpSpec) for row in space.grid] == [True, True, False, False] * 5
-    se_stages = [bool(space.grid[4 * s][0].se) for s in range(5)]  # type: ignore[union-attr]
+    se_stages = [bool(ir(space.grid[4 * s][0]).se) for s in range(5)]
     assert se_stages == [False, True, False, True, True]
-    acts = [space.grid[4 * s][0].act for s in range(5)]  # type: ignore[union-attr]
+    acts = [ir(space.grid[4 * s][0]).act for s in range(5)]
     assert acts == ["relu", "relu", "hswish", "hswish", "hswish"]
-    blk = space.cell(4, "k5_e3")  # 24 -> 40, mid 72: OFA's SE width make_divisible(72 // 4, 8) = 24
-    assert blk.se_hidden == 24 and blk.hidden == 72  # type: ignore[union-attr]
+    blk = ir(space.cell(4, "k5_e3"))  # 24 -> 40, mid 72: OFA's SE width make_divisible(72 // 4, 8) = 24
+    assert blk.se_hidden == 24 and blk.hidden == 72
 
 
 def test_lut_export_writes_the_table_their_code_reads(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """`lut import` a nas-lut/1 document of mobilenetv2's ops, `lut export --format proxyless-yaml`, their table."""
     pytest.importorskip("sqlalchemy")
-    space = get_space("mobilenetv2", "192x192")
+    space = get_chain_space("mobilenetv2", "192x192")
     target, db = imported_db(tmp_path, [space])
     out = tmp_path / "lut.yaml"
     r = lut("export", "--db", db, "--target", "xavier/tensorrt/fp16", "--format", "proxyless-yaml", "-r", "192",
@@ -304,7 +313,7 @@ def test_layer_fields_and_min_depth_are_validated_with_paths() -> None:
     sp = space_from_dict(dict(base, layers=[{"c_out": 16, "repeat": 3, "min_depth": 1,
                                             "fields": {"se": 0.25, "se_style": "mbv3"}}])).at()
     assert [isinstance(row[-1], OpSpec) for row in sp.grid] == [False, True, True]  # skip from the 2nd on
-    assert all(c.se_style == "mbv3" for row in sp.grid for c in row[:-1])  # type: ignore[union-attr]
+    assert all(ir(c).se_style == "mbv3" for row in sp.grid for c in row[:-1])
     with pytest.raises(SpecError, match="se_style"):
         InvertedResidual(c_in=16, h=8, w=8, c_out=16, se_style="mbv3")  # no SE to style
 
@@ -326,4 +335,5 @@ def test_ratios_that_would_overflow_a_width_are_a_spec_error(field: str, value: 
     from lutcore.ops import InvertedResidual
 
     with pytest.raises(SpecError, match=f"{field}.*at most 1024"):
-        InvertedResidual(c_in=16, h=8, w=8, c_out=16, **{field: value})
+        kwargs: Dict[str, Any] = {field: value}
+        InvertedResidual(c_in=16, h=8, w=8, c_out=16, **kwargs)

@@ -22,7 +22,8 @@ import pytest
 from lutcore.errors import FormatError
 from lutcore.formats import tfnas
 from lutcore.lutdoc import TargetLut
-from lutcore.spaces import get_space, make_arch, random_arch
+from lutcore.ops import OpSpec
+from lutcore.spaces import get_chain_space, make_arch, random_arch
 from lutcore.spaces.space import Space
 from tests.core.lut_targets import export_target, imported_db, lut
 
@@ -118,13 +119,15 @@ def _our_sum_of_theirs(space: Space, values: Dict[str, float], parsed: Any) -> f
     def layer(stage: str, block: str) -> int:
         return sum(OUR_DEPTHS[:int(stage[5:]) - 1]) + int(block[5:]) - 1
 
-    blocks = [space.cell(layer(st, b), PRIMITIVES[i][4:]) for st, bs in parsed.items() for b, i in bs.items()]
+    cells = [space.cell(layer(st, b), PRIMITIVES[i][4:]) for st, bs in parsed.items() for b, i in bs.items()]
+    blocks = [c for c in cells if isinstance(c, OpSpec)]
+    assert len(blocks) == len(cells)  # no Invalid: every candidate is valid where their blocks sit
     return math.fsum(values[s.key] for s in tfnas.base_ops(space) + blocks)
 
 
 @pytest.mark.parametrize("resolution", [224, 192])
 def test_their_lookup_sums_our_pickle_to_our_lut_sum(resolution: int) -> None:
-    space = get_space("tfnas", f"{resolution}x{resolution}")
+    space = get_chain_space("tfnas", f"{resolution}x{resolution}")
     assert sum(OUR_DEPTHS) == len(space.grid)
     values = _values(export_target([space]))
     data = tfnas.dump_pickle(tfnas.latency_table(space, values))
@@ -146,7 +149,7 @@ def test_their_lookup_sums_our_pickle_to_our_lut_sum(resolution: int) -> None:
                                                         for b in range(1, n + 1)))
                              for s, n in enumerate(OUR_DEPTHS, start=1))
         theirs = get_lookup_latency(parsed, mcs4, keys4, lat_lookup)
-        ours = math.fsum(values[s.key] for _, s in make_arch(space, choices).all_ops())
+        ours = math.fsum(values[s.key] for _, s in make_arch(space, list(choices)).all_ops())
         assert theirs == pytest.approx(ours, rel=1e-9), choices
     # every key and width either network can query is in the table, and nothing else is
     queried = {(k, mcs4[s][b][i]) for s in keys4 for b in keys4[s] for i, k in keys4[s][b].items()}
@@ -161,13 +164,13 @@ def test_our_key_composition_gives_their_literal_keys() -> None:
     assert keys["stage1"]["block1"][5] == "MBInvertedResBlock_112_16_32_24_k3_s2_relu"
     assert keys["stage2"]["block2"][4] == "MBInvertedResBlock_28_40_40_40_k3_s1_swish"
     assert keys["stage6"]["block1"][7] == "MBInvertedResBlock_7_192_384_320_k5_s1_swish"
-    table = tfnas.latency_table(get_space("tfnas"), _values(export_target([get_space("tfnas")])))
+    table = tfnas.latency_table(get_chain_space("tfnas"), _values(export_target([get_chain_space("tfnas")])))
     assert {"MBInvertedResBlock_112_16_32_24_k3_s2_relu", "MBInvertedResBlock_7_192_384_320_k5_s1_swish"} <= set(table)
     assert len(table) == 67  # base + 66 keys: the key set of TF-NAS's own latency_gpu.pkl / latency_cpu.pkl
 
 
 def test_base_is_their_fixed_layers_summed() -> None:
-    space = get_space("tfnas")
+    space = get_chain_space("tfnas")
     values = _values(export_target([space]))
     table = tfnas.latency_table(space, values)
     fixed = [s.key for s in tfnas.base_ops(space)]
@@ -176,7 +179,7 @@ def test_base_is_their_fixed_layers_summed() -> None:
 
 
 def test_the_pickle_holds_plain_dicts_and_numbers_only() -> None:
-    space = get_space("tfnas")
+    space = get_chain_space("tfnas")
     data = tfnas.dump_pickle(tfnas.latency_table(space, _values(export_target([space]))))
     opcodes = {op.name for op, _, _ in pickletools.genops(data)}
     assert not opcodes & {"GLOBAL", "STACK_GLOBAL", "REDUCE", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"}
@@ -186,7 +189,7 @@ def test_the_pickle_holds_plain_dicts_and_numbers_only() -> None:
 
 
 def test_round_trip_gives_back_our_ops_and_values() -> None:
-    space = get_space("tfnas")
+    space = get_chain_space("tfnas")
     values = _values(export_target([space]))
     table = tfnas.load_pickle(tfnas.dump_pickle(tfnas.latency_table(space, values)))
     ops, left = tfnas.table_ops(table)
@@ -243,20 +246,20 @@ def test_a_table_that_is_not_theirs_is_refused(data: bytes, words: str) -> None:
     ("squeezenas-small", "decoder"),
 ])
 def test_a_space_that_does_not_map_is_refused_naming_the_op(name: str, words: str) -> None:
-    space = get_space(name)
+    space = get_chain_space(name)
     with pytest.raises(FormatError, match=words):
         tfnas.latency_table(space, {k: 1.0 for k in space.unique_ops()})
 
 
 def test_fixed_layers_other_than_theirs_are_refused() -> None:
     with pytest.raises(FormatError, match="stem has 2 op\\(s\\) and the head 4"):
-        tfnas.base_ops(get_space("ofa-mbv3"))
+        tfnas.base_ops(get_chain_space("ofa-mbv3"))
     with pytest.raises(FormatError, match="stem has 1 op\\(s\\)"):
-        tfnas.base_ops(get_space("fbnet"))
+        tfnas.base_ops(get_chain_space("fbnet"))
 
 
 def test_missing_values_are_refused_with_the_ops_named() -> None:
-    space = get_space("tfnas")
+    space = get_chain_space("tfnas")
     values = _values(export_target([space]))
     del values[space.head[1].spec.key]
     with pytest.raises(FormatError, match=r"1 op\(s\) of tfnas have no measured value.*pool_fc"):
@@ -266,7 +269,7 @@ def test_missing_values_are_refused_with_the_ops_named() -> None:
 def test_lut_export_writes_the_pickle_their_code_reads(tmp_path: Any) -> None:
     """`lut import` a nas-lut/1 document of tfnas's ops at 192, `lut export --format tfnas-pickle`, their sum."""
     pytest.importorskip("sqlalchemy")
-    space = get_space("tfnas", "192x192")
+    space = get_chain_space("tfnas", "192x192")
     target, db = imported_db(tmp_path, [space])
     r = lut("export", "--db", db, "--target", "xavier/tensorrt/fp16", "--format", "tfnas-pickle", "-r", "192")
     assert r.returncode == 0, r.stderr

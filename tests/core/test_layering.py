@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Set
 
 import pytest
 
@@ -106,7 +107,7 @@ def _is_type_checking(node: ast.If) -> bool:
 def _imports(name: str, path: Path, is_pkg: bool, modules: dict) -> set:
     """The tree's modules that ``name`` imports at run time, late (in-function) imports included;
     imports under ``if TYPE_CHECKING:`` are left out (they never run)."""
-    found = set()
+    found: Set[str] = set()
 
     def visit(node: ast.AST) -> None:
         for child in ast.iter_child_nodes(node):

@@ -54,10 +54,12 @@ def test_quarantined_runs_are_kept_but_not_counted() -> None:
     del entry["value_ms"]
     slow = max(entry["measurements"], key=lambda m: m["stats"]["median_ms"])
     before = lutdoc.parse(copy.deepcopy(raw)).targets[0].by_key()[entry["key"]].value()
+    assert before is not None
     slow["quarantined"] = True
     e = lutdoc.parse(raw).targets[0].by_key()[entry["key"]]
     assert len(e.measurements) == len(entry["measurements"]) and len(e.counted()) == len(entry["measurements"]) - 1
-    assert e.value() < before
+    after = e.value()
+    assert after is not None and after < before
 
 
 def test_bad_documents_name_the_field_at_fault() -> None:
@@ -87,7 +89,9 @@ def test_validations_carry_in_context_and_env() -> None:
     v = raw["targets"][0]["validations"][0]
     v["in_context"] = {"conv:x": 0.5}
     v["env"] = {"gpu_clock_mhz": 1377}
-    got = lutdoc.parse(raw).targets[0].validations[0]  # type: ignore[index]
+    validations = lutdoc.parse(raw).targets[0].validations
+    assert validations is not None
+    got = validations[0]
     assert got.in_context == {"conv:x": 0.5} and got.env == {"gpu_clock_mhz": 1377}
 
 

@@ -47,7 +47,7 @@ def build_toy(s: Toy):
     """The toy's torch builder; torch is imported only when a module is built."""
     from torch import nn
 
-    layers = [nn.Conv2d(s.c_in, s.c_out, s.kernel, s.stride, s.kernel // 2, bias=True)]
+    layers: List[nn.Module] = [nn.Conv2d(s.c_in, s.c_out, s.kernel, s.stride, s.kernel // 2, bias=True)]
     layers.append(nn.ReLU() if s.act == "relu" else nn.Identity())
     return nn.Sequential(*layers)
 
@@ -105,7 +105,8 @@ def test_toy_family_through_a_space_definition(toy):
     # the catalogue placed the toy at each layer with the layer's activation
     assert sp.cell(0, "t1") == Toy(c_in=8, h=8, w=8, c_out=8, kernel=1, act="relu")
     assert sp.cell(1, "t3") == Toy(c_in=8, h=8, w=8, c_out=16, stride=2, kernel=3, act="none")
-    assert sp.cell(1, "t3").key == "toy:k3:c8x8x8->c16:s2:none"
+    t3 = sp.cell(1, "t3")
+    assert isinstance(t3, Toy) and t3.key == "toy:k3:c8x8x8->c16:s2:none"
     assert sp.mac_matrix()[1][:2] == [4 * 4 * 16 * 8 * 1, 4 * 4 * 16 * 8 * 9]
     assert sp.head[0].spec.c_in == 16 and sp.head[0].spec.h == 4
     assert sp.fixed_macs() == 8 * 8 * 8 * 3 * 9 + 16 * 10
@@ -161,7 +162,9 @@ def test_every_builtin_family_names_a_torch_builder_that_exists():
 
     for name in families():
         module, _, func = get_family(name).torch.partition(":")
-        origin = importlib.util.find_spec(module).origin
+        found = importlib.util.find_spec(module)
+        assert found is not None and found.origin is not None, module
+        origin = found.origin
         with open(origin) as f:
             tree = ast.parse(f.read())
         assert func in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, (name, module, func)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Dict
+
 import pytest
 
 from lutcore.errors import SpecError
@@ -23,7 +25,7 @@ from lutcore.ops import LRASPP, Conv, InvertedResidual, PoolFC, Skip, spec_from_
     ],
 )
 def test_invalid_ir_spec_names_field_and_value(kwargs, field, value):
-    base = dict(c_in=16, h=32, w=32, c_out=16)
+    base: Dict[str, Any] = dict(c_in=16, h=32, w=32, c_out=16)
     base.update(kwargs)
     with pytest.raises(SpecError) as e:
         InvertedResidual(**base)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Type, Union
 
 import httpx
 import pytest
@@ -35,6 +35,7 @@ class Script:
         step = self.steps[min(len(self.seen), len(self.steps) - 1)]
         self.seen.append(request)
         if isinstance(step, type) and issubclass(step, Exception):
+            assert issubclass(step, httpx.RequestError)  # httpx's own failures: they take the request
             raise step("scripted failure", request=request)
         status, headers = step if isinstance(step, tuple) else (step, {})
         if status == 200:
@@ -148,6 +149,7 @@ def test_transport_failures_are_retried_then_reported() -> None:
 
 def test_non_idempotent_posts_are_retried_only_when_not_acted_on() -> None:
     # 502/504 and a read timeout: the server may have acted, so a plain POST is sent once
+    step: Union[int, Type[httpx.RequestError]]
     for step in (502, 504, httpx.ReadTimeout):
         script = Script(step, 200)
         with pytest.raises(Unavailable) as e:

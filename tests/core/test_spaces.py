@@ -4,15 +4,32 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Union
 
 import pytest
 
 from lutcore.catalogues import get_catalogue
+from lutcore.catalogues.base import Invalid
 from lutcore.errors import SpaceError, UnknownNameError
-from lutcore.ops import InvertedResidual, Skip
-from lutcore.spaces import get_arch, get_space, load_space_file, paper_figures, published_names, space_from_dict
+from lutcore.ops import LRASPP, InvertedResidual, OpSpec, Skip
+from lutcore.spaces import (
+    get_arch,
+    get_chain_arch,
+    get_chain_space,
+    get_space,
+    load_space_file,
+    paper_figures,
+    published_names,
+    space_from_dict,
+)
 
 GOLDEN = Path(__file__).with_name("golden")
+
+
+def op(cell: Union[OpSpec, Invalid]) -> OpSpec:
+    """A grid cell the test knows to be a valid op (not an ``Invalid``)."""
+    assert isinstance(cell, OpSpec), cell
+    return cell
 
 
 def test_six_published_networks_match_table1_macs():
@@ -64,23 +81,25 @@ def test_squeezenas_candidates_are_the_reference_list():
 
 
 def test_squeezenas_skip_adapts_to_shape():
-    sp = get_space("squeezenas-small")
+    sp = get_chain_space("squeezenas-small")
     assert sp.cell(0, "skip") == Skip(16, 512, 1024, 16, stride=2, mode="factorized_reduce")
-    assert sp.cell(1, "skip").is_identity
-    assert sp.cell(12, "skip").mode == "relu_conv_bn"  # 40 -> 48 at stride 1
+    assert op(sp.cell(1, "skip")).is_identity
+    skip12 = sp.cell(12, "skip")
+    assert isinstance(skip12, Skip) and skip12.mode == "relu_conv_bn"  # 40 -> 48 at stride 1
     e1 = sp.cell(5, "k3_d1_e1_g2")
     assert isinstance(e1, InvertedResidual) and e1.pw_expand and e1.groups == 2 and not e1.shuffle
 
 
 def test_tfnas_activation_per_stage_and_se():
-    sp = get_space("tfnas")
+    sp = get_chain_space("tfnas")
     assert {s.act for s in sp.slots[:4]} == {"relu"} and {s.act for s in sp.slots[4:]} == {"swish"}
     cell = sp.cell(6, "k5_e6_se")
+    assert isinstance(cell, InvertedResidual)
     assert cell.se == 2 and cell.act == "swish" and cell.kernel == 5
 
 
 def test_mobilenetv2_skip_is_masked_where_shape_changes():
-    sp = get_space("mobilenetv2")
+    sp = get_chain_space("mobilenetv2")
     mask = sp.mask()
     j = sp.candidates.index("skip")
     for i, slot in enumerate(sp.slots):
@@ -89,15 +108,16 @@ def test_mobilenetv2_skip_is_masked_where_shape_changes():
 
 
 def test_unique_ops_are_deduplicated_and_exclude_identities():
-    sp = get_space("squeezenas-small", "256x512")
+    sp = get_chain_space("squeezenas-small", "256x512")
     ops = sp.unique_ops()
-    keys = [c.key for row in sp.grid for c in row if not c.is_identity] + [f.spec.key for f in sp.fixed]
+    keys = [op(c).key for row in sp.grid for c in row if not op(c).is_identity] + [f.spec.key for f in sp.fixed]
     assert len(ops) == len(set(keys)) < len(keys)
     assert all(not s.is_identity for s in ops.values())
 
 
 def test_any_resolution_and_bad_resolution():
-    sp = get_space("squeezenas-large", "128x256")
+    sp = get_chain_space("squeezenas-large", "128x256")
+    assert sp.decoder is not None and isinstance(sp.decoder.spec, LRASPP)
     assert sp.decoder.spec.out_hw == (128, 256)
     assert sp.decoder.spec.pool_kernel == (8, 16)  # the 49-cell window shrinks to fit
     with pytest.raises(SpaceError, match="divisible by 16"):
@@ -107,8 +127,8 @@ def test_any_resolution_and_bad_resolution():
 
 
 def test_golden_keys_of_squeezenas_small():
-    sp = get_space("squeezenas-small")
-    lines = [f"{i} {name} {cell.key}" for i, row in enumerate(sp.grid) for name, cell in zip(sp.candidates, row)]
+    sp = get_chain_space("squeezenas-small")
+    lines = [f"{i} {name} {op(cell).key}" for i, row in enumerate(sp.grid) for name, cell in zip(sp.candidates, row)]
     lines += [f"{f.name} {f.spec.key}" for f in sp.fixed]
     golden = (GOLDEN / "squeezenas-small.keys").read_text().splitlines()
     assert lines == golden
@@ -127,7 +147,7 @@ def test_random_arch_is_seeded_and_valid():
     golden = json.loads((GOLDEN / "random_archs.json").read_text())
     assert list(a.choices) == golden["squeezenas-small:random:7"]
     for seed in range(5):
-        arch = get_arch(f"mobilenetv2:random:{seed}")
+        arch = get_chain_arch(f"mobilenetv2:random:{seed}")
         assert not any(row[j] for row, j in zip(arch.space.mask(), arch.indices))
 
 
@@ -163,8 +183,10 @@ def test_user_space_from_yaml(tmp_path):
     sp = sdef.at("128x128")
     assert sp.num_layers == 3 and sp.candidates == ["k3_e3", "k5_e6_se", "skip"]
     assert sp.mask() == [[False, False, True], [False, False, False], [False, False, True]]
-    assert sp.cell(1, "k5_e6_se").act == "hswish" and sp.cell(2, "k3_e3").act == "swish"
-    assert get_space(str(p)).num_layers == 3
+    k5, k3 = sp.cell(1, "k5_e6_se"), sp.cell(2, "k3_e3")
+    assert isinstance(k5, InvertedResidual) and isinstance(k3, InvertedResidual)
+    assert k5.act == "hswish" and k3.act == "swish"
+    assert get_chain_space(str(p)).num_layers == 3
 
 
 @pytest.mark.parametrize(

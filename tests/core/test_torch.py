@@ -15,8 +15,9 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from lutcore.errors import SpecError  # noqa: E402
 from lutcore.ops import Conv, InvertedResidual, Skip  # noqa: E402
-from lutcore.spaces import get_arch, get_space, space_names  # noqa: E402
+from lutcore.spaces import get_arch, get_chain_arch, get_space, space_names  # noqa: E402
 from lutcore.torch import build_network, build_op, example_inputs, network_input  # noqa: E402
+from lutcore.torch.network import Network  # noqa: E402
 
 # Small but valid resolutions: every space at a size other than its default.
 SMALL = {"squeezenas-small": "128x256", "squeezenas-large": "128x256", "squeezenas-xlarge": "128x256"}
@@ -78,10 +79,12 @@ def test_published_networks_at_small_resolution(name):
 
 
 def test_deployed_network_drops_same_shape_skips():
-    arch = get_arch("squeezenas-lat-small", "128x256")
+    arch = get_chain_arch("squeezenas-lat-small", "128x256")
     skips_same = sum(1 for s in arch.layer_ops() if s.is_identity)
     assert skips_same > 0
-    assert len(build_network(arch).layers) == arch.space.num_layers - skips_same
+    net = build_network(arch)
+    assert isinstance(net, Network)
+    assert len(net.layers) == arch.space.num_layers - skips_same
 
 
 @st.composite

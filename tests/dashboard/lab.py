@@ -5,7 +5,7 @@ and a fitted calibration, a second registration whose jobs are queued, one job p
 from __future__ import annotations
 
 import uuid
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 import httpx
 
@@ -30,7 +30,8 @@ def register(server: Any, resolution: str = RES) -> Dict[str, Any]:
     return r.json()
 
 
-def post_ops(server: Any, board: str, keys: List[str], scale: float = 1.0, scaled: List[str] = ()) -> Dict[str, Any]:
+def post_ops(server: Any, board: str, keys: List[str], scale: float = 1.0,
+             scaled: Sequence[str] = ()) -> Dict[str, Any]:
     """One run of ``board`` timing ``keys`` (the space's op keys) at the made-up times, ``scaled`` ones x scale."""
     space = get_space(SPACE, RES)
     body = measurement_batch(space, TARGET, board, uuid.uuid4().hex, drop=set(space.unique_ops()) - set(keys))

@@ -13,23 +13,25 @@ import httpx
 import pytest
 
 from lutcore.records import Target
-from lutcore.spaces import get_space
+from lutcore.spaces import get_cell_space
 from tests.client.lutdata import fake_ms, measurement_batch
 from tests.dashboard.cdp import CHROMIUM, Browser
 from tests.dashboard.lab import auth
 
 SPACE, RES = "autortnet", "64x128"
-TARGET = Target(device="cpu-celldash", backend="pytorch-cpu", precision="fp32", settings={"threads": "1"})
+TARGET = Target(device="cpu-celldash", backend="pytorch-cpu", precision="fp32", batch=1, settings={"threads": "1"})
 
 
 def build(server: Any) -> Set[str]:
     """Register the space, measure all but two keys (one edge op of h0's cells, one of h1's); the dropped keys."""
-    sp = get_space(SPACE, RES)
+    sp = get_cell_space(SPACE, RES)
     r = httpx.post(server.api + "/spaces", json={"space": SPACE, "resolution": RES, "target": TARGET.id},
                    headers=auth(server.search_token()), timeout=60)
     assert r.status_code == 200, r.text
     cells = {c.type: c for c in sp.cells}
-    drop = {cells["h0.normal"].edges[1].row[3].key, cells["h1.reduce"].edges[0].row[4].key}
+    h0_op, h1_op = cells["h0.normal"].edges[1].row[3], cells["h1.reduce"].edges[0].row[4]
+    assert h0_op is not None and h1_op is not None  # neither is the zero op
+    drop = {h0_op.key, h1_op.key}
     name = "cpu-celldash-01"
     body = measurement_batch(sp, TARGET, name, uuid.uuid4().hex, drop=drop)
     r = httpx.post(server.api + "/measurements", json=body, headers=auth(server.agent_token(name, TARGET.device)),
@@ -41,7 +43,7 @@ def build(server: Any) -> Set[str]:
 def expected(drop: Set[str]) -> Dict[str, List[List[Optional[float]]]]:
     """Per cell type, C(edge, op) summed over its cells, straight from lutcore's space (None: a cell lacks it):
     the op's entry plus its node's add (the layout's glue), 0 for a zero edge."""
-    sp = get_space(SPACE, RES)
+    sp = get_cell_space(SPACE, RES)
     out = {}
     for t in sp.cell_types:
         rows = []
@@ -70,7 +72,7 @@ def test_cell_heatmaps_one_per_cell_type_with_missing_marked(start_server, db_ur
     r = cell_maps(srv)
     assert r.status_code == 200, r.text
     (h,) = r.json()
-    sp = get_space(SPACE, RES)
+    sp = get_cell_space(SPACE, RES)
     assert (h["space"], h["resolution"], h["target"], h["error"]) == (SPACE, RES, TARGET.id, None)
     assert h["ops"] == list(sp.ops) and h["edges"] == [f"{s}\u2192{d}" for s, d in sp.edges]
     assert h["coverage"]["total"] - h["coverage"]["measured"] == len(drop) and h["lut_version"] > 0
@@ -102,7 +104,7 @@ def test_cell_heatmaps_draw_in_the_page(live_server, tmp_path):
         b.goto(live_server.url + "/")
         figs = "document.querySelectorAll('#cell-heatmap-panels figure.cell-type')"
         b.wait_for(figs + ".length", lambda v: v == len(h["types"]))
-        sp = get_space(SPACE, RES)
+        sp = get_cell_space(SPACE, RES)
         rects = b.js("document.querySelectorAll('#cell-heatmap-panels svg rect.cell').length")
         assert rects == len(sp.cell_types) * sp.num_edges * len(sp.ops)  # no mask: every (edge, op) drawn
         grey = b.js("[...document.querySelectorAll('#cell-heatmap-panels figure.cell-type')]"

@@ -93,14 +93,20 @@ def test_server_extra_pulls_no_torch() -> None:
 
 def test_entrypoints_are_the_packaged_commands() -> None:
     server_final = df.load(SERVER)[-1]
-    entry = server_final.last("ENTRYPOINT").exec_form()
+    entrypoint = server_final.last("ENTRYPOINT")
+    assert entrypoint is not None
+    entry = entrypoint.exec_form()
+    assert entry is not None
     copies = {df.copy_destination(i): df.copy_sources(i) for i in server_final.all("COPY")}
     assert entry[0] in copies, f"ENTRYPOINT {entry[0]} is not a file the image COPYs"
     assert copies[entry[0]] == ["deploy/server-entrypoint.sh"]
     for path in (JETSON, CPU_AGENT):
         final = df.load(path)[-1]
-        assert final.last("ENTRYPOINT").exec_form() == ["profiler-agent"], _rel(path)
-        assert final.last("CMD").exec_form() == ["run"], _rel(path)
+        entrypoint = final.last("ENTRYPOINT")
+        cmd = final.last("CMD")
+        assert entrypoint is not None and cmd is not None, _rel(path)
+        assert entrypoint.exec_form() == ["profiler-agent"], _rel(path)
+        assert cmd.exec_form() == ["run"], _rel(path)
         user = final.last("USER")
         assert user is not None and user.args.split(":")[0] not in ("root", "0"), _rel(path)
 

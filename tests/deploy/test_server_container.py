@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 import yaml
@@ -29,8 +29,11 @@ START_TIMEOUT_S = 60.0
 
 def container_command() -> List[str]:
     final = df.load(REPO / "Dockerfile")[-1]
-    entry = final.last("ENTRYPOINT").exec_form()
-    cmd = final.last("CMD").exec_form() if final.last("CMD") else []
+    entrypoint, cmd_ins = final.last("ENTRYPOINT"), final.last("CMD")
+    assert entrypoint is not None
+    entry = entrypoint.exec_form()
+    cmd = cmd_ins.exec_form() if cmd_ins else []
+    assert entry is not None and cmd is not None
     sources = {df.copy_destination(i): df.copy_sources(i) for i in final.all("COPY")}
     script = REPO / sources[entry[0]][0]
     return [str(script)] + entry[1:] + cmd
@@ -55,7 +58,7 @@ def _interpolate(value: str, env: Dict[str, str]) -> str:
     return re.sub(r"\$\{([A-Z_]+)(:-|:\?)?([^}]*)\}", resolve, value)
 
 
-def compose_service(name: str) -> Dict[str, object]:
+def compose_service(name: str) -> Dict[str, Any]:
     return yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"][name]
 
 
@@ -71,9 +74,13 @@ def compose_command(service: str, dockerfile: Path) -> List[str]:
     """ENTRYPOINT of the image plus the service's `command` (else the image's CMD)."""
     final = df.load(dockerfile)[-1]
     svc = compose_service(service)
-    cmd = svc.get("command") or (final.last("CMD").exec_form() if final.last("CMD") else [])
+    entrypoint, cmd_ins = final.last("ENTRYPOINT"), final.last("CMD")
+    cmd = svc.get("command") or (cmd_ins.exec_form() if cmd_ins else [])
     example = _example_env()
-    return final.last("ENTRYPOINT").exec_form() + [_interpolate(str(c), example) for c in cmd]
+    assert entrypoint is not None and cmd is not None
+    entry = entrypoint.exec_form()
+    assert entry is not None
+    return entry + [_interpolate(str(c), example) for c in cmd]
 
 
 class Container:

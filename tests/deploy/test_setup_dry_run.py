@@ -76,11 +76,16 @@ def test_dry_run_prints_the_xavier_fingerprint(sandbox: Dict[str, Path]) -> None
     assert re.search(rf"^module\s+{re.escape(model)}$", out, re.M), out
     # L4T release, from /etc/nv_tegra_release ("# R35 (release), REVISION: 2.1" -> 35.2.1)
     m = re.search(r"R(\d+) \(release\), REVISION: (\d+\.\d+)", fixture_text("etc/nv_tegra_release"))
+    assert m is not None
     l4t = f"{m.group(1)}.{m.group(2)}"
     assert re.search(rf"^L4T\s+{re.escape(l4t)} \(JetPack 5", out, re.M), out
     # power mode: id from the nvpmodel status, name from nvpmodel.conf
-    mode = int(re.search(r"pmode:(\d+)", fixture_text("var/lib/nvpmodel/status")).group(1))
-    name = re.search(rf"POWER_MODEL\s+ID={mode}\s+NAME=(\S+?)\s*>", fixture_text("etc/nvpmodel.conf")).group(1)
+    mode_match = re.search(r"pmode:(\d+)", fixture_text("var/lib/nvpmodel/status"))
+    assert mode_match is not None
+    mode = int(mode_match.group(1))
+    name_match = re.search(rf"POWER_MODEL\s+ID={mode}\s+NAME=(\S+?)\s*>", fixture_text("etc/nvpmodel.conf"))
+    assert name_match is not None
+    name = name_match.group(1)
     assert re.search(rf"^nvpmodel\s+mode {mode} \({re.escape(name)}\)$", out, re.M), out
     # clocks: GPU (devfreq) and EMC, in MHz, from the fixture's sysfs
     gpu_dir = next(FIXTURE.glob("sys/devices/*gv11b/devfreq/*"))

@@ -78,7 +78,9 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     for line in UNIT.read_text().splitlines():
         key, sep, value = line.partition("=")
         if sep and key in EXEC_KEYS:
-            prefix = re.match(r"[-+@:!]*", value).group(0)
+            prefix_match = re.match(r"[-+@:!]*", value)
+            assert prefix_match is not None  # the pattern matches the empty string
+            prefix = prefix_match.group(0)
             rest = value[len(prefix):].split(" ", 1)
             assert rest[0].startswith("/"), f"{key} needs an absolute path: {value}"
             line = f"{key}={prefix}{stub}" + (" " + rest[1] if len(rest) > 1 else "")

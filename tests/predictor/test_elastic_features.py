@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Dict
 
 from lut_server.predictor.features import describe, matrix
 from lut_server.predictor.primitives import DEPTHWISE, totals
@@ -11,7 +12,7 @@ from lutcore.spaces import get_space
 
 
 def test_a_mid_width_is_featurized_as_the_hidden_width() -> None:
-    base = dict(c_in=24, h=28, w=28, c_out=40, stride=2, kernel=5, act="swish", se=1)
+    base: Dict[str, Any] = dict(c_in=24, h=28, w=28, c_out=40, stride=2, kernel=5, act="swish", se=1)
     narrow, wide = InvertedResidual(**base, mid=88), InvertedResidual(**base, mid=104)
     d = describe(narrow)
     assert d["log_hidden"] == math.log(88) and d["expansion"] == 88 / 24

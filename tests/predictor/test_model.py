@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Dict, List
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ def lut() -> list:
 @pytest.mark.parametrize("learner", ["extra-trees", "lightgbm", "ridge"])
 def test_beats_the_prior_alone_and_holds_its_coverage(lut: list, learner: str) -> None:
     pytest.importorskip("lightgbm") if learner == "lightgbm" else None
-    scores = {name: [] for name in (learner, "none")}
+    scores: Dict[str, List[Dict[str, Any]]] = {name: [] for name in (learner, "none")}
     for seed in range(3):
         train = random_share(len(lut), 0.25, seed)
         for name in scores:

@@ -14,6 +14,7 @@ def test_recovers_a_non_negative_law() -> None:
     y = x @ coef + 0.01
     p = LinearPrior().fit(x, y)
     np.testing.assert_allclose(p.predict(x), y, rtol=1e-6)
+    assert p.coef is not None
     assert np.all(p.coef >= 0)
     np.testing.assert_allclose(p.coef, coef, rtol=1e-4, atol=1e-12)
 
@@ -23,6 +24,7 @@ def test_coefficients_stay_non_negative_when_the_data_pull_below_zero() -> None:
     x = rng.uniform(1, 10, size=(30, 2))
     y = 3.0 * x[:, 0] - 0.5 * x[:, 1] + 20.0  # the second column "saves" time: the prior must not believe it
     p = LinearPrior().fit(x, y)
+    assert p.coef is not None
     assert np.all(p.coef >= 0) and p.intercept >= 0
     more = x.copy()
     more[:, 1] *= 2
@@ -34,4 +36,5 @@ def test_unused_column_and_degenerate_data() -> None:
     y = np.array([1.0, 2.0, 4.0, 2.0, 1.0])
     p = LinearPrior().fit(x, y)
     assert np.all(p.predict(x) > 0)
+    assert p.coef is not None
     assert p.coef.tolist() == [0.0, 0.0]

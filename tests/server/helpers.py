@@ -62,4 +62,4 @@ def seed_jobs(db_url: str, n: int, target: str = TARGET) -> List[str]:
                                       "priority": 0, "attempts": 0, "max_attempts": 3, "payload": "{}",
                                       "created_at": t, "updated_at": t} for s in specs])
     db.dispose()
-    return [s.key for s in specs]  # type: ignore[return-value]
+    return [s.key for s in specs]

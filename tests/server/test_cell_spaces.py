@@ -3,9 +3,12 @@ layers x candidates cost matrix with a message that names the cell-cost path."""
 
 from __future__ import annotations
 
+from typing import Union
+
 import pytest
 
-from lutcore.spaces import get_arch, get_space
+from lutcore.spaces import Arch, get_arch, get_space
+from lutcore.spaces.cells import CellArch
 from tests.server.helpers import batch, item
 
 TARGET = "cpu-x86/pytorch-cpu/fp32@threads=1"
@@ -31,7 +34,8 @@ def test_cell_costs_fill_the_layout_from_the_lut(api):
     cost filled from the LUT; unmeasured entries are null and listed; cached by ETag until the LUT moves."""
 
     search = api.token("search")
-    arch = get_arch("darts-v2-cifar10")
+    arch: Union[Arch, CellArch] = get_arch("darts-v2-cifar10")
+    assert isinstance(arch, CellArch)  # get_arch is typed Arch, but gives a cell space's architectures as CellArch
     sp = arch.space
     ms = {s.key: 0.01 * (i + 1) for i, (_, s) in enumerate(arch.all_ops())}
     api.post("/measurements", batch([item(s, ms[s.key]) for _, s in arch.all_ops() if s.key in ms],

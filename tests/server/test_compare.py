@@ -16,7 +16,7 @@ from lut_server.compare import figures
 from lutcore.cli.main import main
 from lutcore.formats import legacy, ofa
 from lutcore.lutdoc import TargetLut
-from lutcore.spaces import get_space
+from lutcore.spaces import get_chain_space
 from tests.core.lut_targets import export_target
 from tests.live_server import LiveServer
 
@@ -45,7 +45,7 @@ def test_figures_of_two_maps_whose_values_are_set() -> None:
 
 
 def _table(size: int) -> Dict[str, Dict[str, Any]]:
-    space = get_space("ofa-mbv3", f"{size}x{size}")
+    space = get_chain_space("ofa-mbv3", f"{size}x{size}")
     stats = ofa.stats_from_lut(TargetLut.model_validate(export_target([space])))
     return yaml.safe_load(ofa.dump_yaml(ofa.latency_table([space], stats, ofa.MBV3)))
 
@@ -67,7 +67,7 @@ def _populate(live: LiveServer) -> Tuple[int, List[str]]:
         assert left == {}
         r = httpx.post(live.api + "/import", json=doc, headers=live.headers(), timeout=60)
         assert r.status_code == 200, r.text
-    ours = {key: spec.key for key, spec in ofa.layer_keys(get_space("ofa-mbv3", "160x160"), ofa.MBV3)}
+    ours = {key: spec.key for key, spec in ofa.layer_keys(get_chain_space("ofa-mbv3", "160x160"), ofa.MBV3)}
     slow = sorted({ours[k] for k in old if SLOW in k})
     return len(old) - 1, slow
 

@@ -124,6 +124,7 @@ def test_concurrent_registration_sqlite(live_server) -> None:
 
 
 def test_transactions_are_retried_on_deadlock_a_bounded_number_of_times(tmp_path) -> None:
+    from sqlalchemy import Connection
     from sqlalchemy.exc import OperationalError
 
     from lut_server.db import MAX_TRIES, Database
@@ -132,9 +133,9 @@ def test_transactions_are_retried_on_deadlock_a_bounded_number_of_times(tmp_path
         sqlstate = "40P01"
 
     db = Database(f"sqlite:///{tmp_path / 'r.db'}")
-    calls = []
+    calls: List[int] = []
 
-    def flaky(conn):  # type: ignore[no-untyped-def]
+    def flaky(conn: Connection) -> str:
         calls.append(1)
         if len(calls) < 3:
             raise OperationalError("UPDATE ...", {}, Deadlock())
@@ -143,7 +144,7 @@ def test_transactions_are_retried_on_deadlock_a_bounded_number_of_times(tmp_path
     assert db.transact(flaky) == "done" and len(calls) == 3
     calls.clear()
 
-    def always(conn):  # type: ignore[no-untyped-def]
+    def always(conn: Connection) -> None:
         calls.append(1)
         raise OperationalError("UPDATE ...", {}, Deadlock())
 
@@ -152,7 +153,7 @@ def test_transactions_are_retried_on_deadlock_a_bounded_number_of_times(tmp_path
     assert len(calls) == MAX_TRIES
     calls.clear()
 
-    def other(conn):  # type: ignore[no-untyped-def]
+    def other(conn: Connection) -> None:
         calls.append(1)
         raise OperationalError("UPDATE ...", {}, ValueError("disk full"))
 

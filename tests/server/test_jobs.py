@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from lut_server.util import iso
-from lutcore.spaces import get_space
+from lutcore.ops import OpSpec
+from lutcore.spaces import get_chain_space, get_space
 from tests.server.helpers import TARGET, batch, item
 
 SPACE = {"space": "squeezenas-small", "resolution": "64x128", "target": TARGET}
@@ -129,7 +130,7 @@ def test_release_keeps_attempts_and_unknown_job_is_404(api) -> None:
 
 
 def test_cost_matrix_one_round_trip(api) -> None:
-    sp = get_space("squeezenas-small", "64x128")
+    sp = get_chain_space("squeezenas-small", "64x128")
     cm0 = api.post("/cost-matrix", SPACE)
     assert cm0["coverage"]["measured"] < cm0["coverage"]["total"]
     assert cm0["fixed_ms"] is None
@@ -143,7 +144,9 @@ def test_cost_matrix_one_round_trip(api) -> None:
         for j, cell in enumerate(row):
             if cm["mask"][i][j]:
                 assert cm["matrix"][i][j] is None and cm["keys"][i][j] is None
-            elif cell.is_identity:
+                continue
+            assert isinstance(cell, OpSpec)  # unmasked: a candidate op, not an Invalid
+            if cell.is_identity:
                 assert cm["matrix"][i][j] == 0.0
             else:
                 assert cm["matrix"][i][j] == 0.5 and cm["keys"][i][j] == cell.key

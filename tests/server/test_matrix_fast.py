@@ -102,7 +102,7 @@ def test_the_refresher_keeps_checked_bytes_hot_and_drops_moved_ones(api):
     """Off the request path: the refresher's checks keep a matrix servable past STALE_S, and a write
     made through another worker drops it at the next check."""
     first = api.c.post("/api/v1/cost-matrix", json=BODY)
-    cache: MatrixCache = api.c.app.state.matrix_cache  # type: ignore[attr-defined]
+    cache: MatrixCache = api.c.app.state.matrix_cache
     alias = (TARGET, BODY["space"], BODY["resolution"], "median_ms")
     time.sleep(STALE_S + 0.3)
     assert cache.recent(alias) == (first.content, first.headers["etag"])  # kept hot by the refresher
@@ -111,7 +111,7 @@ def test_the_refresher_keeps_checked_bytes_hot_and_drops_moved_ones(api):
         op = next(s for s in get_space("squeezenas-small", "64x128").unique_ops().values() if not s.is_identity)
         assert c2.post("/api/v1/measurements", json=batch([item(op, 2.5)]), headers=api.agent).status_code == 200
     other.state.db.dispose()
-    refresher = MatrixRefresher(cache, api.c.app.state.db)  # type: ignore[attr-defined]
+    refresher = MatrixRefresher(cache, api.c.app.state.db)
     refresher.check_once()  # the app's own refresher (every FRESH_S) may have dropped it first: either will
     assert cache.recent(alias) is None  # its version moved: the next request renders it again
     again = api.c.post("/api/v1/cost-matrix", json=BODY)

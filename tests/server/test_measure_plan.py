@@ -129,6 +129,12 @@ def test_the_plan_stops_at_the_interval_bound_from_the_cli(srv):
     both = httpx.post(srv.api + "/spaces", json={"space": SPACE, "resolution": RES, "target": "orin/tensorrt/fp16",
                                                  "interval_bound": 0.2}, headers=srv.headers(), timeout=60)
     assert both.status_code == 422 and "give a budget too" in both.text
+    cells = httpx.post(srv.api + "/spaces", json={"space": "darts-cifar10", "target": "orin/tensorrt/fp16",
+                                                  "budget": 10}, headers=srv.headers(), timeout=60)
+    assert cells.status_code == 422 and "is a cell space: a measurement plan" in cells.text
+    st = httpx.get(srv.api + "/status", timeout=30).json()
+    assert [p["space"] for p in st["plans"] if p["target"] == "orin/tensorrt/fp16"] == [SPACE]  # no plan for it
+    assert not any(r["space"] == "darts-cifar10" for r in st["spaces"])  # nor a registration
 
 
 def test_two_server_processes_advance_the_plan_once_per_batch(srv, tmp_path):

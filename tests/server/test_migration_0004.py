@@ -5,6 +5,7 @@ custom space names get bound to their newest definition, old agent tokens keep a
 from __future__ import annotations
 
 import json
+from typing import Dict
 
 from alembic import command
 from sqlalchemy import text
@@ -43,7 +44,7 @@ def test_upgrade_from_0003(db_url: str) -> None:
                            "VALUES (:i, 1, 'mine', :r, :d, 0, 0)"), {"i": i, "r": f"{i}x{i}", "d": d})
     db.upgrade()
     with db.read() as c:
-        states = dict(c.execute(text("SELECT id, status FROM jobs ORDER BY id")).all())
+        states: Dict[int, str] = dict(c.execute(text("SELECT id, status FROM jobs ORDER BY id")).all())
         assert states == {1: "queued", 2: "cancelled", 3: "cancelled", 4: "done", 5: "queued", 6: "cancelled",
                           7: "cancelled", 8: "done"}
         # the partial indexes are partial: done and cancelled jobs of one op may pile up

@@ -132,7 +132,7 @@ def test_fitted_once_per_lut_change_and_served_hot(api, monkeypatch):
     ops = [s for s in get_space(SPACE, RES).unique_ops().values() if not s.is_identity]
     api.post("/measurements", batch([item(s, law(s)) for s in ops[:40]]))
     body = {"space": SPACE, "resolution": RES, "target": TARGET, "missing": "predict"}
-    predictors = api.c.app.state.predictors  # type: ignore[attr-defined]
+    predictors = api.c.app.state.predictors
     first = api.c.post("/api/v1/cost-matrix", json=body)
     assert first.status_code == 200 and predictors.fits == 1
     lookup = {"target": TARGET, "keys": [ops[0].key], "missing": "predict", "metric": "median_ms"}

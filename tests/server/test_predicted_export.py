@@ -55,6 +55,7 @@ def test_predicted_entries_are_marked_with_their_intervals_and_never_read_as_mea
     by_key = {s.key: s for s in OPS}
     inside = 0
     for k, e in pred.items():
+        assert e.lo_ms is not None and e.value_ms is not None and e.hi_ms is not None
         assert e.lo_ms < e.value_ms < e.hi_ms and not e.measurements
         inside += e.lo_ms <= law(by_key[k]) <= e.hi_ms
     assert inside >= 0.8 * len(HELD), f"{inside}/{len(HELD)} true values inside the intervals"

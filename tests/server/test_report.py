@@ -92,7 +92,9 @@ def test_report_from_db_with_gaps(start_server, tmp_path):
             "-o", str(out))
     assert r.returncode == 0, r.stderr
     page = out.read_text()
-    n_missing = int(re.search(r"not measured yet \((\d+) cells\)", page).group(1))
+    found = re.search(r"not measured yet \((\d+) cells\)", page)
+    assert found is not None
+    n_missing = int(found.group(1))
     assert n_missing > 0 and (tmp_path / "r" / "lut_heatmap.png").exists()
     assert "Missing: " in page and "Every op of the space is measured" not in page
     assert "No calibration fitted yet" in page

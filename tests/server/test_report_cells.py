@@ -12,7 +12,7 @@ from lut_server import report_data
 from lut_server.report import write_report
 from lut_server.report_cells import type_matrices
 from lutcore.records import Target
-from lutcore.spaces import get_arch, get_space
+from lutcore.spaces import get_arch, get_cell_space
 from search_client import LUTClient
 from tests.client.lutdata import fake_ms, measurement_batch
 from tests.server.test_report import distinct_colours
@@ -24,7 +24,7 @@ def test_cell_space_report_draws_one_heatmap_per_cell_type(live_server, tmp_path
     """Measure darts-cifar10, validate 9 architectures, fit a calibration:
     the report draws a heatmap per cell type, the client's prediction over /cell-costs is calibrated,
     and the dashboard's truth view shows the calibration."""
-    sp = get_space("darts-cifar10")
+    sp = get_cell_space("darts-cifar10")
     archs = [get_arch(n) for n in ["darts-v2-cifar10"] + [f"darts-cifar10:random:{i}" for i in range(8)]]
     name = "cpu-cellrep-01"
     auth = {"Authorization": f"Bearer {live_server.agent_token(name)}"}
@@ -86,9 +86,11 @@ def test_cell_space_report_draws_one_heatmap_per_cell_type(live_server, tmp_path
 def test_autortnet_has_a_heatmap_per_hyper_cell_type():
     """Six types (a reduction and a normal type per hyper-cell); an unmeasured op shows as None ('?')
     exactly where it sits."""
-    sp = get_space("autortnet", "64x128")
+    sp = get_cell_space("autortnet", "64x128")
     layout = sp.layout()
-    gone = sp.cells_of_type("h1.normal")[0].edges[0].row[sp.ops.index("conv_3x3")].key
+    gone_spec = sp.cells_of_type("h1.normal")[0].edges[0].row[sp.ops.index("conv_3x3")]
+    assert gone_spec is not None  # a conv, not a zero op
+    gone = gone_spec.key
     filled = layout.fill({k: fake_ms(k) for k in layout.all_keys() if k != gone})
     cc = {"space": sp.name, "resolution": sp.resolution_str, "target": TARGET.id, "layout": layout.to_dict(),
           "C": filled.C}

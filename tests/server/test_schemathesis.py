@@ -27,7 +27,7 @@ def fuzz_app(db_url: str) -> Iterator[object]:
 
 
 @pytest.fixture
-def api_schema(fuzz_app):  # type: ignore[no-untyped-def]
+def api_schema(fuzz_app):
     return schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
 
 
@@ -37,7 +37,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-def test_no_server_errors(case, db_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_no_server_errors(case, db_url: str) -> None:
     admin = {"Authorization": f"Bearer {ADMIN}"}
     for headers in (admin, {}) if db_url.startswith("sqlite") else (admin,):
         case.headers = {**(case.headers or {}), **headers}

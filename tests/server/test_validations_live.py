@@ -32,7 +32,7 @@ def populate(server: Any, n_random: int = 10, drop: tuple = ()) -> List[Dict[str
                    headers=auth, timeout=60)
     assert r.status_code == 200 and not r.json()["rejected"], r.text
     names = [f"{SPACE}:random:{i}" for i in range(n_random)] + ["squeezenas-lat-small"]
-    results = []
+    results: List[Dict[str, Any]] = []
     with LUTClient(server.url) as client:
         for name in names:
             arch = get_arch(name, RES)
